@@ -1,0 +1,76 @@
+#include "cli/cli_common.h"
+
+#include <sstream>
+
+#include "kvmrun/error.h"
+#include "kvmrun/names.h"
+
+namespace kvmrun::cli {
+
+po::variables_map Parse(const Args& args, const po::options_description& options,
+                        const po::positional_options_description* positional) {
+  po::variables_map vm;
+  try {
+    po::command_line_parser parser(args);
+    parser.options(options);
+    if (positional != nullptr) parser.positional(*positional);
+    // Long options only (--name value or --name=value); no guessing of abbreviations, so a
+    // future option can never change what an existing command line means.
+    parser.style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing);
+    po::store(parser.run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  return vm;
+}
+
+std::string HelpText(const std::string& usage, const std::string& summary,
+                     const po::options_description& options) {
+  std::ostringstream out;
+  out << "Usage: " << usage << "\n\n" << summary << "\n\n" << options;
+  return out.str();
+}
+
+void AddOverrideOptions(po::options_description& options) {
+  const std::string toggles = JoinNames(kAllToggles, "|");
+  // clang-format off
+  options.add_options()
+      ("rtc-base", po::value<std::string>()->value_name(JoinNames(kAllRtcBases, "|")),
+       "override where the RTC starts")
+      ("rtc-policy", po::value<std::string>()->value_name(JoinNames(kAllRtcTickPolicies, "|")),
+       "override the RTC lost-tick policy (slew = -rtc driftfix=slew)")
+      ("pit-policy", po::value<std::string>()->value_name(JoinNames(kAllPitTickPolicies, "|")),
+       "override the KVM PIT lost-tick policy (delay re-injects, discard does not)")
+      ("hpet", po::value<std::string>()->value_name(toggles), "override the HPET")
+      ("hv-time", po::value<std::string>()->value_name(toggles),
+       "override the Hyper-V reference clock (with hv-relaxed, hv-vapic, hv-spinlocks)")
+      ("kvmclock", po::value<std::string>()->value_name(toggles), "override kvm-clock");
+  // clang-format on
+}
+
+ClockOverrides GetOverrides(const po::variables_map& vm) {
+  const auto given = [&](const char* name) -> const std::string* {
+    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+  };
+  ClockOverrides o;
+  if (auto v = given("rtc-base")) o.rtc_base = ParseRtcBase(*v);
+  if (auto v = given("rtc-policy")) o.rtc_policy = ParseRtcTickPolicy(*v);
+  if (auto v = given("pit-policy")) o.pit_policy = ParsePitTickPolicy(*v);
+  if (auto v = given("hpet")) o.hpet = ParseToggle(*v, "--hpet");
+  if (auto v = given("hv-time")) o.hv_time = ParseToggle(*v, "--hv-time");
+  if (auto v = given("kvmclock")) o.kvmclock = ParseToggle(*v, "--kvmclock");
+  return o;
+}
+
+void RejectConflicts(const po::variables_map& vm, const std::vector<std::string>& names) {
+  std::string given;
+  int count = 0;
+  for (const std::string& name : names) {
+    if (vm.count(name) == 0 || vm[name].defaulted()) continue;
+    given += (count++ ? " and --" : "--") + name;
+  }
+  if (count > 1) throw UsageError(given + " cannot be used together");
+}
+
+}  // namespace kvmrun::cli

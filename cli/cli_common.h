@@ -1,0 +1,46 @@
+// Pieces every `kvmrun` subcommand shares: option parsing that turns every mistake into a
+// UsageError (exit 2), the clock override options, and the exit codes.
+#ifndef KVMRUN_CLI_CLI_COMMON_H_
+#define KVMRUN_CLI_CLI_COMMON_H_
+
+#include <boost/program_options.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kvmrun/clock_policy.h"
+
+namespace kvmrun::cli {
+
+namespace po = boost::program_options;
+
+enum ExitCode {
+  kExitOk = 0,
+  kExitFailure = 1,   // VM, QEMU or guest failure
+  kExitUsage = 2,     // bad usage or input
+  kExitMismatch = 3,  // clock verification mismatch
+};
+
+// The arguments after the subcommand name.
+using Args = std::vector<std::string>;
+
+// Parses `args` against `options` (and `positional`, if given) and notifies the variables.
+// Unknown options, missing values and bad types throw UsageError with the message.
+po::variables_map Parse(const Args& args, const po::options_description& options,
+                        const po::positional_options_description* positional = nullptr);
+
+// The subcommand's --help text: usage line, summary, options.
+std::string HelpText(const std::string& usage, const std::string& summary,
+                     const po::options_description& options);
+
+// Adds --rtc-base, --rtc-policy, --pit-policy, --hpet, --hv-time, --kvmclock.
+void AddOverrideOptions(po::options_description& options);
+// The validated overrides; throws UsageError naming the option, the bad value and the valid ones.
+ClockOverrides GetOverrides(const po::variables_map& vm);
+
+// Throws UsageError when more than one of the named options was given.
+void RejectConflicts(const po::variables_map& vm, const std::vector<std::string>& names);
+
+}  // namespace kvmrun::cli
+
+#endif  // KVMRUN_CLI_CLI_COMMON_H_

@@ -1,0 +1,14 @@
+// The subcommands of `kvmrun`. Each takes the arguments after its name, prints what it has to
+// say, and returns an exit code (cli_common.h); UsageError and Error escape to main().
+#ifndef KVMRUN_CLI_COMMANDS_H_
+#define KVMRUN_CLI_COMMANDS_H_
+
+#include "cli/cli_common.h"
+
+namespace kvmrun::cli {
+
+int PolicyCommand(const Args& args);
+
+}  // namespace kvmrun::cli
+
+#endif  // KVMRUN_CLI_COMMANDS_H_

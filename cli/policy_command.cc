@@ -1,0 +1,146 @@
+// kvmrun policy: the clock policy for a guest OS, rendered for a QEMU and an accelerator.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "kvmrun/clock_rendering.h"
+#include "kvmrun/error.h"
+#include "kvmrun/guest_os.h"
+#include "kvmrun/names.h"
+#include "kvmrun/policy_format.h"
+#include "kvmrun/text_table.h"
+
+namespace kvmrun::cli {
+namespace {
+
+enum class Format { kArgv, kShell, kJson, kLibvirtXml };
+constexpr std::array kAllFormats{Format::kArgv, Format::kShell, Format::kJson, Format::kLibvirtXml};
+
+std::string_view ToString(Format format) {
+  switch (format) {
+    case Format::kArgv:
+      return "argv";
+    case Format::kShell:
+      return "shell";
+    case Format::kJson:
+      return "json";
+    case Format::kLibvirtXml:
+      return "libvirt-xml";
+  }
+  return "?";
+}
+
+constexpr char kDefaultQemuVersion[] = "7.2";
+
+Format ParseFormat(const std::string& text) {
+  if (auto format = FindByName(text, kAllFormats)) return *format;
+  throw UsageError("--format: invalid value '" + text + "'; valid: " + JoinNames(kAllFormats));
+}
+
+void PrintCatalog() {
+  std::vector<TextRow> rows = {{"OS", "RTC", "PIT", "HPET", "HV-TIME", "DESCRIPTION"}};
+  for (const GuestOsInfo& info : GuestOsCatalog()) {
+    const ClockPolicy p = MakeClockPolicy(info.os);
+    std::string aliases;
+    for (std::string_view alias : info.aliases) {
+      aliases += (aliases.empty() ? "" : ", ") + std::string(alias);
+    }
+    rows.push_back(
+        {std::string(info.name),
+         std::string(ToString(p.rtc_base.value)) + "," + std::string(ToString(p.rtc_policy.value)),
+         std::string(ToString(p.pit_policy.value)), std::string(ToString(p.hpet.value)),
+         std::string(ToString(p.hv_time.value)), std::string(info.description)});
+    rows.push_back({"", "", "", "", "", "aliases: " + aliases});
+  }
+  std::cout << FormatTable(rows);
+}
+
+RenderTarget ResolveTarget(const po::variables_map& vm) {
+  RenderTarget target;
+  const std::string version =
+      vm.count("qemu-version") ? vm["qemu-version"].as<std::string>() : kDefaultQemuVersion;
+  target.caps = ShippedCapabilitiesFor(version);
+  target.caps_source = "shipped table for QEMU " + version;
+  target.accel = ParseAccel(vm["accel"].as<std::string>());
+  target.cpu_model =
+      vm.count("cpu") ? vm["cpu"].as<std::string>() : std::string(DefaultCpuModel(target.accel));
+  return target;
+}
+
+}  // namespace
+
+int PolicyCommand(const Args& args) {
+  po::options_description options("Options");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("os", po::value<std::string>()->value_name("OS"), "guest OS (see --list); aliases allowed")
+      ("list", "list the guest OS catalog with each OS's policy")
+      ("qemu-version", po::value<std::string>()->value_name("X.Y"),
+       "render for a shipped capability table (2.12, 5.2, 7.2, 9.2); default 7.2")
+      ("accel", po::value<std::string>()->default_value("kvm")->value_name("kvm|tcg"),
+       "the accelerator to render for")
+      ("cpu", po::value<std::string>()->value_name("MODEL"),
+       "CPU model the policy's CPU features are added to (default: host on kvm, max on tcg)")
+      ("format", po::value<std::string>()->value_name(JoinNames(kAllFormats, "|")),
+       "output: argv (one per line), shell (default), json, libvirt-xml")
+      ("explain", "print a table of each setting, its QEMU arguments, reason and source");
+  // clang-format on
+  AddOverrideOptions(options);
+
+  const po::variables_map vm = Parse(args, options);
+  if (vm.count("help")) {
+    std::cout << HelpText(
+        "kvmrun policy --os OS [--qemu-version X.Y] [--accel kvm|tcg] [overrides] "
+        "[--format F | --explain]\n       kvmrun policy --list",
+        "Shows the clock policy kvmrun gives a guest OS (RTC base and lost-tick policy, PIT\n"
+        "lost-tick policy, HPET, Hyper-V clock, kvm-clock), why, and the QEMU arguments it\n"
+        "renders to for a QEMU version and accelerator. Overrides win over the OS defaults.\n\n"
+        "Examples:\n"
+        "  kvmrun policy --os windows-11 --explain\n"
+        "  kvmrun policy --os linux --format libvirt-xml\n"
+        "  kvmrun policy --os linux --qemu-version 2.12 --accel kvm --format shell",
+        options);
+    return kExitOk;
+  }
+  RejectConflicts(vm, {"list", "os"});
+  RejectConflicts(vm, {"explain", "format"});
+  if (vm.count("list")) {
+    PrintCatalog();
+    return kExitOk;
+  }
+  if (!vm.count("os")) throw UsageError("--os is required (or --list); see 'kvmrun policy --help'");
+
+  const GuestOs os = ParseGuestOs(vm["os"].as<std::string>());
+  const ClockOverrides overrides = GetOverrides(vm);
+  const Format format =
+      vm.count("format") ? ParseFormat(vm["format"].as<std::string>()) : Format::kShell;
+  const RenderTarget target = ResolveTarget(vm);
+  const ClockPolicy policy = MakeClockPolicy(os, overrides);
+  const ClockRendering rendering = RenderClock(policy, target.caps, target.accel);
+
+  if (vm.count("explain")) {
+    std::cout << ExplainTable(policy, rendering, target);
+    return kExitOk;
+  }
+  const std::vector<std::string> argv = ClockArgv(rendering, target.cpu_model);
+  switch (format) {
+    case Format::kArgv:
+      for (const std::string& arg : argv) std::cout << arg << "\n";
+      break;
+    case Format::kShell:
+      std::cout << ShellJoin(argv) << "\n";
+      break;
+    case Format::kJson:
+      std::cout << PolicyReportJson(policy, rendering, target).dump(2) << "\n";
+      break;
+    case Format::kLibvirtXml:
+      std::cout << LibvirtClockXml(policy);
+      break;
+  }
+  for (const std::string& note : rendering.Notes()) {
+    if (format == Format::kArgv || format == Format::kShell) std::cerr << "note: " << note << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace kvmrun::cli

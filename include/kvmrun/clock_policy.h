@@ -1,0 +1,115 @@
+// The clock policy for a guest: what each emulated timer should do, and why.
+//
+// A ClockPolicy is pure intent, in QEMU's own terms (delay / discard / slew), independent of
+// the QEMU version and accelerator; RenderClock() (clock_rendering.h) turns it into argv for a
+// particular QEMU. Every decision carries a one-line reason and a source, and records whether
+// a user override made it.
+#ifndef KVMRUN_CLOCK_POLICY_H_
+#define KVMRUN_CLOCK_POLICY_H_
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvmrun/guest_os.h"
+
+namespace kvmrun {
+
+// Where the RTC starts: UTC, or the host's local time (what Windows expects).
+enum class RtcBase { kUtc, kLocaltime };
+inline constexpr std::array kAllRtcBases{RtcBase::kUtc, RtcBase::kLocaltime};
+
+// mc146818rtc lost_tick_policy. kSlew re-injects coalesced RTC interrupts at up to 8x the
+// programmed rate until caught up (`-rtc driftfix=slew`); kDiscard drops them (QEMU default).
+enum class RtcTickPolicy { kDiscard, kSlew };
+inline constexpr std::array kAllRtcTickPolicies{RtcTickPolicy::kDiscard, RtcTickPolicy::kSlew};
+
+// kvm-pit lost_tick_policy. kDelay: KVM re-injects missed PIT ticks (QEMU default);
+// kDiscard: no re-injection (KVM_REINJECT_CONTROL pit_reinject=0). Only the in-kernel PIT
+// under KVM has this knob.
+enum class PitTickPolicy { kDelay, kDiscard };
+inline constexpr std::array kAllPitTickPolicies{PitTickPolicy::kDelay, PitTickPolicy::kDiscard};
+
+enum class Toggle { kOff, kOn };
+inline constexpr std::array kAllToggles{Toggle::kOff, Toggle::kOn};
+
+std::string_view ToString(RtcBase value);
+std::string_view ToString(RtcTickPolicy value);
+std::string_view ToString(PitTickPolicy value);
+std::string_view ToString(Toggle value);
+
+// The settings a policy decides, in the order they are shown.
+enum class ClockSetting { kRtcBase, kRtcPolicy, kPitPolicy, kHpet, kHvTime, kKvmclock };
+inline constexpr std::array kAllClockSettings{ClockSetting::kRtcBase,   ClockSetting::kRtcPolicy,
+                                              ClockSetting::kPitPolicy, ClockSetting::kHpet,
+                                              ClockSetting::kHvTime,    ClockSetting::kKvmclock};
+std::string_view ToString(ClockSetting setting);  // "rtc-base", "pit-policy", ...
+
+// Why a setting has its value.
+struct Rationale {
+  std::string reason;       // one line
+  std::string source;       // where the reasoning comes from
+  bool overridden = false;  // true when a user override chose the value
+
+  friend bool operator==(const Rationale&, const Rationale&) = default;
+};
+
+template <typename T>
+struct Choice {
+  T value;
+  Rationale why;
+
+  friend bool operator==(const Choice&, const Choice&) = default;
+};
+
+// Something the guest itself must be told (a kernel argument, a boot.ini switch): kvmrun can
+// not set it, but the user must know.
+struct GuestHint {
+  std::string setting;  // e.g. "clocksource=acpi_pm (kernel command line)"
+  Rationale why;
+
+  friend bool operator==(const GuestHint&, const GuestHint&) = default;
+};
+
+struct ClockPolicy {
+  GuestOs os = GuestOs::kOther;
+  Choice<RtcBase> rtc_base;
+  Choice<RtcTickPolicy> rtc_policy;
+  Choice<PitTickPolicy> pit_policy;
+  Choice<Toggle> hpet;
+  Choice<Toggle> hv_time;  // Hyper-V reference time, with the enlightenments it needs
+  Choice<Toggle> kvmclock;
+  std::vector<GuestHint> guest_hints;
+
+  friend bool operator==(const ClockPolicy&, const ClockPolicy&) = default;
+};
+
+// Per-timer values that win over the OS defaults.
+struct ClockOverrides {
+  std::optional<RtcBase> rtc_base;
+  std::optional<RtcTickPolicy> rtc_policy;
+  std::optional<PitTickPolicy> pit_policy;
+  std::optional<Toggle> hpet;
+  std::optional<Toggle> hv_time;
+  std::optional<Toggle> kvmclock;
+};
+
+// The policy for `os`, with `overrides` applied on top of the OS defaults.
+ClockPolicy MakeClockPolicy(GuestOs os, const ClockOverrides& overrides = {});
+
+// Parsers for override values; each throws UsageError naming `option`, the bad value and the
+// valid ones (e.g. "--pit-policy: invalid value 'slew'; valid: delay, discard").
+RtcBase ParseRtcBase(std::string_view text, std::string_view option = "--rtc-base");
+RtcTickPolicy ParseRtcTickPolicy(std::string_view text, std::string_view option = "--rtc-policy");
+PitTickPolicy ParsePitTickPolicy(std::string_view text, std::string_view option = "--pit-policy");
+Toggle ParseToggle(std::string_view text, std::string_view option);
+
+// The value of `setting` in `policy` as its user-facing name ("localtime", "slew", "off"...).
+std::string_view SettingValue(const ClockPolicy& policy, ClockSetting setting);
+const Rationale& SettingRationale(const ClockPolicy& policy, ClockSetting setting);
+
+}  // namespace kvmrun
+
+#endif  // KVMRUN_CLOCK_POLICY_H_

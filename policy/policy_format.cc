@@ -1,0 +1,204 @@
+#include "kvmrun/policy_format.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "kvmrun/error.h"
+#include "kvmrun/text_table.h"
+
+namespace kvmrun {
+namespace {
+
+bool IsShellSafe(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("@%+=:,./_-").find(c) != std::string_view::npos;
+}
+
+nlohmann::json RationaleJson(const Rationale& why) {
+  return {{"reason", why.reason}, {"source", why.source}, {"overridden", why.overridden}};
+}
+
+Rationale RationaleFromJson(const nlohmann::json& json, const std::string& where) {
+  if (!json.is_object()) throw UsageError("policy JSON: '" + where + "' must be an object");
+  Rationale why;
+  try {
+    why.reason = json.at("reason").get<std::string>();
+    why.source = json.at("source").get<std::string>();
+    why.overridden = json.value("overridden", false);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError("policy JSON: '" + where + "': " + e.what());
+  }
+  return why;
+}
+
+template <typename T, typename Parse>
+Choice<T> ChoiceFromJson(const nlohmann::json& settings, ClockSetting setting, Parse parse) {
+  const std::string name(ToString(setting));
+  if (!settings.contains(name)) throw UsageError("policy JSON: missing setting '" + name + "'");
+  const nlohmann::json& entry = settings.at(name);
+  if (!entry.is_object() || !entry.contains("value") || !entry.at("value").is_string()) {
+    throw UsageError("policy JSON: setting '" + name + "' needs a string 'value'");
+  }
+  return Choice<T>{parse(entry.at("value").get<std::string>(), "policy JSON '" + name + "'"),
+                   RationaleFromJson(entry, name)};
+}
+
+std::string XmlTimer(std::string_view name, std::string_view attribute, std::string_view value) {
+  return "  <timer name='" + std::string(name) + "' " + std::string(attribute) + "='" +
+         std::string(value) + "'/>\n";
+}
+
+std::string YesNo(Toggle t) { return t == Toggle::kOn ? "yes" : "no"; }
+
+}  // namespace
+
+std::string ShellQuote(std::string_view arg) {
+  if (!arg.empty() && std::all_of(arg.begin(), arg.end(), IsShellSafe)) return std::string(arg);
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string ShellJoin(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& arg : argv) {
+    if (!out.empty()) out += ' ';
+    out += ShellQuote(arg);
+  }
+  return out;
+}
+
+nlohmann::json ClockPolicyToJson(const ClockPolicy& policy) {
+  nlohmann::json settings = nlohmann::json::object();
+  for (ClockSetting setting : kAllClockSettings) {
+    nlohmann::json entry = RationaleJson(SettingRationale(policy, setting));
+    entry["value"] = SettingValue(policy, setting);
+    settings[std::string(ToString(setting))] = entry;
+  }
+  nlohmann::json hints = nlohmann::json::array();
+  for (const GuestHint& hint : policy.guest_hints) {
+    nlohmann::json entry = RationaleJson(hint.why);
+    entry["setting"] = hint.setting;
+    hints.push_back(entry);
+  }
+  return {{"os", ToString(policy.os)}, {"settings", settings}, {"guest_hints", hints}};
+}
+
+ClockPolicy ClockPolicyFromJson(const nlohmann::json& json) {
+  if (!json.is_object() || !json.contains("os") || !json.at("os").is_string()) {
+    throw UsageError("policy JSON: needs an object with a string 'os'");
+  }
+  if (!json.contains("settings") || !json.at("settings").is_object()) {
+    throw UsageError("policy JSON: needs an object 'settings'");
+  }
+  const nlohmann::json& settings = json.at("settings");
+  ClockPolicy policy;
+  policy.os = ParseGuestOs(json.at("os").get<std::string>());
+  policy.rtc_base = ChoiceFromJson<RtcBase>(settings, ClockSetting::kRtcBase, ParseRtcBase);
+  policy.rtc_policy =
+      ChoiceFromJson<RtcTickPolicy>(settings, ClockSetting::kRtcPolicy, ParseRtcTickPolicy);
+  policy.pit_policy =
+      ChoiceFromJson<PitTickPolicy>(settings, ClockSetting::kPitPolicy, ParsePitTickPolicy);
+  policy.hpet = ChoiceFromJson<Toggle>(settings, ClockSetting::kHpet, ParseToggle);
+  policy.hv_time = ChoiceFromJson<Toggle>(settings, ClockSetting::kHvTime, ParseToggle);
+  policy.kvmclock = ChoiceFromJson<Toggle>(settings, ClockSetting::kKvmclock, ParseToggle);
+  if (json.contains("guest_hints")) {
+    const nlohmann::json& hints = json.at("guest_hints");
+    if (!hints.is_array()) throw UsageError("policy JSON: 'guest_hints' must be an array");
+    for (const nlohmann::json& hint : hints) {
+      if (!hint.is_object() || !hint.contains("setting") || !hint.at("setting").is_string()) {
+        throw UsageError("policy JSON: each guest hint needs a string 'setting'");
+      }
+      policy.guest_hints.push_back(
+          {hint.at("setting").get<std::string>(), RationaleFromJson(hint, "guest_hints")});
+    }
+  }
+  return policy;
+}
+
+nlohmann::json PolicyReportJson(const ClockPolicy& policy, const ClockRendering& rendering,
+                                const RenderTarget& target) {
+  nlohmann::json rendered = nlohmann::json::array();
+  for (const RenderedSetting& s : rendering.settings) {
+    rendered.push_back({{"setting", ToString(s.setting)},
+                        {"value", s.value},
+                        {"rendered", s.rendered},
+                        {"note", s.note},
+                        {"satisfiable", s.satisfiable}});
+  }
+  return {
+      {"policy", ClockPolicyToJson(policy)},
+      {"target",
+       {{"qemu_version", ToString(target.caps.version)},
+        {"accel", ToString(target.accel)},
+        {"capabilities", target.caps_source},
+        {"cpu_model", target.cpu_model}}},
+      {"rendering", rendered},
+      {"argv", ClockArgv(rendering, target.cpu_model)},
+      {"notes", rendering.Notes()},
+  };
+}
+
+std::string LibvirtClockXml(const ClockPolicy& policy) {
+  std::string xml = "<clock offset='" + std::string(ToString(policy.rtc_base.value)) + "'>\n";
+  if (policy.rtc_policy.value == RtcTickPolicy::kSlew) {
+    xml += XmlTimer("rtc", "tickpolicy", "catchup");
+  } else {
+    xml += "  <!-- libvirt's rtc tickpolicy 'delay' is QEMU's discard (no driftfix) -->\n";
+    xml += XmlTimer("rtc", "tickpolicy", "delay");
+  }
+  xml += XmlTimer("pit", "tickpolicy", ToString(policy.pit_policy.value));
+  xml += XmlTimer("hpet", "present", YesNo(policy.hpet.value));
+  xml += XmlTimer("kvmclock", "present", YesNo(policy.kvmclock.value));
+  xml += XmlTimer("hypervclock", "present", YesNo(policy.hv_time.value));
+  return xml + "</clock>\n";
+}
+
+std::string ExplainTable(const ClockPolicy& policy, const ClockRendering& rendering,
+                         const RenderTarget& target) {
+  std::ostringstream out;
+  const GuestOsInfo& os = Describe(policy.os);
+  out << "Clock policy for " << os.name << " (" << os.description << ") on QEMU "
+      << ToString(target.caps.version) << " with " << ToString(target.accel) << " ["
+      << target.caps_source << "]\n\n";
+
+  std::vector<TextRow> rows = {{"SETTING", "VALUE", "ARGV", "REASON"}};
+  for (const RenderedSetting& s : rendering.settings) {
+    const Rationale& why = SettingRationale(policy, s.setting);
+    std::string value = s.value + (why.overridden ? " *" : "");
+    std::string argv = s.rendered.empty() ? "-" : s.rendered;
+    if (!s.satisfiable) argv = "(cannot: see notes)";
+    rows.push_back({std::string(ToString(s.setting)), value, argv, why.reason});
+    rows.push_back({"", "", "", "source: " + why.source});
+  }
+  out << FormatTable(rows);
+
+  const auto notes = rendering.Notes();
+  if (!notes.empty()) {
+    out << "\nNotes:\n";
+    for (const std::string& note : notes) out << "  " << note << "\n";
+  }
+  if (!policy.guest_hints.empty()) {
+    out << "\nInside the guest (kvmrun cannot set these):\n";
+    for (const GuestHint& hint : policy.guest_hints) {
+      out << "  " << hint.setting << ": " << hint.why.reason << "\n    source: " << hint.why.source
+          << "\n";
+    }
+  }
+  if (std::any_of(rendering.settings.begin(), rendering.settings.end(),
+                  [&](const RenderedSetting& s) {
+                    return SettingRationale(policy, s.setting).overridden;
+                  })) {
+    out << "\n* set by an override\n";
+  }
+  out << "\nQEMU arguments: " << ShellJoin(ClockArgv(rendering, target.cpu_model)) << "\n";
+  return out.str();
+}
+
+}  // namespace kvmrun

@@ -1,0 +1,117 @@
+#include "kvmrun/qemu_capabilities.h"
+
+#include <charconv>
+
+#include "kvmrun/error.h"
+#include "kvmrun/names.h"
+
+namespace kvmrun {
+namespace {
+
+// One row per shipped QEMU release. Sources: QEMU's docs/about/removed-features.rst and
+// deprecated.rst (-no-kvm-pit-reinjection removed in 3.0, -no-hpet deprecated in 8.0 and removed
+// in 9.0), the 5.2 changelog (machine property hpet), and `-help` / QMP of the real binaries
+// (7.2 and 10.0 are re-checked against a probe by the integration tests).
+QemuCapabilities Row(QemuVersion version, bool no_kvm_pit_reinjection_flag,
+                     bool machine_hpet_property, bool no_hpet_flag) {
+  QemuCapabilities caps;
+  caps.version = version;
+  caps.kvm_pit_lost_tick_policy = true;  // since QEMU 1.3
+  caps.no_kvm_pit_reinjection_flag = no_kvm_pit_reinjection_flag;
+  caps.machine_hpet_property = machine_hpet_property;
+  caps.no_hpet_flag = no_hpet_flag;
+  caps.rtc_driftfix = true;  // since QEMU 0.13
+  caps.hv_time = true;       // since QEMU 2.0
+  caps.kvmclock = true;
+  return caps;
+}
+
+const std::vector<QemuCapabilities>& Tables() {
+  static const std::vector<QemuCapabilities> tables = {
+      Row({2, 12, 0}, /*no_kvm_pit_reinjection_flag=*/true, /*machine_hpet_property=*/false,
+          /*no_hpet_flag=*/true),
+      Row({5, 2, 0}, false, true, true),
+      Row({7, 2, 0}, false, true, true),
+      Row({9, 2, 0}, false, true, false),
+  };
+  return tables;
+}
+
+bool ParseInt(std::string_view text, int& out) {
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && out >= 0;
+}
+
+}  // namespace
+
+std::optional<QemuVersion> ParseQemuVersion(std::string_view text) {
+  QemuVersion version;
+  int* parts[] = {&version.major, &version.minor, &version.micro};
+  std::size_t count = 0;
+  while (true) {
+    if (count == 3) return std::nullopt;
+    const std::size_t dot = text.find('.');
+    if (!ParseInt(text.substr(0, dot), *parts[count++])) return std::nullopt;
+    if (dot == std::string_view::npos) break;
+    text.remove_prefix(dot + 1);
+  }
+  if (count < 2) return std::nullopt;
+  return version;
+}
+
+std::string ToString(const QemuVersion& version) {
+  return std::to_string(version.major) + "." + std::to_string(version.minor) + "." +
+         std::to_string(version.micro);
+}
+
+std::string_view ToString(Accel accel) {
+  switch (accel) {
+    case Accel::kKvm:
+      return "kvm";
+    case Accel::kTcg:
+      return "tcg";
+  }
+  return "?";
+}
+
+Accel ParseAccel(std::string_view text, std::string_view option) {
+  if (auto accel = FindByName(text, kAllAccels)) return *accel;
+  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
+                   "'; valid: " + JoinNames(kAllAccels));
+}
+
+bool QemuCapabilities::SameClockFeatures(const QemuCapabilities& other) const {
+  return version.major == other.version.major && version.minor == other.version.minor &&
+         kvm_pit_lost_tick_policy == other.kvm_pit_lost_tick_policy &&
+         no_kvm_pit_reinjection_flag == other.no_kvm_pit_reinjection_flag &&
+         machine_hpet_property == other.machine_hpet_property &&
+         no_hpet_flag == other.no_hpet_flag && rtc_driftfix == other.rtc_driftfix &&
+         hv_time == other.hv_time && kvmclock == other.kvmclock;
+}
+
+std::span<const QemuCapabilities> ShippedCapabilities() { return Tables(); }
+
+QemuCapabilities ShippedCapabilitiesFor(std::string_view text) {
+  std::string shipped;
+  for (const QemuCapabilities& caps : Tables()) {
+    if (!shipped.empty()) shipped += ", ";
+    shipped += std::to_string(caps.version.major) + "." + std::to_string(caps.version.minor);
+  }
+  const auto version = ParseQemuVersion(text);
+  if (!version) {
+    throw UsageError("--qemu-version: malformed version '" + std::string(text) +
+                     "'; expected MAJOR.MINOR, one of: " + shipped);
+  }
+  for (const QemuCapabilities& caps : Tables()) {
+    if (caps.version.major == version->major && caps.version.minor == version->minor) {
+      QemuCapabilities result = caps;
+      result.version = *version;
+      return result;
+    }
+  }
+  throw UsageError("--qemu-version: no capability table for QEMU '" + std::string(text) +
+                   "'; shipped: " + shipped + " (or probe a binary with --qemu PATH)");
+}
+
+}  // namespace kvmrun

@@ -1,0 +1,47 @@
+# Shared by scripts/test and scripts/demo: install what is missing, then configure and build.
+# Sourced, not run. Idempotent: a second run installs nothing and rebuilds only what changed.
+
+KVMRUN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KVMRUN_BUILD=${KVMRUN_BUILD:-$KVMRUN_ROOT/build}
+KVMRUN_JOBS=${KVMRUN_JOBS:-2}
+
+# Debian packages kvmrun needs to build, test and boot its test guest.
+KVMRUN_PACKAGES=(
+  cmake make g++
+  libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
+  libgtest-dev libbenchmark-dev
+  qemu-system-x86 busybox-static cpio
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the packages in "$@" that are not installed yet; no apt at all when none is missing.
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]; then
+      missing+=("$pkg")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
+}
+
+# Configures (once) and builds the tree in $1 (default: $KVMRUN_BUILD) with extra cmake args.
+build_tree() {
+  local dir=${1:-$KVMRUN_BUILD}
+  shift || true
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    log "configuring $dir"
+    cmake -S "$KVMRUN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  fi
+  log "building $dir"
+  cmake --build "$dir" -j "$KVMRUN_JOBS"
+}

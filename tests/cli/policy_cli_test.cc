@@ -1,0 +1,125 @@
+// Drives the real kvmrun binary: exit codes, messages, formats.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "kvmrun/policy_format.h"
+#include "tests/support/run_command.h"
+
+namespace kvmrun {
+namespace {
+
+using testing::Lines;
+using testing::RunKvmrun;
+
+// Bad usage: exit 2 and exactly one line on stderr that contains `expected`.
+void ExpectUsageError(const std::vector<std::string>& args, const std::string& expected) {
+  const auto r = RunKvmrun(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(PolicyCliTest, ExplainWindows11) {
+  const auto r = RunKvmrun({"policy", "--os", "windows-11", "--explain"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Clock policy for windows-11"), std::string::npos);
+  EXPECT_NE(r.out.find("localtime"), std::string::npos);
+  EXPECT_NE(r.out.find("-global kvm-pit.lost_tick_policy=delay"), std::string::npos);
+  EXPECT_NE(r.out.find("hv-time"), std::string::npos);
+  EXPECT_NE(r.out.find("source: quickemu issue 544"), std::string::npos);
+}
+
+TEST(PolicyCliTest, SeedCaseAsShell) {
+  const auto r = RunKvmrun(
+      {"policy", "--os", "linux", "--qemu-version", "2.12", "--accel", "kvm", "--format", "shell"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-rtc base=utc,driftfix=slew -no-kvm-pit-reinjection -no-hpet\n");
+}
+
+TEST(PolicyCliTest, ArgvFormatIsOnePerLine) {
+  const auto r =
+      RunKvmrun({"policy", "--os", "linux", "--qemu-version", "7.2", "--format", "argv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out),
+            (std::vector<std::string>{"-rtc", "base=utc,driftfix=slew", "-global",
+                                      "kvm-pit.lost_tick_policy=discard", "-machine", "hpet=off"}));
+}
+
+TEST(PolicyCliTest, TcgPrintsItsNotesOnStderr) {
+  const auto r = RunKvmrun({"policy", "--os", "linux", "--accel", "tcg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-rtc base=utc,driftfix=slew -machine hpet=off\n");
+  EXPECT_NE(r.err.find("note: pit-policy: TCG"), std::string::npos) << r.err;
+}
+
+TEST(PolicyCliTest, LibvirtXml) {
+  const auto r = RunKvmrun({"policy", "--os", "linux", "--format", "libvirt-xml"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, LibvirtClockXml(MakeClockPolicy(GuestOs::kLinux)));
+}
+
+TEST(PolicyCliTest, JsonParsesAndItsPolicyRoundTrips) {
+  const auto r =
+      RunKvmrun({"policy", "--os", "win2k19", "--pit-policy", "discard", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ClockOverrides o;
+  o.pit_policy = PitTickPolicy::kDiscard;
+  EXPECT_EQ(ClockPolicyFromJson(j["policy"]), MakeClockPolicy(GuestOs::kWindowsServer2019, o));
+  EXPECT_EQ(j["target"]["accel"], "kvm");
+  EXPECT_EQ(j["argv"][3], "kvm-pit.lost_tick_policy=discard");
+  EXPECT_TRUE(j["notes"].is_array());
+}
+
+TEST(PolicyCliTest, ListShowsEveryOs) {
+  const auto r = RunKvmrun({"policy", "--list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const GuestOsInfo& info : GuestOsCatalog()) {
+    EXPECT_NE(r.out.find(std::string(info.name) + " "), std::string::npos) << info.name;
+  }
+  EXPECT_NE(r.out.find("rhel5"), std::string::npos);
+}
+
+TEST(PolicyCliTest, HelpTeaches) {
+  const auto r = RunKvmrun({"policy", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--pit-policy"), std::string::npos);
+  EXPECT_NE(r.out.find("Examples:"), std::string::npos);
+}
+
+TEST(PolicyCliTest, BadInputExitsTwoWithOneLineNamingTheValue) {
+  ExpectUsageError({"policy", "--os", "beos"}, "unknown guest OS 'beos'; valid: windows-xp,");
+  ExpectUsageError({"policy", "--os", "linux", "--format", "yaml"},
+                   "--format: invalid value 'yaml'; valid: argv, shell, json, libvirt-xml");
+  ExpectUsageError({"policy", "--os", "linux", "--accel", "hvf"},
+                   "--accel: invalid value 'hvf'; valid: kvm, tcg");
+  ExpectUsageError({"policy", "--os", "linux", "--pit-policy", "slew"},
+                   "--pit-policy: invalid value 'slew'; valid: delay, discard");
+  ExpectUsageError({"policy", "--os", "linux", "--hpet", "maybe"},
+                   "--hpet: invalid value 'maybe'; valid: off, on");
+  ExpectUsageError({"policy", "--os", "linux", "--qemu-version", "7.x"}, "malformed version '7.x'");
+  ExpectUsageError({"policy", "--os", "linux", "--qemu-version", "8.0"},
+                   "no capability table for QEMU '8.0'");
+  ExpectUsageError({"policy"}, "--os is required");
+  ExpectUsageError({"policy", "--os", "linux", "--bogus"}, "unrecognised option '--bogus'");
+  ExpectUsageError({"policy", "--os"}, "--os");
+}
+
+TEST(PolicyCliTest, ConflictingOptionsExitTwo) {
+  ExpectUsageError({"policy", "--list", "--os", "linux"},
+                   "--list and --os cannot be used together");
+  ExpectUsageError({"policy", "--os", "linux", "--explain", "--format", "json"},
+                   "--explain and --format cannot be used together");
+}
+
+TEST(CliTest, UnknownSubcommandExitsTwo) {
+  ExpectUsageError({"frobnicate"}, "unknown subcommand 'frobnicate'; valid: policy");
+  const auto r = RunKvmrun({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("Usage: kvmrun"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kvmrun
