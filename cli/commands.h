@@ -8,6 +8,7 @@
 namespace kvmrun::cli {
 
 int PolicyCommand(const Args& args);
+int QmpCommand(const Args& args);
 
 }  // namespace kvmrun::cli
 

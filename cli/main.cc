@@ -15,6 +15,8 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"policy", "show the clock policy for a guest OS and the QEMU arguments it renders to",
      kvmrun::cli::PolicyCommand},
+    {"qmp", "run a QMP command on a running QEMU, or print its events",
+     kvmrun::cli::QmpCommand},
 };
 
 int Usage(std::ostream& out) {

@@ -1,0 +1,124 @@
+// kvmrun qmp: run one QMP command against a QEMU's monitor socket, or watch its events.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "kvmrun/error.h"
+#include "kvmrun/qmp_client.h"
+
+namespace kvmrun::cli {
+namespace {
+
+using Seconds = std::chrono::duration<double>;
+
+std::chrono::milliseconds ToMilliseconds(double seconds, const char* option) {
+  if (!(seconds > 0) || seconds > 86400 * 365) {
+    throw UsageError(std::string(option) + ": invalid value '" + std::to_string(seconds) +
+                     "'; valid: a number of seconds greater than 0");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Seconds(seconds));
+}
+
+nlohmann::json ParseArguments(const std::string& text) {
+  try {
+    nlohmann::json arguments = nlohmann::json::parse(text);
+    if (arguments.is_object()) return arguments;
+  } catch (const nlohmann::json::parse_error&) {
+  }
+  throw UsageError("ARGS-JSON: '" + text + "' is not a JSON object; e.g. '{\"path\": \"/machine\"}'");
+}
+
+void Print(const nlohmann::json& value, bool pretty) {
+  std::cout << (pretty ? value.dump(2) : value.dump()) << std::endl;
+}
+
+nlohmann::json EventJson(const QmpEvent& event) {
+  return {{"event", event.name}, {"data", event.data}, {"timestamp", event.timestamp}};
+}
+
+// Prints events as JSON lines until `count` (0: unlimited) were printed, `timeout` passed or
+// the connection ended. Falling short of `count` is an error.
+int StreamEvents(QmpClient& client, std::size_t count,
+                 std::optional<std::chrono::milliseconds> timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout.value_or(std::chrono::hours(24 * 365));
+  for (std::size_t printed = 0; count == 0 || printed < count; ++printed) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    try {
+      Print(EventJson(client.WaitForEvent("", std::max(left, std::chrono::milliseconds(0)))), false);
+    } catch (const QmpTimeout&) {
+      if (count == 0) return kExitOk;
+      throw QmpTimeout("got " + std::to_string(printed) + " of " + std::to_string(count) +
+                       " events before the timeout");
+    } catch (const QmpDisconnected&) {
+      if (count == 0) return kExitOk;
+      throw;
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int QmpCommand(const Args& args) {
+  po::options_description options("Options");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("socket", po::value<std::string>()->value_name("PATH"),
+       "the QMP Unix socket (QEMU: -chardev socket,path=PATH,server=on,wait=off "
+       "-mon chardev=...,mode=control)")
+      ("events", "print events as JSON lines (after COMMAND, if one is given)")
+      ("count", po::value<std::size_t>()->value_name("N"), "with --events: stop after N events")
+      ("timeout", po::value<double>()->value_name("S"),
+       "seconds to wait for the reply (default 10) or, with --events, for the events")
+      ("command", po::value<std::string>(), "the QMP command")
+      ("arguments", po::value<std::string>(), "its arguments as a JSON object");
+  // clang-format on
+  po::positional_options_description positional;
+  positional.add("command", 1).add("arguments", 1);
+
+  const po::variables_map vm = Parse(args, options, &positional);
+  if (vm.count("help")) {
+    std::cout << HelpText(
+        "kvmrun qmp --socket PATH COMMAND [ARGS-JSON]\n"
+        "       kvmrun qmp --socket PATH --events [--count N] [--timeout S] [COMMAND [ARGS-JSON]]",
+        "Runs one QMP command on a running QEMU and prints its return value as JSON (pretty on\n"
+        "a terminal, one line otherwise), or prints the events QEMU sends as JSON lines.\n"
+        "Exit 0 on success, 1 on a QMP error (its class and description on stderr) or a lost\n"
+        "connection, 2 on bad usage.\n\n"
+        "Examples:\n"
+        "  kvmrun qmp --socket /run/vm/qmp.sock query-kvm\n"
+        "  kvmrun qmp --socket S qom-get '{\"path\": \"/machine\", \"property\": \"hpet\"}'\n"
+        "  kvmrun qmp --socket S --events --count 1 stop",
+        options);
+    return kExitOk;
+  }
+  if (!vm.count("socket")) throw UsageError("--socket PATH is required; see 'kvmrun qmp --help'");
+  const bool events = vm.count("events") > 0;
+  if (!events && !vm.count("command")) {
+    throw UsageError("a COMMAND (e.g. query-status) or --events is required");
+  }
+  if (!events && vm.count("count")) throw UsageError("--count needs --events");
+  if (vm.count("count") && vm["count"].as<std::size_t>() == 0) {
+    throw UsageError("--count: invalid value '0'; valid: a number of events of at least 1");
+  }
+  const nlohmann::json arguments =
+      vm.count("arguments") ? ParseArguments(vm["arguments"].as<std::string>()) : nlohmann::json();
+  std::optional<std::chrono::milliseconds> timeout;
+  if (vm.count("timeout")) timeout = ToMilliseconds(vm["timeout"].as<double>(), "--timeout");
+
+  QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>()));
+  if (vm.count("command")) {
+    const nlohmann::json reply =
+        client.Execute(vm["command"].as<std::string>(), arguments,
+                       events ? QmpClient::kDefaultTimeout
+                              : timeout.value_or(QmpClient::kDefaultTimeout));
+    Print(reply, isatty(STDOUT_FILENO) != 0);
+  }
+  if (!events) return kExitOk;
+  return StreamEvents(client, vm.count("count") ? vm["count"].as<std::size_t>() : 0, timeout);
+}
+
+}  // namespace kvmrun::cli

@@ -1,0 +1,83 @@
+// The QMP wire format, without any I/O: bytes in, messages out; commands in, bytes out.
+//
+// QEMU sends one JSON object per message, normally one per line ending in CRLF, but `-mon
+// pretty=on` spreads a message over many lines, so the decoder frames messages by tracking
+// JSON structure (braces outside strings), not by lines. It copes with any read boundaries: a
+// message split across reads, several in one read, CRLF or LF or no separator at all.
+#ifndef KVMRUN_QMP_CODEC_H_
+#define KVMRUN_QMP_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kvmrun/error.h"
+
+namespace kvmrun {
+
+// The peer sent something that is not QMP: malformed JSON, a non-object, an oversized
+// message, a message of no known kind. what() says what and at which byte of the stream.
+class QmpProtocolError : public Error {
+ public:
+  using Error::Error;
+};
+
+enum class QmpMessageKind { kGreeting, kReturn, kError, kEvent };
+std::string_view ToString(QmpMessageKind kind);
+
+struct QmpMessage {
+  QmpMessageKind kind = QmpMessageKind::kReturn;
+  nlohmann::json json;  // the whole message as received
+
+  // The "id" of a return or error; null when absent.
+  const nlohmann::json& id() const;
+};
+
+// Classifies a parsed message; throws QmpProtocolError when it is no QMP message kind.
+QmpMessage ClassifyQmpMessage(nlohmann::json json);
+
+inline constexpr std::size_t kDefaultMaxQmpMessageBytes = 64u << 20;  // 64 MiB
+
+class QmpDecoder {
+ public:
+  explicit QmpDecoder(std::size_t max_message_bytes = kDefaultMaxQmpMessageBytes);
+
+  // Appends bytes from the stream. Cheap: framing happens in Next().
+  void Feed(std::string_view bytes);
+
+  // The next complete message, or nullopt when more bytes are needed. Throws QmpProtocolError
+  // on malformed input; the decoder is then unusable (QMP has no way to resynchronise).
+  std::optional<QmpMessage> Next();
+
+  // True when bytes of an incomplete message are buffered (a truncated message at EOF).
+  bool HasPartialMessage() const;
+
+  // Total bytes fed so far.
+  std::uint64_t bytes_fed() const { return consumed_ + buffer_.size(); }
+
+ private:
+  [[noreturn]] void Fail(const std::string& what, std::size_t at) const;
+
+  std::size_t max_message_bytes_;
+  std::string buffer_;          // bytes fed and not yet dropped
+  std::uint64_t consumed_ = 0;  // bytes dropped from the front of buffer_
+  std::size_t head_ = 0;        // buffer_[0, head_) belongs to messages already returned
+  std::size_t scan_ = 0;        // how far into buffer_ the current message was scanned
+  std::size_t start_ = std::string::npos;  // where the current message begins in buffer_
+  int depth_ = 0;
+  bool in_string_ = false;
+  bool escaped_ = false;
+  bool failed_ = false;
+};
+
+// One command as sent on the wire: {"execute": ..., "arguments": ..., "id": ...} and CRLF.
+// Arguments are omitted when null or an empty object.
+std::string EncodeQmpCommand(std::string_view command, const nlohmann::json& arguments,
+                             std::int64_t id);
+
+}  // namespace kvmrun
+
+#endif  // KVMRUN_QMP_CODEC_H_

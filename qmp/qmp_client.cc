@@ -1,0 +1,264 @@
+#include "kvmrun/qmp_client.h"
+
+#include <algorithm>
+#include <array>
+
+namespace kvmrun {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Ms(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+
+QmpGreeting ParseGreeting(const nlohmann::json& json) {
+  QmpGreeting greeting;
+  try {
+    const nlohmann::json& qmp = json.at("QMP");
+    const nlohmann::json& qemu = qmp.at("version").at("qemu");
+    greeting.version = {qemu.at("major").get<int>(), qemu.at("minor").get<int>(),
+                        qemu.at("micro").get<int>()};
+    greeting.package = qmp.at("version").value("package", "");
+    greeting.capabilities = qmp.value("capabilities", nlohmann::json::array());
+  } catch (const nlohmann::json::exception& e) {
+    throw QmpProtocolError("malformed QMP greeting (" + std::string(e.what()) + "): " +
+                           json.dump());
+  }
+  return greeting;
+}
+
+QmpEvent ToEvent(nlohmann::json json) {
+  QmpEvent event;
+  event.name = json.at("event").get<std::string>();
+  event.data = json.value("data", nlohmann::json());
+  if (const auto ts = json.find("timestamp"); ts != json.end() && ts->is_object()) {
+    const auto number = [&](const char* key) {
+      const auto it = ts->find(key);
+      return it != ts->end() && it->is_number() ? it->get<double>() : 0.0;
+    };
+    event.timestamp = number("seconds") + number("microseconds") / 1e6;
+  }
+  event.json = std::move(json);
+  return event;
+}
+
+}  // namespace
+
+QmpError::QmpError(std::string command, std::string error_class, std::string description)
+    : Error("QMP command '" + command + "' failed: " + error_class + ": " + description),
+      command_(std::move(command)),
+      error_class_(std::move(error_class)),
+      description_(std::move(description)) {}
+
+QmpClient::QmpClient(std::unique_ptr<QmpTransport> transport, Milliseconds timeout)
+    : transport_(std::move(transport)) {
+  const Deadline deadline = Clock::now() + timeout;
+  try {
+    {
+      std::unique_lock lock(mu_);
+      Pump(lock, deadline, [this] { return greeted_; }, "waiting for the QMP greeting",
+           "nothing within " + Ms(timeout) +
+               " (is this a QMP socket, and is another client connected to it?)");
+    }
+    const auto left = std::chrono::duration_cast<Milliseconds>(deadline - Clock::now());
+    Execute("qmp_capabilities", nullptr, std::max(left, Milliseconds(1)));
+  } catch (...) {
+    transport_->Shutdown();
+    throw;
+  }
+}
+
+QmpClient::~QmpClient() { transport_->Shutdown(); }
+
+nlohmann::json QmpClient::Execute(std::string_view command, const nlohmann::json& arguments,
+                                  Milliseconds timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  const std::string name(command);
+  std::unique_lock lock(mu_);
+  if (!disconnect_reason_.empty()) ThrowDisconnected("sending '" + name + "'");
+  const std::int64_t id = next_id_++;
+  waiting_.insert(id);
+  lock.unlock();
+
+  const std::string bytes = EncodeQmpCommand(command, arguments, id);
+  try {
+    std::lock_guard write_lock(write_mu_);
+    transport_->Write(bytes, deadline);
+  } catch (const Error& e) {
+    // A half-written command leaves the stream unusable: end the connection.
+    lock.lock();
+    waiting_.erase(id);
+    Disconnect(e.what());
+    cv_.notify_all();
+    ThrowDisconnected("sending '" + name + "'");
+  }
+
+  lock.lock();
+  try {
+    Pump(lock, deadline, [&] { return replies_.count(id) > 0; },
+         "waiting for the reply to '" + name + "'", "none within " + Ms(timeout));
+  } catch (...) {
+    waiting_.erase(id);
+    throw;
+  }
+  waiting_.erase(id);
+  const auto it = replies_.find(id);
+  Reply reply = std::move(it->second);
+  replies_.erase(it);
+  if (reply.ok) return reply.value;
+  const auto desc = reply.value.find("desc");
+  throw QmpError(name, reply.value["class"].get<std::string>(),
+                 desc != reply.value.end() && desc->is_string() ? desc->get<std::string>() : "");
+}
+
+QmpEvent QmpClient::WaitForEvent(std::string_view name, Milliseconds timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  std::unique_lock lock(mu_);
+  const auto find = [&] {
+    return std::find_if(events_.begin(), events_.end(),
+                        [&](const QmpEvent& e) { return name.empty() || e.name == name; });
+  };
+  Pump(lock, deadline, [&] { return find() != events_.end(); },
+       name.empty() ? "waiting for an event" : "waiting for a " + std::string(name) + " event",
+       "none within " + Ms(timeout));
+  const auto it = find();
+  QmpEvent event = std::move(*it);
+  events_.erase(it);
+  return event;
+}
+
+std::deque<QmpEvent> QmpClient::TakeEvents() {
+  std::lock_guard lock(mu_);
+  return std::exchange(events_, {});
+}
+
+void QmpClient::SetEventHandler(std::function<void(const QmpEvent&)> handler) {
+  std::lock_guard lock(mu_);
+  handler_ = std::move(handler);
+}
+
+bool QmpClient::connected() const {
+  std::lock_guard lock(mu_);
+  return disconnect_reason_.empty();
+}
+
+std::uint64_t QmpClient::unmatched_replies() const {
+  std::lock_guard lock(mu_);
+  return unmatched_replies_;
+}
+
+void QmpClient::Close() {
+  std::lock_guard lock(mu_);
+  Disconnect("the QMP connection was closed by kvmrun");
+  cv_.notify_all();
+}
+
+void QmpClient::Pump(std::unique_lock<std::mutex>& lock, Deadline deadline,
+                     const std::function<bool()>& done, const std::string& activity,
+                     const std::string& timeout_detail) {
+  while (!done()) {
+    if (!disconnect_reason_.empty()) ThrowDisconnected(activity);
+    if (Clock::now() >= deadline) throw QmpTimeout(activity + ": " + timeout_detail);
+    if (reading_) {
+      // Another thread is reading; it will notify us when it has delivered something.
+      cv_.wait_until(lock, deadline);
+      continue;
+    }
+    ReadOnce(lock, deadline);
+  }
+}
+
+void QmpClient::ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline) {
+  reading_ = true;
+  lock.unlock();
+  std::array<char, 65536> buffer;
+  std::size_t n = 0;
+  bool timed_out = false;
+  std::string failure;
+  try {
+    n = transport_->Read(buffer.data(), buffer.size(), deadline);
+  } catch (const QmpTimeout&) {
+    timed_out = true;
+  } catch (const Error& e) {
+    failure = e.what();
+  }
+  lock.lock();
+
+  std::vector<QmpEvent> new_events;
+  if (timed_out) {
+    // Nothing to deliver; the caller's loop reports its own timeout.
+  } else if (!failure.empty()) {
+    Disconnect(failure);
+  } else if (n == 0) {
+    Disconnect(decoder_.HasPartialMessage()
+                   ? "QEMU closed the QMP connection in the middle of a message"
+                   : "QEMU closed the QMP connection");
+  } else {
+    decoder_.Feed(std::string_view(buffer.data(), n));
+    try {
+      while (auto message = decoder_.Next()) Dispatch(std::move(*message), new_events);
+    } catch (const QmpProtocolError& e) {
+      protocol_error_ = true;
+      Disconnect(e.what());
+    } catch (const nlohmann::json::exception& e) {  // a field of the wrong type
+      protocol_error_ = true;
+      Disconnect(std::string("malformed QMP message: ") + e.what());
+    }
+  }
+  cv_.notify_all();
+  if (!new_events.empty() && handler_) {
+    // Still marked as the reader, so events reach the handler in order.
+    const auto handler = handler_;
+    lock.unlock();
+    for (const QmpEvent& event : new_events) handler(event);
+    lock.lock();
+  }
+  reading_ = false;
+  cv_.notify_all();
+}
+
+void QmpClient::Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events) {
+  if (!greeted_) {
+    if (message.kind != QmpMessageKind::kGreeting) {
+      throw QmpProtocolError("expected the QMP greeting first, got a QMP " +
+                             std::string(ToString(message.kind)) + ": " + message.json.dump());
+    }
+    greeting_ = ParseGreeting(message.json);
+    greeted_ = true;
+    return;
+  }
+  switch (message.kind) {
+    case QmpMessageKind::kGreeting:
+      throw QmpProtocolError("unexpected second QMP greeting");
+    case QmpMessageKind::kReturn:
+    case QmpMessageKind::kError: {
+      const nlohmann::json& id = message.id();
+      if (!id.is_number_integer() || waiting_.count(id.get<std::int64_t>()) == 0) {
+        ++unmatched_replies_;
+        return;
+      }
+      const bool ok = message.kind == QmpMessageKind::kReturn;
+      replies_[id.get<std::int64_t>()] =
+          Reply{ok, std::move(message.json[ok ? "return" : "error"])};
+      return;
+    }
+    case QmpMessageKind::kEvent:
+      new_events.push_back(ToEvent(std::move(message.json)));
+      events_.push_back(new_events.back());
+      if (events_.size() > kMaxQueuedEvents) events_.pop_front();
+      return;
+  }
+}
+
+void QmpClient::Disconnect(std::string reason) {
+  if (!disconnect_reason_.empty()) return;
+  disconnect_reason_ = std::move(reason);
+  transport_->Shutdown();
+}
+
+void QmpClient::ThrowDisconnected(const std::string& activity) const {
+  const std::string message = activity + ": " + disconnect_reason_;
+  if (protocol_error_) throw QmpProtocolError(message);
+  throw QmpDisconnected(message);
+}
+
+}  // namespace kvmrun

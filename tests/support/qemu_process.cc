@@ -1,0 +1,109 @@
+#include "tests/support/qemu_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace kvmrun::testing {
+
+TempDir::TempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                      "/kvmrun-test-XXXXXX";
+  if (mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+ScopedQemu::ScopedQemu(const std::string& qemu, const std::vector<std::string>& extra_args,
+                       const std::vector<std::string>& env)
+    : socket_(dir_.path() + "/qmp.sock"), log_(dir_.path() + "/qemu.log") {
+  std::vector<std::string> argv = {qemu,      "-S",     "-nodefaults", "-display", "none",
+                                   "-accel",  "tcg",    "-chardev",
+                                   "socket,id=qmp,path=" + socket_ + ",server=on,wait=off",
+                                   "-mon",    "chardev=qmp,mode=control"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  const int log_fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int null_fd = open("/dev/null", O_RDONLY);
+    dup2(null_fd, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  close(log_fd);
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  // The socket appears within milliseconds; a QEMU that rejected its arguments exits instead.
+  for (int i = 0; i < 1000 && !std::filesystem::exists(socket_); ++i) {
+    if (WaitExit(std::chrono::milliseconds(0))) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+ScopedQemu::~ScopedQemu() {
+  if (!status_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+std::optional<int> ScopedQemu::WaitExit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!status_) {
+    int status;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return status_;
+}
+
+std::string ScopedQemu::Output() const {
+  std::ifstream in(log_);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+bool ProcessExists(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  // A zombie still "exists" for kill(); treat it as gone.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
+}  // namespace kvmrun::testing

@@ -1,0 +1,58 @@
+// A QEMU started by a test, not by kvmrun: paused under TCG, with a QMP Unix socket in a
+// private temporary directory. Killed and cleaned up when the object goes away.
+#ifndef KVMRUN_TESTS_SUPPORT_QEMU_PROCESS_H_
+#define KVMRUN_TESTS_SUPPORT_QEMU_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kvmrun::testing {
+
+// A private directory under $TMPDIR (default /tmp), removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class ScopedQemu {
+ public:
+  // Runs `qemu -S -nodefaults -display none -accel tcg` with a QMP socket and `extra_args`,
+  // with `env` ("NAME=value") added to its environment, and waits for the socket to appear.
+  ScopedQemu(const std::string& qemu, const std::vector<std::string>& extra_args,
+             const std::vector<std::string>& env = {});
+  ~ScopedQemu();
+  ScopedQemu(const ScopedQemu&) = delete;
+  ScopedQemu& operator=(const ScopedQemu&) = delete;
+
+  const std::string& socket_path() const { return socket_; }
+  pid_t pid() const { return pid_; }
+  // The exit status once QEMU exited within `timeout`; nullopt if it is still running.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+  // Everything QEMU wrote to stdout and stderr so far.
+  std::string Output() const;
+
+ private:
+  TempDir dir_;
+  std::string socket_;
+  std::string log_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// True when a process with this pid exists (and is not a zombie of ours already reaped).
+bool ProcessExists(pid_t pid);
+
+}  // namespace kvmrun::testing
+
+#endif  // KVMRUN_TESTS_SUPPORT_QEMU_PROCESS_H_
