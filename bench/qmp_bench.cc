@@ -18,15 +18,19 @@ std::string RealisticStream() {
     qom_list += (i ? ", " : "") + std::string(R"({"name": "device[)") + std::to_string(i) +
                 R"(]", "type": "child<isa-serial>"})";
   }
-  qom_list += R"(], "id": 2})" "\r\n";
+  qom_list += R"(], "id": 2})"
+              "\r\n";
   one_round += qom_list;
-  one_round += R"({"return": "/machine/unattached/device[8]", "id": 3})" "\r\n";
-  one_round += R"({"return": "slew", "id": 4})" "\r\n";
+  one_round += R"({"return": "/machine/unattached/device[8]", "id": 3})"
+               "\r\n";
+  one_round += R"({"return": "slew", "id": 4})"
+               "\r\n";
   one_round +=
       R"({"return": [{"thread-id": 4542, "props": {"core-id": 0, "thread-id": 0, "socket-id": 0}, "qom-path": "/machine/unattached/device[0]", "cpu-index": 0, "target": "x86_64"}], "id": 5})"
       "\r\n";
   one_round +=
-      R"({"timestamp": {"seconds": 1795754330, "microseconds": 385433}, "event": "RESUME"})" "\r\n";
+      R"({"timestamp": {"seconds": 1795754330, "microseconds": 385433}, "event": "RESUME"})"
+      "\r\n";
   std::string stream;
   while (stream.size() < (4u << 20)) stream += one_round;
   return stream;
@@ -47,8 +51,8 @@ void BM_DecodeStream(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * stream.size()));
-  state.counters["messages"] = benchmark::Counter(static_cast<double>(messages),
-                                                  benchmark::Counter::kIsRate);
+  state.counters["messages"] =
+      benchmark::Counter(static_cast<double>(messages), benchmark::Counter::kIsRate);
 }
 // Reads of 64 KiB (what the client uses) and of 512 bytes (a slow trickle).
 BENCHMARK(BM_DecodeStream)->Arg(65536)->Arg(512)->Unit(benchmark::kMillisecond);

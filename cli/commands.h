@@ -9,6 +9,9 @@ namespace kvmrun::cli {
 
 int PolicyCommand(const Args& args);
 int QmpCommand(const Args& args);
+int RunCommand(const Args& args);
+int DoctorCommand(const Args& args);
+int VerifyCommand(const Args& args);
 
 }  // namespace kvmrun::cli
 

@@ -2,21 +2,29 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
+#include "kvmrun/policy_format.h"
 
 namespace {
+
+using kvmrun::cli::Args;
 
 struct Subcommand {
   const char* name;
   const char* summary;
-  int (*run)(const kvmrun::cli::Args&);
+  int (*run)(const Args&);
 };
 
 constexpr Subcommand kSubcommands[] = {
+    {"run", "boot a VM under its clock policy, verified before the guest runs",
+     kvmrun::cli::RunCommand},
     {"policy", "show the clock policy for a guest OS and the QEMU arguments it renders to",
      kvmrun::cli::PolicyCommand},
-    {"qmp", "run a QMP command on a running QEMU, or print its events",
-     kvmrun::cli::QmpCommand},
+    {"verify", "check the clocks of a running QEMU against a policy", kvmrun::cli::VerifyCommand},
+    {"doctor", "show the QEMU found, its capabilities, and whether KVM works",
+     kvmrun::cli::DoctorCommand},
+    {"qmp", "run a QMP command on a running QEMU, or print its events", kvmrun::cli::QmpCommand},
 };
 
 int Usage(std::ostream& out) {
@@ -25,22 +33,37 @@ int Usage(std::ostream& out) {
   return kvmrun::cli::kExitUsage;
 }
 
+// Runs a subcommand and maps what escapes it to an exit code and a message on stderr.
+int Dispatch(const Subcommand& s, const Args& args) {
+  const std::string prefix = std::string("kvmrun ") + s.name + ": ";
+  try {
+    return s.run(args);
+  } catch (const kvmrun::UsageError& e) {
+    std::cerr << prefix << e.what() << "\n";
+    return kvmrun::cli::kExitUsage;
+  } catch (const kvmrun::ClockMismatchError& e) {
+    std::cerr << prefix << e.what() << "\n" << kvmrun::FormatClockReport(e.report());
+    return kvmrun::cli::kExitMismatch;
+  } catch (const kvmrun::VmError& e) {
+    std::cerr << prefix << e.what() << "\n";
+    if (!e.argv().empty()) std::cerr << "  command: " << kvmrun::ShellJoin(e.argv()) << "\n";
+    if (!e.stderr_tail().empty()) std::cerr << "  QEMU stderr:\n" << e.stderr_tail() << "\n";
+    if (!e.console_tail().empty())
+      std::cerr << "  console (last lines):\n" << e.console_tail() << "\n";
+    return kvmrun::cli::kExitFailure;
+  } catch (const kvmrun::Error& e) {
+    std::cerr << prefix << e.what() << "\n";
+    return kvmrun::cli::kExitFailure;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string name = argc > 1 ? argv[1] : "";
   if (name == "--help" || name == "-h" || name == "help") return Usage(std::cout), 0;
   for (const Subcommand& s : kSubcommands) {
-    if (name != s.name) continue;
-    try {
-      return s.run(kvmrun::cli::Args(argv + 2, argv + argc));
-    } catch (const kvmrun::UsageError& e) {
-      std::cerr << "kvmrun " << name << ": " << e.what() << "\n";
-      return kvmrun::cli::kExitUsage;
-    } catch (const kvmrun::Error& e) {
-      std::cerr << "kvmrun " << name << ": " << e.what() << "\n";
-      return kvmrun::cli::kExitFailure;
-    }
+    if (name == s.name) return Dispatch(s, Args(argv + 2, argv + argc));
   }
   if (name.empty()) return Usage(std::cerr);
   std::string valid;

@@ -7,6 +7,7 @@
 #include "kvmrun/guest_os.h"
 #include "kvmrun/names.h"
 #include "kvmrun/policy_format.h"
+#include "kvmrun/qemu_probe.h"
 #include "kvmrun/text_table.h"
 
 namespace kvmrun::cli {
@@ -54,15 +55,32 @@ void PrintCatalog() {
   std::cout << FormatTable(rows);
 }
 
+// The QEMU to render for: a shipped table when --qemu-version says so, else a probe of the
+// binary (--qemu, $KVMRUN_QEMU or PATH), else the 7.2 table when no QEMU is installed.
 RenderTarget ResolveTarget(const po::variables_map& vm) {
   RenderTarget target;
-  const std::string version =
-      vm.count("qemu-version") ? vm["qemu-version"].as<std::string>() : kDefaultQemuVersion;
-  target.caps = ShippedCapabilitiesFor(version);
-  target.caps_source = "shipped table for QEMU " + version;
   target.accel = ParseAccel(vm["accel"].as<std::string>());
   target.cpu_model =
       vm.count("cpu") ? vm["cpu"].as<std::string>() : std::string(DefaultCpuModel(target.accel));
+  std::string version = kDefaultQemuVersion;
+  if (vm.count("qemu-version")) {
+    version = vm["qemu-version"].as<std::string>();
+  } else {
+    std::string qemu;
+    try {
+      qemu = FindQemu(vm.count("qemu") ? vm["qemu"].as<std::string>() : "");
+    } catch (const UsageError&) {
+      if (vm.count("qemu")) throw;
+    }
+    if (!qemu.empty()) {
+      auto runner = MakeProcessRunner();
+      target.caps = ProbeQemuCached(qemu, *runner, ProbeCache()).caps;
+      target.caps_source = "probed " + qemu;
+      return target;
+    }
+  }
+  target.caps = ShippedCapabilitiesFor(version);
+  target.caps_source = "shipped table for QEMU " + version;
   return target;
 }
 
@@ -75,8 +93,11 @@ int PolicyCommand(const Args& args) {
       ("help,h", "show this help")
       ("os", po::value<std::string>()->value_name("OS"), "guest OS (see --list); aliases allowed")
       ("list", "list the guest OS catalog with each OS's policy")
+      ("qemu", po::value<std::string>()->value_name("PATH"),
+       "render for this qemu-system-x86_64, probed (default: $KVMRUN_QEMU, then PATH)")
       ("qemu-version", po::value<std::string>()->value_name("X.Y"),
-       "render for a shipped capability table (2.12, 5.2, 7.2, 9.2); default 7.2")
+       "render for a shipped capability table instead (2.12, 5.2, 7.2, 9.2); the 7.2 table is "
+       "also the default when no QEMU is installed")
       ("accel", po::value<std::string>()->default_value("kvm")->value_name("kvm|tcg"),
        "the accelerator to render for")
       ("cpu", po::value<std::string>()->value_name("MODEL"),
@@ -90,7 +111,7 @@ int PolicyCommand(const Args& args) {
   const po::variables_map vm = Parse(args, options);
   if (vm.count("help")) {
     std::cout << HelpText(
-        "kvmrun policy --os OS [--qemu-version X.Y] [--accel kvm|tcg] [overrides] "
+        "kvmrun policy --os OS [--qemu PATH | --qemu-version X.Y] [--accel kvm|tcg] [overrides] "
         "[--format F | --explain]\n       kvmrun policy --list",
         "Shows the clock policy kvmrun gives a guest OS (RTC base and lost-tick policy, PIT\n"
         "lost-tick policy, HPET, Hyper-V clock, kvm-clock), why, and the QEMU arguments it\n"
@@ -104,6 +125,7 @@ int PolicyCommand(const Args& args) {
   }
   RejectConflicts(vm, {"list", "os"});
   RejectConflicts(vm, {"explain", "format"});
+  RejectConflicts(vm, {"qemu", "qemu-version"});
   if (vm.count("list")) {
     PrintCatalog();
     return kExitOk;

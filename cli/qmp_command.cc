@@ -26,7 +26,8 @@ nlohmann::json ParseArguments(const std::string& text) {
     if (arguments.is_object()) return arguments;
   } catch (const nlohmann::json::parse_error&) {
   }
-  throw UsageError("ARGS-JSON: '" + text + "' is not a JSON object; e.g. '{\"path\": \"/machine\"}'");
+  throw UsageError("ARGS-JSON: '" + text +
+                   "' is not a JSON object; e.g. '{\"path\": \"/machine\"}'");
 }
 
 void Print(const nlohmann::json& value, bool pretty) {
@@ -44,9 +45,11 @@ int StreamEvents(QmpClient& client, std::size_t count,
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + timeout.value_or(std::chrono::hours(24 * 365));
   for (std::size_t printed = 0; count == 0 || printed < count; ++printed) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     try {
-      Print(EventJson(client.WaitForEvent("", std::max(left, std::chrono::milliseconds(0)))), false);
+      Print(EventJson(client.WaitForEvent("", std::max(left, std::chrono::milliseconds(0)))),
+            false);
     } catch (const QmpTimeout&) {
       if (count == 0) return kExitOk;
       throw QmpTimeout("got " + std::to_string(printed) + " of " + std::to_string(count) +
@@ -111,10 +114,9 @@ int QmpCommand(const Args& args) {
 
   QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>()));
   if (vm.count("command")) {
-    const nlohmann::json reply =
-        client.Execute(vm["command"].as<std::string>(), arguments,
-                       events ? QmpClient::kDefaultTimeout
-                              : timeout.value_or(QmpClient::kDefaultTimeout));
+    const nlohmann::json reply = client.Execute(
+        vm["command"].as<std::string>(), arguments,
+        events ? QmpClient::kDefaultTimeout : timeout.value_or(QmpClient::kDefaultTimeout));
     Print(reply, isatty(STDOUT_FILENO) != 0);
   }
   if (!events) return kExitOk;

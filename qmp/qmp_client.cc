@@ -20,8 +20,8 @@ QmpGreeting ParseGreeting(const nlohmann::json& json) {
     greeting.package = qmp.at("version").value("package", "");
     greeting.capabilities = qmp.value("capabilities", nlohmann::json::array());
   } catch (const nlohmann::json::exception& e) {
-    throw QmpProtocolError("malformed QMP greeting (" + std::string(e.what()) + "): " +
-                           json.dump());
+    throw QmpProtocolError("malformed QMP greeting (" + std::string(e.what()) +
+                           "): " + json.dump());
   }
   return greeting;
 }
@@ -55,9 +55,10 @@ QmpClient::QmpClient(std::unique_ptr<QmpTransport> transport, Milliseconds timeo
   try {
     {
       std::unique_lock lock(mu_);
-      Pump(lock, deadline, [this] { return greeted_; }, "waiting for the QMP greeting",
-           "nothing within " + Ms(timeout) +
-               " (is this a QMP socket, and is another client connected to it?)");
+      Pump(
+          lock, deadline, [this] { return greeted_; }, "waiting for the QMP greeting",
+          "nothing within " + Ms(timeout) +
+              " (is this a QMP socket, and is another client connected to it?)");
     }
     const auto left = std::chrono::duration_cast<Milliseconds>(deadline - Clock::now());
     Execute("qmp_capabilities", nullptr, std::max(left, Milliseconds(1)));
@@ -94,8 +95,9 @@ nlohmann::json QmpClient::Execute(std::string_view command, const nlohmann::json
 
   lock.lock();
   try {
-    Pump(lock, deadline, [&] { return replies_.count(id) > 0; },
-         "waiting for the reply to '" + name + "'", "none within " + Ms(timeout));
+    Pump(
+        lock, deadline, [&] { return replies_.count(id) > 0; },
+        "waiting for the reply to '" + name + "'", "none within " + Ms(timeout));
   } catch (...) {
     waiting_.erase(id);
     throw;
@@ -117,9 +119,10 @@ QmpEvent QmpClient::WaitForEvent(std::string_view name, Milliseconds timeout) {
     return std::find_if(events_.begin(), events_.end(),
                         [&](const QmpEvent& e) { return name.empty() || e.name == name; });
   };
-  Pump(lock, deadline, [&] { return find() != events_.end(); },
-       name.empty() ? "waiting for an event" : "waiting for a " + std::string(name) + " event",
-       "none within " + Ms(timeout));
+  Pump(
+      lock, deadline, [&] { return find() != events_.end(); },
+      name.empty() ? "waiting for an event" : "waiting for a " + std::string(name) + " event",
+      "none within " + Ms(timeout));
   const auto it = find();
   QmpEvent event = std::move(*it);
   events_.erase(it);

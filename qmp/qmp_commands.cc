@@ -6,8 +6,7 @@ namespace {
 // Runs `command` and converts the reply with `parse`; a reply of the wrong shape becomes a
 // QmpProtocolError that names the command and shows the reply.
 template <typename Parse>
-auto Run(QmpClient& qmp, const std::string& command, const nlohmann::json& arguments,
-         Parse parse) {
+auto Run(QmpClient& qmp, const std::string& command, const nlohmann::json& arguments, Parse parse) {
   const nlohmann::json reply = qmp.Execute(command, arguments);
   try {
     return parse(reply);
@@ -33,9 +32,9 @@ std::vector<QomProperty> ParseProperties(const nlohmann::json& reply) {
 QemuVersionInfo QueryVersion(QmpClient& qmp) {
   return Run(qmp, "query-version", nullptr, [](const nlohmann::json& r) {
     const auto& q = r.at("qemu");
-    return QemuVersionInfo{{q.at("major").get<int>(), q.at("minor").get<int>(),
-                            q.at("micro").get<int>()},
-                           r.value("package", "")};
+    return QemuVersionInfo{
+        {q.at("major").get<int>(), q.at("minor").get<int>(), q.at("micro").get<int>()},
+        r.value("package", "")};
   });
 }
 
@@ -76,7 +75,8 @@ std::vector<QomType> QomListTypes(QmpClient& qmp, const std::string& implements,
   if (abstract) arguments["abstract"] = true;
   return Run(qmp, "qom-list-types", arguments, [](const nlohmann::json& r) {
     std::vector<QomType> types;
-    for (const auto& t : r) types.push_back({t.at("name").get<std::string>(), t.value("parent", "")});
+    for (const auto& t : r)
+      types.push_back({t.at("name").get<std::string>(), t.value("parent", "")});
     return types;
   });
 }
@@ -107,8 +107,8 @@ std::vector<MachineInfo> QueryMachines(QmpClient& qmp) {
   return Run(qmp, "query-machines", nullptr, [](const nlohmann::json& r) {
     std::vector<MachineInfo> machines;
     for (const auto& m : r) {
-      machines.push_back({m.at("name").get<std::string>(), m.value("alias", ""),
-                          m.value("is-default", false)});
+      machines.push_back(
+          {m.at("name").get<std::string>(), m.value("alias", ""), m.value("is-default", false)});
     }
     return machines;
   });

@@ -53,10 +53,10 @@ class QmpError : public Error {
 };
 
 struct QmpEvent {
-  std::string name;     // e.g. "STOP"
-  nlohmann::json data;  // the event's "data", or null
+  std::string name;      // e.g. "STOP"
+  nlohmann::json data;   // the event's "data", or null
   double timestamp = 0;  // seconds since the epoch, as QEMU stamped it
-  nlohmann::json json;  // the whole message
+  nlohmann::json json;   // the whole message
 };
 
 struct QmpGreeting {
@@ -73,7 +73,8 @@ class QmpClient {
 
   // Handshakes over `transport` within `timeout`. Throws QmpTimeout ("no QMP greeting"),
   // QmpProtocolError or QmpDisconnected; the transport is shut down on failure.
-  explicit QmpClient(std::unique_ptr<QmpTransport> transport, Milliseconds timeout = kDefaultTimeout);
+  explicit QmpClient(std::unique_ptr<QmpTransport> transport,
+                     Milliseconds timeout = kDefaultTimeout);
   ~QmpClient();
   QmpClient(const QmpClient&) = delete;
   QmpClient& operator=(const QmpClient&) = delete;
@@ -112,8 +113,9 @@ class QmpClient {
 
   // Reads and dispatches until `done()` holds (under mu_) or `deadline` passes. Errors read
   // "<activity>: <timeout_detail>" on timeout and "<activity>: <reason>" on disconnection.
-  void Pump(std::unique_lock<std::mutex>& lock, Deadline deadline, const std::function<bool()>& done,
-            const std::string& activity, const std::string& timeout_detail);
+  void Pump(std::unique_lock<std::mutex>& lock, Deadline deadline,
+            const std::function<bool()>& done, const std::string& activity,
+            const std::string& timeout_detail);
   void ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline);
   void Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events);
   void Disconnect(std::string reason);  // with mu_ held

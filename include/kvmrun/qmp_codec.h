@@ -62,10 +62,10 @@ class QmpDecoder {
   [[noreturn]] void Fail(const std::string& what, std::size_t at) const;
 
   std::size_t max_message_bytes_;
-  std::string buffer_;          // bytes fed and not yet dropped
-  std::uint64_t consumed_ = 0;  // bytes dropped from the front of buffer_
-  std::size_t head_ = 0;        // buffer_[0, head_) belongs to messages already returned
-  std::size_t scan_ = 0;        // how far into buffer_ the current message was scanned
+  std::string buffer_;                     // bytes fed and not yet dropped
+  std::uint64_t consumed_ = 0;             // bytes dropped from the front of buffer_
+  std::size_t head_ = 0;                   // buffer_[0, head_) belongs to messages already returned
+  std::size_t scan_ = 0;                   // how far into buffer_ the current message was scanned
   std::size_t start_ = std::string::npos;  // where the current message begins in buffer_
   int depth_ = 0;
   bool in_string_ = false;

@@ -32,7 +32,7 @@ VmStatus QueryStatus(QmpClient& qmp);
 
 struct QomProperty {
   std::string name;
-  std::string type;  // e.g. "child<mc146818rtc>", "link<...>", "bool"
+  std::string type;                             // e.g. "child<mc146818rtc>", "link<...>", "bool"
   std::optional<nlohmann::json> default_value;  // device-list-properties only
 };
 std::vector<QomProperty> QomList(QmpClient& qmp, const std::string& path);

@@ -55,8 +55,8 @@ class QmpTransport {
 // exist or refuses connections, retries until `wait_for_server` has passed (0: one attempt).
 // Throws UsageError when the path does not fit a socket address (107 bytes on Linux) and
 // QmpDisconnected naming the path and the reason when no connection could be made.
-std::unique_ptr<QmpTransport> ConnectQmpSocket(
-    const std::string& path, std::chrono::milliseconds wait_for_server = {});
+std::unique_ptr<QmpTransport> ConnectQmpSocket(const std::string& path,
+                                               std::chrono::milliseconds wait_for_server = {});
 
 // Takes ownership of `fd`, a connected stream socket (made non-blocking and close-on-exec).
 std::unique_ptr<QmpTransport> AdoptQmpSocket(int fd);

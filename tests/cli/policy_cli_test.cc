@@ -115,7 +115,8 @@ TEST(PolicyCliTest, ConflictingOptionsExitTwo) {
 }
 
 TEST(CliTest, UnknownSubcommandExitsTwo) {
-  ExpectUsageError({"frobnicate"}, "unknown subcommand 'frobnicate'; valid: policy");
+  ExpectUsageError({"frobnicate"},
+                   "unknown subcommand 'frobnicate'; valid: run, policy, verify, doctor, qmp");
   const auto r = RunKvmrun({});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("Usage: kvmrun"), std::string::npos);

@@ -81,8 +81,8 @@ TEST(QmpQemuTest, ConnectingToAMissingSocketSaysSo) {
     ConnectQmpSocket(dir.path() + "/absent.sock");
     FAIL();
   } catch (const QmpDisconnected& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "cannot connect to QMP socket " + dir.path() + "/absent.sock: No such file or directory");
+    EXPECT_EQ(std::string(e.what()), "cannot connect to QMP socket " + dir.path() +
+                                         "/absent.sock: No such file or directory");
   }
   EXPECT_THROW(ConnectQmpSocket(std::string(108, 'x')), UsageError);
 }
@@ -100,8 +100,8 @@ TEST(QmpCliTest, ArgumentsEventsAndErrors) {
   KVMRUN_REQUIRE_QEMU(qemu);
   ScopedQemu vm(qemu, {"-rtc", "driftfix=slew"});
   const std::string& socket = vm.socket_path();
-  auto r = testing::RunKvmrun({"qmp", "--socket", socket, "qom-get",
-                               R"({"path": "/machine", "property": "hpet"})"});
+  auto r = testing::RunKvmrun(
+      {"qmp", "--socket", socket, "qom-get", R"({"path": "/machine", "property": "hpet"})"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "true\n");
 
@@ -112,11 +112,13 @@ TEST(QmpCliTest, ArgumentsEventsAndErrors) {
   EXPECT_EQ(lines[0], "{}");
   EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "RESUME");
 
-  r = testing::RunKvmrun({"qmp", "--socket", socket, "qom-get", R"({"path": "/nowhere", "property": "x"})"});
+  r = testing::RunKvmrun(
+      {"qmp", "--socket", socket, "qom-get", R"({"path": "/nowhere", "property": "x"})"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("QMP command 'qom-get' failed: DeviceNotFound"), std::string::npos) << r.err;
 
-  r = testing::RunKvmrun({"qmp", "--socket", socket, "--events", "--count", "1", "--timeout", "0.3"});
+  r = testing::RunKvmrun(
+      {"qmp", "--socket", socket, "--events", "--count", "1", "--timeout", "0.3"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("got 0 of 1 events before the timeout"), std::string::npos) << r.err;
 }

@@ -64,16 +64,19 @@ TEST(QmpClientTest, AReplyBeforeTheGreetingIsAProtocolError) {
 
 TEST(QmpClientTest, WrongTypedFieldsAreProtocolErrorsNotCrashes) {
   auto peer = std::make_shared<FakeQmpPeer>();
-  peer->Send(R"({"QMP": {"version": {"qemu": {"major": "seven"}}}})" "\r\n");
+  peer->Send(R"({"QMP": {"version": {"qemu": {"major": "seven"}}}})"
+             "\r\n");
   EXPECT_THROW(QmpClient(FakeTransport(peer), 1s), QmpProtocolError);
 
   auto odd = GreetingPeer();
   QmpClient client(FakeTransport(odd), 1s);
-  odd->Send(R"({"event": "X", "timestamp": {"seconds": "soon"}})" "\r\n");
+  odd->Send(R"({"event": "X", "timestamp": {"seconds": "soon"}})"
+            "\r\n");
   EXPECT_EQ(client.WaitForEvent("X", 1s).timestamp, 0.0);
   odd->SetResponder([](const nlohmann::json& c) -> std::vector<std::string> {
     return {nlohmann::json{{"error", {{"class", "GenericError"}, {"desc", 42}}}, {"id", c["id"]}}
-                .dump() + "\r\n"};
+                .dump() +
+            "\r\n"};
   });
   try {
     client.Execute("x");
@@ -98,7 +101,8 @@ TEST(QmpClientTest, BatchedAndSplitRepliesAndEventsBetweenThem) {
   QmpClient client(FakeTransport(peer), 1s);
   peer->SetResponder([](const nlohmann::json& command) -> std::vector<std::string> {
     // An event, then the reply split in three reads, then another event glued to its tail.
-    const std::string reply = ReturnMessage({{"status", "paused"}, {"running", false}}, command["id"]);
+    const std::string reply =
+        ReturnMessage({{"status", "paused"}, {"running", false}}, command["id"]);
     return {"{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 5, \"microseconds\": 500000}}\r\n",
             reply.substr(0, 10), reply.substr(10, 10),
             reply.substr(20) + "{\"event\": \"RESUME\"}\r\n"};
@@ -158,9 +162,8 @@ TEST(QmpClientTest, ReplyToAnUnknownIdIsDroppedAndCounted) {
 TEST(QmpClientTest, GarbageEndsTheConnectionWithAProtocolError) {
   auto peer = GreetingPeer();
   QmpClient client(FakeTransport(peer), 1s);
-  peer->SetResponder([](const nlohmann::json&) -> std::vector<std::string> {
-    return {"\x01\x02 not json\r\n"};
-  });
+  peer->SetResponder(
+      [](const nlohmann::json&) -> std::vector<std::string> { return {"\x01\x02 not json\r\n"}; });
   EXPECT_THROW(client.Execute("query-status"), QmpProtocolError);
   EXPECT_FALSE(client.connected());
   EXPECT_TRUE(peer->shut_down());
@@ -301,18 +304,19 @@ TEST(QmpCommandsTest, TypedHelpersParseRealReplyShapes) {
       {"query-version",
        {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 22}}}, {"package", "Debian"}}},
       {"qom-list", nlohmann::json::array({{{"name", "rtc"}, {"type", "child<mc146818rtc>"}}})},
-      {"query-cpus-fast",
-       nlohmann::json::array({{{"cpu-index", 0}, {"qom-path", "/machine/unattached/device[0]"},
-                               {"thread-id", 42}, {"target", "x86_64"}}})},
+      {"query-cpus-fast", nlohmann::json::array({{{"cpu-index", 0},
+                                                  {"qom-path", "/machine/unattached/device[0]"},
+                                                  {"thread-id", 42},
+                                                  {"target", "x86_64"}}})},
       {"qom-list-types", nlohmann::json::array({{{"name", "kvm-pit"}, {"parent", "pit-common"}}})},
-      {"device-list-properties",
-       nlohmann::json::array({{{"name", "lost_tick_policy"}, {"type", "LostTickPolicy"},
-                               {"default-value", "delay"}}})},
+      {"device-list-properties", nlohmann::json::array({{{"name", "lost_tick_policy"},
+                                                         {"type", "LostTickPolicy"},
+                                                         {"default-value", "delay"}}})},
       {"query-command-line-options",
-       nlohmann::json::array({{{"option", "rtc"},
-                               {"parameters", {{{"name", "driftfix"}, {"type", "string"}}}}}})},
-      {"query-machines", nlohmann::json::array({{{"name", "pc-i440fx-7.2"}, {"alias", "pc"},
-                                                 {"is-default", true}}})},
+       nlohmann::json::array(
+           {{{"option", "rtc"}, {"parameters", {{{"name", "driftfix"}, {"type", "string"}}}}}})},
+      {"query-machines",
+       nlohmann::json::array({{{"name", "pc-i440fx-7.2"}, {"alias", "pc"}, {"is-default", true}}})},
       {"qom-get", "slew"},
   });
   QmpClient client(FakeTransport(peer), 1s);

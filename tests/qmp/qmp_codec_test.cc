@@ -45,7 +45,8 @@ TEST(QmpDecoderTest, LfOnlyNoSeparatorAndPrettyPrintedMessages) {
   const auto glued = DecodeInChunks("{\"return\":1,\"id\":1}{\"return\":[2],\"id\":2}", 4);
   ASSERT_EQ(glued.size(), 2u);
   EXPECT_EQ(glued[1].json["return"][0], 2);
-  const auto pretty = DecodeInChunks("{\n    \"return\": {\n        \"a\": [1, {}]\n    },\n    \"id\": 7\n}\n", 3);
+  const auto pretty =
+      DecodeInChunks("{\n    \"return\": {\n        \"a\": [1, {}]\n    },\n    \"id\": 7\n}\n", 3);
   ASSERT_EQ(pretty.size(), 1u);
   EXPECT_EQ(pretty[0].id(), 7);
 }
@@ -132,7 +133,8 @@ TEST(QmpDecoderTest, TenMebibyteMessageDecodes) {
 
 TEST(QmpDecoderTest, ManySmallMessagesInOneReadStayLinear) {
   std::string stream;
-  for (int i = 0; i < 200000; ++i) stream += "{\"return\": {}, \"id\": " + std::to_string(i) + "}\r\n";
+  for (int i = 0; i < 200000; ++i)
+    stream += "{\"return\": {}, \"id\": " + std::to_string(i) + "}\r\n";
   QmpDecoder decoder;
   decoder.Feed(stream);
   int count = 0;

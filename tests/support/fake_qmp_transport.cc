@@ -106,9 +106,10 @@ FakeQmpPeer::Responder AnswerWith(std::map<std::string, nlohmann::json> returns)
   return [returns](const nlohmann::json& command) -> std::vector<std::string> {
     const auto it = returns.find(command.at("execute").get<std::string>());
     if (it == returns.end()) {
-      return {nlohmann::json{{"error", {{"class", "CommandNotFound"},
-                                        {"desc", "The command " + command["execute"].get<std::string>() +
-                                                     " has not been found"}}},
+      return {nlohmann::json{{"error",
+                              {{"class", "CommandNotFound"},
+                               {"desc", "The command " + command["execute"].get<std::string>() +
+                                            " has not been found"}}},
                              {"id", command["id"]}}
                   .dump() +
               "\r\n"};

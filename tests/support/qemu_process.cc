@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -18,8 +19,8 @@ namespace kvmrun::testing {
 
 TempDir::TempDir() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                      "/kvmrun-test-XXXXXX";
+  std::string templ =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/kvmrun-test-XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = templ;
 }
@@ -29,16 +30,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-ScopedQemu::ScopedQemu(const std::string& qemu, const std::vector<std::string>& extra_args,
-                       const std::vector<std::string>& env)
-    : socket_(dir_.path() + "/qmp.sock"), log_(dir_.path() + "/qemu.log") {
-  std::vector<std::string> argv = {qemu,      "-S",     "-nodefaults", "-display", "none",
-                                   "-accel",  "tcg",    "-chardev",
-                                   "socket,id=qmp,path=" + socket_ + ",server=on,wait=off",
-                                   "-mon",    "chardev=qmp,mode=control"};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+ScopedProcess::ScopedProcess(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env, const std::string& log_path)
+    : log_(log_path) {
+  std::vector<std::string> args_copy = argv;
   std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
+  for (auto& a : args_copy) args.push_back(a.data());
   args.push_back(nullptr);
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
@@ -46,7 +43,6 @@ ScopedQemu::ScopedQemu(const std::string& qemu, const std::vector<std::string>& 
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-
   const int log_fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   pid_ = fork();
   if (pid_ == 0) {
@@ -54,19 +50,14 @@ ScopedQemu::ScopedQemu(const std::string& qemu, const std::vector<std::string>& 
     dup2(null_fd, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
-    execve(args[0], args.data(), envp.data());
+    execvpe(args[0], args.data(), envp.data());
     _exit(127);
   }
   close(log_fd);
   if (pid_ < 0) throw std::runtime_error("fork failed");
-  // The socket appears within milliseconds; a QEMU that rejected its arguments exits instead.
-  for (int i = 0; i < 1000 && !std::filesystem::exists(socket_); ++i) {
-    if (WaitExit(std::chrono::milliseconds(0))) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
 }
 
-ScopedQemu::~ScopedQemu() {
+ScopedProcess::~ScopedProcess() {
   if (!status_ && pid_ > 0) {
     kill(pid_, SIGKILL);
     int status;
@@ -74,7 +65,11 @@ ScopedQemu::~ScopedQemu() {
   }
 }
 
-std::optional<int> ScopedQemu::WaitExit(std::chrono::milliseconds timeout) {
+void ScopedProcess::Signal(int signal) {
+  if (!status_) kill(pid_, signal);
+}
+
+std::optional<int> ScopedProcess::WaitExit(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!status_) {
     int status;
@@ -89,11 +84,58 @@ std::optional<int> ScopedQemu::WaitExit(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-std::string ScopedQemu::Output() const {
+std::string ScopedProcess::Output() const {
   std::ifstream in(log_);
   std::stringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+ScopedQemu::ScopedQemu(const std::string& qemu, const std::vector<std::string>& extra_args,
+                       const std::vector<std::string>& env)
+    : socket_(dir_.path() + "/qmp.sock") {
+  std::vector<std::string> argv = {qemu,
+                                   "-S",
+                                   "-nodefaults",
+                                   "-display",
+                                   "none",
+                                   "-accel",
+                                   "tcg",
+                                   "-chardev",
+                                   "socket,id=qmp,path=" + socket_ + ",server=on,wait=off",
+                                   "-mon",
+                                   "chardev=qmp,mode=control"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<ScopedProcess>(argv, env, dir_.path() + "/qemu.log");
+  // The socket appears within milliseconds; a QEMU that rejected its arguments exits instead.
+  for (int i = 0; i < 1000 && !std::filesystem::exists(socket_); ++i) {
+    if (process_->WaitExit(std::chrono::milliseconds(0))) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string current;
+    bool found = false;
+    for (char c : cmdline) {
+      if (c == '\0') {
+        found = found || current == arg;
+        current.clear();
+      } else {
+        current += c;
+      }
+    }
+    const pid_t pid = std::stoi(name);
+    if (found && ProcessExists(pid)) pids.push_back(pid);
+  }
+  return pids;
 }
 
 bool ProcessExists(pid_t pid) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,29 +26,54 @@ class TempDir {
   std::string path_;
 };
 
+// A child process of the test (stdout and stderr to a log file), killed and reaped on
+// destruction if still running.
+class ScopedProcess {
+ public:
+  ScopedProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                const std::string& log_path);
+  ~ScopedProcess();
+  ScopedProcess(const ScopedProcess&) = delete;
+  ScopedProcess& operator=(const ScopedProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Signal(int signal);
+  // The exit status (128 + signal when killed) once it exited within `timeout`.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+  std::string Output() const;
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// Pids of running processes (not zombies) whose command line contains `arg` exactly.
+std::vector<pid_t> ProcessesWithArgument(const std::string& arg);
+
 class ScopedQemu {
  public:
   // Runs `qemu -S -nodefaults -display none -accel tcg` with a QMP socket and `extra_args`,
   // with `env` ("NAME=value") added to its environment, and waits for the socket to appear.
   ScopedQemu(const std::string& qemu, const std::vector<std::string>& extra_args,
              const std::vector<std::string>& env = {});
-  ~ScopedQemu();
+  ~ScopedQemu() = default;
   ScopedQemu(const ScopedQemu&) = delete;
   ScopedQemu& operator=(const ScopedQemu&) = delete;
 
   const std::string& socket_path() const { return socket_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_->pid(); }
   // The exit status once QEMU exited within `timeout`; nullopt if it is still running.
-  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout) {
+    return process_->WaitExit(timeout);
+  }
   // Everything QEMU wrote to stdout and stderr so far.
-  std::string Output() const;
+  std::string Output() const { return process_->Output(); }
 
  private:
   TempDir dir_;
   std::string socket_;
-  std::string log_;
-  pid_t pid_ = -1;
-  std::optional<int> status_;
+  std::unique_ptr<ScopedProcess> process_;
 };
 
 // True when a process with this pid exists (and is not a zombie of ours already reaped).

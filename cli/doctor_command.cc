@@ -1,0 +1,80 @@
+// kvmrun doctor: what QEMU is here, what it can do, and whether KVM works.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "kvmrun/kvm_diagnosis.h"
+#include "kvmrun/qemu_probe.h"
+#include "kvmrun/runtime_dir.h"
+#include "kvmrun/text_table.h"
+
+namespace kvmrun::cli {
+
+int DoctorCommand(const Args& args) {
+  po::options_description options("Options");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("qemu", po::value<std::string>()->value_name("PATH"),
+       "qemu-system-x86_64 to examine (default: $KVMRUN_QEMU, then PATH)")
+      ("json", "print the findings as JSON");
+  // clang-format on
+  const po::variables_map vm = Parse(args, options);
+  if (vm.count("help")) {
+    std::cout << HelpText("kvmrun doctor [--qemu PATH] [--json]",
+                          "Finds QEMU, probes what it can do (cached per binary), and diagnoses "
+                          "KVM:\n/dev/kvm, permissions, modules, nested virtualization, and a "
+                          "probe guest booted\nunder KVM. Says which accelerator 'kvmrun run' "
+                          "would pick, and why.",
+                          options);
+    return kExitOk;
+  }
+  const std::string qemu = FindQemu(vm.count("qemu") ? vm["qemu"].as<std::string>() : "");
+  auto runner = MakeProcessRunner();
+  const ProbeCache cache;
+  const ProbeResult probe = ProbeQemuCached(qemu, *runner, cache);
+  auto host = MakeKvmHost();
+  RuntimeDir work = RuntimeDir::Create();
+  const KvmDiagnosis kvm = DiagnoseKvmForQemu(qemu, *host, *runner, cache, work.path());
+  const AccelDecision accel = ChooseAccel(AccelRequest::kAuto, kvm);
+
+  if (vm.count("json")) {
+    nlohmann::json out = {
+        {"qemu", qemu},
+        {"capabilities", CapabilitiesToJson(probe.caps)},
+        {"probe", {{"cached", probe.from_cache}, {"ms", probe.elapsed.count() / 1000.0}}},
+        {"cache_file", cache.PathFor(qemu)},
+        {"kvm", KvmDiagnosisToJson(kvm)},
+        {"auto_accel", ToString(accel.accel)},
+        {"auto_cpu_model", accel.cpu_model},
+    };
+    std::cout << out.dump(2) << std::endl;
+    return kExitOk;
+  }
+  const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
+  const QemuCapabilities& c = probe.caps;
+  std::cout << "QEMU        " << qemu << " (version " << ToString(c.version) << ")\n"
+            << "probe       " << (probe.from_cache ? "cached" : "fresh") << ", "
+            << probe.elapsed.count() / 1000.0 << " ms (" << cache.PathFor(qemu) << ")\n\n";
+  std::cout << FormatTable({
+      {"CAPABILITY", "PRESENT"},
+      {"-global kvm-pit.lost_tick_policy", yes(c.kvm_pit_lost_tick_policy)},
+      {"-no-kvm-pit-reinjection", yes(c.no_kvm_pit_reinjection_flag)},
+      {"-machine hpet=", yes(c.machine_hpet_property)},
+      {"-no-hpet", yes(c.no_hpet_flag)},
+      {"-rtc driftfix=", yes(c.rtc_driftfix)},
+      {"cpu hv-time", yes(c.hv_time)},
+      {"cpu kvmclock", yes(c.kvmclock)},
+      {"default machine", c.default_machine},
+      {"machine types", std::to_string(c.machine_types.size())},
+  });
+  std::cout << "\nKVM:\n";
+  for (const std::string& check : kvm.checks) std::cout << "  " << check << "\n";
+  std::cout << "\n" << (kvm.usable ? "usable: " : "not usable: ") << kvm.summary << "\n";
+  if (!kvm.advice.empty()) std::cout << "advice: " << kvm.advice << "\n";
+  if (kvm.functional_check_cached) std::cout << "(probe guest result cached for this boot)\n";
+  std::cout << "kvmrun run --accel auto would use: " << ToString(accel.accel) << ", -cpu "
+            << accel.cpu_model << "\n";
+  return kExitOk;
+}
+
+}  // namespace kvmrun::cli

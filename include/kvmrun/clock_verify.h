@@ -1,0 +1,113 @@
+// Proving that a running VM has its clock policy: read the timer state back over QMP, then
+// compare it, timer by timer, with the policy as rendered for that QEMU and accelerator.
+//
+// Only the running VM tells the truth: QEMU accepts `-global kvm-pit.lost_tick_policy=...`
+// under TCG and ignores it, and a later `-rtc` on the command line overrides an earlier one.
+// Reading is split from comparing so the comparison is pure and testable with recorded
+// read-backs; every read QEMU cannot answer is kept as "unknown" with the reason.
+#ifndef KVMRUN_CLOCK_VERIFY_H_
+#define KVMRUN_CLOCK_VERIFY_H_
+
+#include <ctime>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kvmrun/clock_rendering.h"
+#include "kvmrun/error.h"
+#include "kvmrun/qmp_client.h"
+
+namespace kvmrun {
+
+// A value read from the VM, or why it could not be read.
+template <typename T>
+struct Observed {
+  std::optional<T> value;
+  std::string error;  // set when value is empty
+  std::string where;  // the QOM path (or command) it came from
+};
+
+struct CpuClockFlags {
+  std::string qom_path;
+  Observed<bool> hv_time;
+  Observed<bool> kvmclock;
+};
+
+struct ClockReadback {
+  Observed<bool> kvm_enabled;
+  Observed<std::string> rtc_lost_tick_policy;  // where = the RTC's QOM path
+  Observed<std::tm> rtc_time;                  // the guest RTC's broken-down time
+  std::time_t host_time = 0;                   // host clock (UTC seconds) when rtc_time was read
+  Observed<std::string> pit_type;              // "kvm-pit" or "isa-pit"; where = its path
+  Observed<std::string> pit_lost_tick_policy;  // kvm-pit only
+  Observed<bool> hpet;                         // an hpet device exists
+  std::vector<CpuClockFlags> cpus;
+  std::string cpus_error;  // why the vCPUs could not be listed
+};
+
+// Reads everything over `qmp`. Individual failures are recorded, not thrown; a lost connection
+// (QmpDisconnected) propagates.
+ClockReadback ReadClockState(QmpClient& qmp);
+
+enum class CheckOutcome {
+  kOk,
+  kMismatch,
+  kNotApplicable,      // the setting does not exist for this accelerator (e.g. TCG's isa-pit)
+  kUnknown,            // the VM could not be asked
+  kIndistinguishable,  // e.g. RTC base when host local time equals UTC
+};
+std::string_view ToString(CheckOutcome outcome);
+
+struct ClockCheck {
+  std::string timer;     // "accelerator", "rtc-base", "rtc-policy", "pit-policy", "hpet", ...
+  std::string expected;  // in QEMU's terms
+  std::string observed;
+  CheckOutcome outcome = CheckOutcome::kUnknown;
+  std::string detail;  // why n/a or unknown, where it was read
+};
+
+struct ClockReport {
+  std::vector<ClockCheck> checks;
+
+  bool ok() const;  // no mismatch (unknowns are reported, not failures)
+  std::vector<const ClockCheck*> Mismatches() const;
+};
+
+// The host's clock as the comparison needs it. `utc_offset(t)` is the local time's offset from
+// UTC in seconds at instant t, in the time zone QEMU computes `base=localtime` with (its TZ).
+struct HostClock {
+  std::function<long(std::time_t)> utc_offset;
+};
+HostClock SystemHostClock();  // this process's TZ
+
+// The RTC's base within this many seconds of host UTC or local time counts as a match.
+inline constexpr long kRtcBaseToleranceSeconds = 5;
+
+// Pure: the expected values come from `policy` as rendered in `rendering` (whose accel is the
+// one the VM should have), the observed ones from `readback`.
+ClockReport CompareClock(const ClockPolicy& policy, const ClockRendering& rendering,
+                         const ClockReadback& readback, const HostClock& host);
+
+// "TIMER  EXPECTED  OBSERVED  RESULT  DETAIL" and a verdict line.
+std::string FormatClockReport(const ClockReport& report);
+nlohmann::json ClockReportToJson(const ClockReport& report);
+
+// The capabilities of the QEMU behind `qmp` as far as a running VM reveals them (devices,
+// properties, version; not the -help flags). For verifying a QEMU kvmrun did not start.
+QemuCapabilities ReadLiveCapabilities(QmpClient& qmp);
+
+// Thrown by the launcher's gate (--verify=enforce) when the VM does not have its policy.
+class ClockMismatchError : public Error {
+ public:
+  explicit ClockMismatchError(ClockReport report);
+  const ClockReport& report() const { return report_; }
+
+ private:
+  ClockReport report_;
+};
+
+}  // namespace kvmrun
+
+#endif  // KVMRUN_CLOCK_VERIFY_H_

@@ -1,0 +1,73 @@
+// The process seam: how kvmrun starts and watches QEMU. One real implementation
+// (MakeProcessRunner, on Boost.Process) and fakes in tests, so lifecycle logic such as the
+// shutdown ladder can be tested without a QEMU.
+#ifndef KVMRUN_PROCESS_H_
+#define KVMRUN_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kvmrun {
+
+struct ExitStatus {
+  int code = -1;   // the exit code when the process exited, else -1
+  int signal = 0;  // the signal that killed it, else 0
+
+  bool Success() const { return signal == 0 && code == 0; }
+  std::string ToString() const;  // "exit code 1", "killed by SIGKILL"
+
+  friend bool operator==(const ExitStatus&, const ExitStatus&) = default;
+};
+
+struct SpawnRequest {
+  std::string executable;              // absolute path; nothing is looked up on PATH, no shell
+  std::vector<std::string> argv;       // argv[0] included
+  std::vector<std::string> extra_env;  // "NAME=value", added to (or replacing in) the environment
+  // Descriptors the child keeps under the same numbers. Every other descriptor of this
+  // process is closed in the child, whatever its close-on-exec flag says.
+  std::vector<int> inherit_fds;
+  int stdout_fd = -1;  // -1: /dev/null. stdin is always /dev/null.
+  int stderr_fd = -1;  // -1: /dev/null
+  // The child is killed (SIGKILL) when the thread that spawned it exits, so a kvmrun killed
+  // with SIGKILL leaves no QEMU behind (PR_SET_PDEATHSIG).
+  bool die_with_parent = true;
+  // The child leads its own process group, so a terminal's Ctrl-C reaches kvmrun only and
+  // kvmrun decides how QEMU stops.
+  bool own_process_group = true;
+  // Files and sockets the child creates are private to the user.
+  mode_t umask = 077;
+};
+
+class Process {
+ public:
+  // Destroying a Process whose child still runs kills it (SIGKILL) and reaps it.
+  virtual ~Process() = default;
+
+  virtual pid_t pid() const = 0;
+  // Waits up to `timeout` (0: just check) and returns the exit status once the child exited.
+  virtual std::optional<ExitStatus> Wait(std::chrono::milliseconds timeout) = 0;
+  // A descriptor that becomes readable when the child exits (for poll), or -1.
+  virtual int exit_fd() const = 0;
+  // Sends `signal` unless the child was already reaped.
+  virtual void Signal(int signal) = 0;
+};
+
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  // Starts the child. Throws Error naming the executable and the reason when it cannot run
+  // (missing, not executable, not a valid binary).
+  virtual std::unique_ptr<Process> Spawn(const SpawnRequest& request) = 0;
+};
+
+// The real runner (Boost.Process v2).
+std::unique_ptr<ProcessRunner> MakeProcessRunner();
+
+}  // namespace kvmrun
+
+#endif  // KVMRUN_PROCESS_H_

@@ -1,0 +1,172 @@
+// kvmrun::Vm: one QEMU/KVM virtual machine, owned from start to exit.
+//
+//   auto vm = kvmrun::Vm::Start(spec);          // QEMU runs paused; clocks read back and verified
+//   vm->Continue();                             // the guest starts
+//   vm->WaitForConsole(std::regex("login:"), 60s);
+//   vm->Shutdown();                             // powerdown, quit, SIGTERM, SIGKILL
+//
+// Start() finds QEMU, probes it (cached), decides the accelerator (KVM when usable, else TCG
+// with a notice), renders the clock policy for that QEMU, starts QEMU paused (-S) with a
+// private QMP connection and the serial console on inherited sockets, reads the clock state
+// back and, unless spec.verify is kOff, compares it with the policy. With kEnforce a mismatch
+// tears the VM down and throws ClockMismatchError; with kWarn it is reported as a notice.
+//
+// Errors: UsageError for bad input (nothing was started), VmError when QEMU fails to start or
+// dies (with the argv, QEMU's stderr tail and the console tail), ClockMismatchError, and the
+// QMP errors of qmp_client.h when the VM is driven through qmp().
+//
+// Lifetime: destroying a Vm stops QEMU if it still runs (quit, then SIGTERM, then SIGKILL)
+// and removes its runtime directory. QEMU is also killed if the thread that called Start()
+// exits (PR_SET_PDEATHSIG): keep that thread alive as long as the VM should run.
+//
+// Threading: Continue, Shutdown, WaitFor* and qmp() may be called from different threads; the
+// console callbacks run on the VM's I/O thread.
+#ifndef KVMRUN_VM_H_
+#define KVMRUN_VM_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvmrun/clock_verify.h"
+#include "kvmrun/console.h"
+#include "kvmrun/kvm_diagnosis.h"
+#include "kvmrun/process.h"
+#include "kvmrun/qmp_client.h"
+#include "kvmrun/vm_spec.h"
+
+namespace kvmrun {
+
+struct VmOptions {
+  std::shared_ptr<ProcessRunner> runner;  // default: MakeProcessRunner()
+  std::shared_ptr<KvmHost> kvm_host;      // default: MakeKvmHost()
+  std::string cache_dir;                  // default: DefaultCacheDir()
+  std::string runtime_base;               // default: DefaultRuntimeBase()
+  // Known facts that skip the probes (embedders that probed already, tests).
+  std::optional<QemuCapabilities> capabilities;
+  std::optional<KvmDiagnosis> kvm_diagnosis;
+
+  // Called on the VM's I/O thread with console bytes as they arrive.
+  std::function<void(std::string_view)> on_console;
+  // Called on the VM's I/O thread with each line QEMU writes to stderr.
+  std::function<void(std::string_view)> on_qemu_stderr;
+  // kvmrun's notices: the TCG fallback, a verification warning. One line each.
+  std::function<void(std::string_view)> on_notice;
+  // The console is also written to this file (created or truncated).
+  std::string console_log;
+
+  std::chrono::milliseconds qmp_timeout{10000};
+  // How long each step of the stop ladder after powerdown (quit, SIGTERM, SIGKILL) may take,
+  // and how long a QEMU failing at start gets to exit and say why.
+  std::chrono::milliseconds step_timeout{3000};
+  HostClock host_clock = SystemHostClock();
+};
+
+// Where the time of Start() and the rest of a VM's life went, in microseconds.
+struct VmTimings {
+  std::chrono::microseconds probe{0};      // capability probe (or cache read)
+  std::chrono::microseconds kvm_check{0};  // KVM diagnosis
+  std::chrono::microseconds spawn{0};      // fork + exec of QEMU
+  std::chrono::microseconds qmp_ready{0};  // from spawn to the end of the QMP handshake
+  std::chrono::microseconds verify{0};     // clock read-back and comparison
+  std::chrono::microseconds start{0};      // all of Start()
+  std::chrono::microseconds cont{0};       // Continue()
+  std::chrono::microseconds shutdown{0};   // Shutdown()
+};
+
+enum class ShutdownStep { kAlreadyExited, kPowerdown, kQuit, kTerminate, kKill };
+std::string_view ToString(ShutdownStep step);
+
+struct ShutdownResult {
+  ExitStatus status;
+  ShutdownStep step = ShutdownStep::kAlreadyExited;  // the step QEMU exited at
+};
+
+class Vm {
+ public:
+  static constexpr std::chrono::milliseconds kDefaultPowerdownGrace{10000};
+
+  static std::unique_ptr<Vm> Start(const VmSpec& spec, VmOptions options = {});
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  // Lets the paused guest run.
+  void Continue();
+
+  // Waits for a console line matching `pattern`; see ConsoleLog::WaitFor.
+  ConsoleMatch WaitForConsole(const std::regex& pattern, std::chrono::milliseconds timeout);
+  ConsoleLog& console() { return *console_; }
+
+  QmpClient& qmp() { return *qmp_; }
+
+  // Waits until QEMU exits, `timeout` passes, or `interrupt_fd` (if >= 0) becomes readable;
+  // returns the exit status once QEMU exited.
+  std::optional<ExitStatus> WaitForExit(std::chrono::milliseconds timeout, int interrupt_fd = -1);
+
+  // The ladder: system_powerdown and `grace` for the guest to power off, then quit, then
+  // SIGTERM, then SIGKILL, each with a short wait. Idempotent.
+  ShutdownResult Shutdown(std::chrono::milliseconds grace = kDefaultPowerdownGrace);
+
+  std::optional<ExitStatus> exit_status() const { return exit_status_; }
+  // Why QEMU shut down, from its SHUTDOWN event ("guest-shutdown", "host-qmp-quit", ...),
+  // once it has exited; empty when unknown.
+  std::string ShutdownReason();
+
+  const VmSpec& spec() const { return spec_; }
+  const std::vector<std::string>& argv() const { return argv_; }
+  const std::string& qemu() const { return qemu_; }
+  const QemuCapabilities& capabilities() const { return caps_; }
+  const AccelDecision& accel() const { return accel_; }
+  const KvmDiagnosis& kvm_diagnosis() const { return kvm_; }
+  const ClockPolicy& policy() const { return policy_; }
+  const ClockRendering& rendering() const { return rendering_; }
+  // The verification report (absent with VerifyMode::kOff).
+  const std::optional<ClockReport>& clock_report() const { return report_; }
+  const VmTimings& timings() const { return timings_; }
+  pid_t pid() const;
+  const std::string& runtime_dir() const;
+
+  std::string StderrTail() const;
+
+ private:
+  struct Io;
+  Vm();
+  void StartIo();
+  void StopIo();
+  [[noreturn]] void FailStart(const std::string& what);
+  void Kill();
+
+  VmSpec spec_;
+  VmOptions options_;
+  std::string qemu_;
+  QemuCapabilities caps_;
+  KvmDiagnosis kvm_;
+  AccelDecision accel_;
+  ClockPolicy policy_;
+  ClockRendering rendering_;
+  std::vector<std::string> argv_;
+  std::optional<ClockReport> report_;
+  VmTimings timings_;
+
+  std::unique_ptr<class RuntimeDir> runtime_;
+  std::unique_ptr<ConsoleLog> console_;
+  std::unique_ptr<Io> io_;
+  std::unique_ptr<Process> process_;
+  std::unique_ptr<QmpClient> qmp_;
+  std::optional<ExitStatus> exit_status_;
+  std::string shutdown_reason_;
+};
+
+// The LaunchPlan and argv Start() would use, without starting anything (for --dry-run). The
+// private sockets are shown as fd=3 and fd=4.
+std::vector<std::string> PlanVmArgv(const VmSpec& spec, VmOptions options = {});
+
+}  // namespace kvmrun
+
+#endif  // KVMRUN_VM_H_

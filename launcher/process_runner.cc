@@ -1,0 +1,182 @@
+// The only file that includes Boost.Process.
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/process/v2/process.hpp>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "kvmrun/error.h"
+#include "kvmrun/process.h"
+
+extern char** environ;
+
+namespace kvmrun {
+
+std::string ExitStatus::ToString() const {
+  if (signal != 0) {
+    const char* name = sigabbrev_np(signal);
+    return std::string("killed by SIG") + (name != nullptr ? name : std::to_string(signal));
+  }
+  return "exit code " + std::to_string(code);
+}
+
+namespace {
+
+namespace bp = boost::process::v2;
+
+// Runs in the child between fork and exec (Boost.Process calls on_exec_setup there). Only
+// async-signal-safe calls: no allocation, no locks.
+struct ChildSetup {
+  const SpawnRequest& request;
+  const char* const* envp;
+  pid_t parent;
+  int null_fd;
+
+  bp::error_code on_setup(bp::posix::default_launcher& launcher, const bp::filesystem::path&,
+                          const char* const*) {
+    launcher.env = envp;
+    // Keep the inherited descriptors out of Boost's close-everything-else step.
+    for (int fd : request.inherit_fds) launcher.fd_whitelist.push_back(fd);
+    return {};
+  }
+
+  bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&,
+                               const char* const*) {
+    if (request.die_with_parent) {
+      if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return {errno, bp::system_category()};
+      if (getppid() != parent) _exit(125);  // the parent died before the line above
+    }
+    if (request.own_process_group) setpgid(0, 0);
+    // kvmrun may block or ignore signals (to handle SIGINT itself, to survive SIGPIPE); QEMU
+    // must start with the defaults, or the shutdown ladder's SIGTERM would not reach it.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    umask(request.umask);
+    if (dup2(null_fd, STDIN_FILENO) < 0 ||
+        dup2(request.stdout_fd >= 0 ? request.stdout_fd : null_fd, STDOUT_FILENO) < 0 ||
+        dup2(request.stderr_fd >= 0 ? request.stderr_fd : null_fd, STDERR_FILENO) < 0) {
+      return {errno, bp::system_category()};
+    }
+    // Nothing leaks into QEMU but what was asked for: mark everything close-on-exec, then
+    // clear the flag on the descriptors the child should keep.
+    syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int fd : request.inherit_fds) {
+      if (fcntl(fd, F_SETFD, 0) != 0) return {errno, bp::system_category()};
+    }
+    return {};
+  }
+};
+
+class RealProcess : public Process {
+ public:
+  explicit RealProcess(pid_t pid)
+      : pid_(pid), pidfd_(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))) {}
+
+  ~RealProcess() override {
+    if (!status_) {
+      kill(pid_, SIGKILL);
+      Reap(true);
+    }
+    if (pidfd_ >= 0) close(pidfd_);
+  }
+
+  pid_t pid() const override { return pid_; }
+  int exit_fd() const override { return pidfd_; }
+
+  std::optional<ExitStatus> Wait(std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!status_ && !Reap(false)) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left <= std::chrono::milliseconds::zero()) break;
+      if (pidfd_ >= 0) {
+        pollfd p{pidfd_, POLLIN, 0};
+        poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1 << 30)));
+      } else {
+        std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(5)));
+      }
+    }
+    return status_;
+  }
+
+  void Signal(int signal) override {
+    if (!status_) kill(pid_, signal);
+  }
+
+ private:
+  // Collects the exit status if the child is gone; blocks when `block`.
+  bool Reap(bool block) {
+    int status = 0;
+    pid_t r;
+    do {
+      r = waitpid(pid_, &status, block ? 0 : WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r != pid_) return false;
+    status_ =
+        WIFSIGNALED(status) ? ExitStatus{-1, WTERMSIG(status)} : ExitStatus{WEXITSTATUS(status), 0};
+    return true;
+  }
+
+  pid_t pid_;
+  int pidfd_;
+  std::optional<ExitStatus> status_;
+};
+
+class BoostProcessRunner : public ProcessRunner {
+ public:
+  std::unique_ptr<Process> Spawn(const SpawnRequest& request) override {
+    // The environment, built before fork (no allocation in the child).
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string entry = *e;
+      const std::string name = entry.substr(0, entry.find('='));
+      bool replaced = false;
+      for (const std::string& extra : request.extra_env) {
+        replaced = replaced || extra.compare(0, name.size() + 1, name + "=") == 0;
+      }
+      if (!replaced) env.push_back(entry);
+    }
+    env.insert(env.end(), request.extra_env.begin(), request.extra_env.end());
+    std::vector<const char*> envp;
+    for (const std::string& e : env) envp.push_back(e.c_str());
+    envp.push_back(nullptr);
+
+    const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0) throw Error(std::string("cannot open /dev/null: ") + std::strerror(errno));
+    std::vector<std::string> args(request.argv.begin() + (request.argv.empty() ? 0 : 1),
+                                  request.argv.end());
+    boost::asio::io_context context;
+    ChildSetup setup{request, envp.data(), getpid(), null_fd};
+    try {
+      bp::process child(context.get_executor(), bp::filesystem::path(request.executable), args,
+                        setup);
+      close(null_fd);
+      const pid_t pid = child.id();
+      child.detach();  // kvmrun reaps it, through RealProcess
+      return std::make_unique<RealProcess>(pid);
+    } catch (const boost::system::system_error& e) {
+      close(null_fd);
+      throw Error("cannot run " + request.executable + ": " + e.code().message());
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ProcessRunner> MakeProcessRunner() {
+  return std::make_unique<BoostProcessRunner>();
+}
+
+}  // namespace kvmrun

@@ -1,0 +1,303 @@
+#include "kvmrun/qemu_probe.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "kvmrun/error.h"
+#include "kvmrun/qmp_client.h"
+#include "kvmrun/qmp_commands.h"
+#include "launcher/run_capture.h"
+#include "launcher/unique_fd.h"
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+constexpr char kBinaryName[] = "qemu-system-x86_64";
+constexpr int kCacheFormat = 1;
+
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(path, ec);
+  return ec ? path : absolute.lexically_normal().string();
+}
+
+void RequireExecutable(const std::string& path, const std::string& origin) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    throw UsageError(origin + " '" + path + "': " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode) || access(path.c_str(), X_OK) != 0) {
+    throw UsageError(origin + " '" + path + "' is not an executable file");
+  }
+}
+
+// The first line of `text`, for error messages.
+std::string FirstLine(const std::string& text) {
+  const std::string line = text.substr(0, text.find('\n'));
+  return line.size() > 120 ? line.substr(0, 120) + "..." : line;
+}
+
+// Whether `-help` output lists `flag` as an option of its own (at the start of a line).
+bool HelpListsFlag(const std::string& help, const std::string& flag) {
+  std::istringstream lines(help);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.compare(0, flag.size(), flag) == 0 &&
+        (line.size() == flag.size() || line[flag.size()] == ' ' || line[flag.size()] == '\t')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool HasProperty(const std::vector<QomProperty>& properties, const std::string& name) {
+  return std::any_of(properties.begin(), properties.end(),
+                     [&](const QomProperty& p) { return p.name == name; });
+}
+
+// The QMP half of the probe: devices, properties and machine types.
+void ProbeOverQmp(const std::string& qemu, ProcessRunner& runner, QemuCapabilities& caps) {
+  auto [ours, theirs] = MakeSocketPair();
+  auto [err_read, err_write] = MakePipe();
+  SpawnRequest request;
+  request.executable = qemu;
+  request.argv = {qemu,
+                  "-machine",
+                  "none",
+                  "-accel",
+                  "tcg",
+                  "-nodefaults",
+                  "-no-user-config",
+                  "-display",
+                  "none",
+                  "-chardev",
+                  "socket,id=probe,fd=" + std::to_string(theirs.get()),
+                  "-mon",
+                  "chardev=probe,mode=control"};
+  request.inherit_fds = {theirs.get()};
+  request.stderr_fd = err_write.get();
+  std::unique_ptr<Process> child = runner.Spawn(request);
+  theirs.Reset();
+  err_write.Reset();
+  try {
+    QmpClient qmp(AdoptQmpSocket(ours.Release()), 10s);
+    caps.version = qmp.greeting().version;
+
+    const auto pits = QomListTypes(qmp, "pit-common");
+    const bool has_kvm_pit =
+        std::any_of(pits.begin(), pits.end(), [](const QomType& t) { return t.name == "kvm-pit"; });
+    caps.kvm_pit_lost_tick_policy =
+        has_kvm_pit && HasProperty(DeviceListProperties(qmp, "kvm-pit"), "lost_tick_policy");
+
+    for (const MachineInfo& machine : QueryMachines(qmp)) {
+      caps.machine_types.push_back(machine.name);
+      if (machine.is_default) caps.default_machine = machine.name;
+    }
+    std::sort(caps.machine_types.begin(), caps.machine_types.end());
+    if (!caps.default_machine.empty()) {
+      caps.machine_hpet_property =
+          HasProperty(QomListProperties(qmp, caps.default_machine + "-machine"), "hpet");
+    }
+    for (const CommandLineOption& option : QueryCommandLineOptions(qmp, "rtc")) {
+      caps.rtc_driftfix =
+          std::count(option.parameters.begin(), option.parameters.end(), "driftfix");
+    }
+    const auto cpu = DeviceListProperties(qmp, "max-x86_64-cpu");
+    caps.hv_time = HasProperty(cpu, "hv-time");
+    caps.kvmclock = HasProperty(cpu, "kvmclock");
+    qmp.Execute("quit");
+  } catch (const Error& e) {
+    child->Signal(SIGKILL);
+    child->Wait(2s);
+    char buffer[4096];
+    const ssize_t n = read(err_read.get(), buffer, sizeof(buffer));
+    throw Error("probing " + qemu + " over QMP failed: " + e.what() +
+                (n > 0 ? " (QEMU said: " + FirstLine(std::string(buffer, n)) + ")" : ""));
+  }
+  child->Wait(5s);
+}
+
+struct BinaryIdentity {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  bool ok = false;
+};
+
+BinaryIdentity Identify(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
+}
+
+std::uint64_t Fnv1a(const std::string& text) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
+}  // namespace
+
+std::string FindQemu(const std::string& explicit_path) {
+  if (!explicit_path.empty()) {
+    RequireExecutable(explicit_path, "--qemu");
+    return Absolute(explicit_path);
+  }
+  if (const char* env = std::getenv("KVMRUN_QEMU"); env != nullptr && *env != '\0') {
+    RequireExecutable(env, "$KVMRUN_QEMU");
+    return Absolute(env);
+  }
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + kBinaryName;
+    if (access(candidate.c_str(), X_OK) == 0) return Absolute(candidate);
+  }
+  throw UsageError(std::string(kBinaryName) +
+                   " not found (tried --qemu, $KVMRUN_QEMU and PATH); install it with "
+                   "'sudo apt-get install qemu-system-x86' or pass --qemu PATH");
+}
+
+QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner) {
+  SpawnRequest help;
+  help.executable = qemu;
+  help.argv = {qemu, "-help"};
+  const CapturedRun run = RunAndCapture(runner, help, 10s);
+  if (run.timed_out || !run.status.Success() ||
+      run.out.find("QEMU emulator version") == std::string::npos) {
+    const std::string said = FirstLine(!run.err.empty() ? run.err : run.out);
+    throw UsageError("'" + qemu + "' does not look like " + kBinaryName + ": '-help' " +
+                     (run.timed_out ? "hung" : run.status.ToString()) +
+                     (said.empty() ? "" : ", printing: " + said));
+  }
+  QemuCapabilities caps;
+  caps.no_hpet_flag = HelpListsFlag(run.out, "-no-hpet");
+  caps.no_kvm_pit_reinjection_flag = HelpListsFlag(run.out, "-no-kvm-pit-reinjection");
+  ProbeOverQmp(qemu, runner, caps);
+  return caps;
+}
+
+std::string DefaultCacheDir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+    return std::string(xdg) + "/kvmrun";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.cache/kvmrun";
+}
+
+std::string ProbeCache::PathFor(const std::string& qemu) const {
+  char name[40];
+  std::snprintf(name, sizeof(name), "qemu-%016llx.json",
+                static_cast<unsigned long long>(Fnv1a(qemu)));
+  return dir_ + "/" + name;
+}
+
+std::optional<nlohmann::json> ProbeCache::Load(const std::string& qemu) const {
+  const BinaryIdentity id = Identify(qemu);
+  if (!id.ok) return std::nullopt;
+  std::ifstream in(PathFor(qemu));
+  if (!in) return std::nullopt;
+  try {
+    nlohmann::json entry = nlohmann::json::parse(in);
+    const nlohmann::json& binary = entry.at("binary");
+    if (entry.at("format") != kCacheFormat || binary.at("path") != qemu ||
+        binary.at("size") != id.size || binary.at("mtime_ns") != id.mtime_ns) {
+      return std::nullopt;
+    }
+    return entry;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // corrupt: ignored, and rewritten by the next Store
+  }
+}
+
+void ProbeCache::Store(const std::string& qemu, const nlohmann::json& entry) const {
+  const BinaryIdentity id = Identify(qemu);
+  if (!id.ok) return;
+  nlohmann::json full = entry;
+  full["format"] = kCacheFormat;
+  full["binary"] = {{"path", qemu}, {"size", id.size}, {"mtime_ns", id.mtime_ns}};
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  const std::string path = PathFor(qemu);
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return;
+    out << full.dump(2) << "\n";
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      return;
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) std::filesystem::remove(tmp, ec);
+}
+
+nlohmann::json CapabilitiesToJson(const QemuCapabilities& caps) {
+  return {{"version", ToString(caps.version)},
+          {"kvm_pit_lost_tick_policy", caps.kvm_pit_lost_tick_policy},
+          {"no_kvm_pit_reinjection_flag", caps.no_kvm_pit_reinjection_flag},
+          {"machine_hpet_property", caps.machine_hpet_property},
+          {"no_hpet_flag", caps.no_hpet_flag},
+          {"rtc_driftfix", caps.rtc_driftfix},
+          {"hv_time", caps.hv_time},
+          {"kvmclock", caps.kvmclock},
+          {"default_machine", caps.default_machine},
+          {"machine_types", caps.machine_types}};
+}
+
+QemuCapabilities CapabilitiesFromJson(const nlohmann::json& json) {
+  QemuCapabilities caps;
+  const auto version = ParseQemuVersion(json.at("version").get<std::string>());
+  if (!version) throw std::invalid_argument("bad version");
+  caps.version = *version;
+  caps.kvm_pit_lost_tick_policy = json.at("kvm_pit_lost_tick_policy").get<bool>();
+  caps.no_kvm_pit_reinjection_flag = json.at("no_kvm_pit_reinjection_flag").get<bool>();
+  caps.machine_hpet_property = json.at("machine_hpet_property").get<bool>();
+  caps.no_hpet_flag = json.at("no_hpet_flag").get<bool>();
+  caps.rtc_driftfix = json.at("rtc_driftfix").get<bool>();
+  caps.hv_time = json.at("hv_time").get<bool>();
+  caps.kvmclock = json.at("kvmclock").get<bool>();
+  caps.default_machine = json.at("default_machine").get<std::string>();
+  caps.machine_types = json.at("machine_types").get<std::vector<std::string>>();
+  return caps;
+}
+
+ProbeResult ProbeQemuCached(const std::string& qemu, ProcessRunner& runner,
+                            const ProbeCache& cache) {
+  const auto start = Clock::now();
+  ProbeResult result;
+  std::optional<nlohmann::json> entry = cache.Load(qemu);
+  if (entry && entry->contains("capabilities")) {
+    try {
+      result.caps = CapabilitiesFromJson(entry->at("capabilities"));
+      result.from_cache = true;
+    } catch (const std::exception&) {
+      entry.reset();
+    }
+  }
+  if (!result.from_cache) {
+    result.caps = ProbeQemu(qemu, runner);
+    nlohmann::json fresh = nlohmann::json::object();
+    // Keep what else the entry holds (the KVM check) only if it was for this same binary.
+    if (entry) fresh = *entry;
+    fresh["capabilities"] = CapabilitiesToJson(result.caps);
+    cache.Store(qemu, fresh);
+  }
+  result.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  return result;
+}
+
+}  // namespace kvmrun

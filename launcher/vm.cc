@@ -1,0 +1,404 @@
+#include "kvmrun/vm.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "kvmrun/error.h"
+#include "kvmrun/qemu_command.h"
+#include "kvmrun/qemu_probe.h"
+#include "kvmrun/qmp_commands.h"
+#include "kvmrun/runtime_dir.h"
+#include "launcher/firmware.h"
+#include "launcher/unique_fd.h"
+
+namespace kvmrun {
+
+std::string_view ToString(ShutdownStep step) {
+  switch (step) {
+    case ShutdownStep::kAlreadyExited:
+      return "already exited";
+    case ShutdownStep::kPowerdown:
+      return "powerdown";
+    case ShutdownStep::kQuit:
+      return "quit";
+    case ShutdownStep::kTerminate:
+      return "SIGTERM";
+    case ShutdownStep::kKill:
+      return "SIGKILL";
+  }
+  return "?";
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds Since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
+
+constexpr std::size_t kStderrTailBytes = 16 * 1024;
+
+// Everything Start() and PlanVmArgv() decide before QEMU runs.
+struct Decisions {
+  std::string qemu;
+  QemuCapabilities caps;
+  KvmDiagnosis kvm;
+  AccelDecision accel;
+  ClockPolicy policy;
+  ClockRendering rendering;
+  std::vector<std::string> firmware_dirs;
+};
+
+void FillDefaults(VmOptions& o) {
+  if (!o.runner) o.runner = MakeProcessRunner();
+  if (!o.kvm_host) o.kvm_host = MakeKvmHost();
+  if (o.cache_dir.empty()) o.cache_dir = DefaultCacheDir();
+  if (o.runtime_base.empty()) o.runtime_base = DefaultRuntimeBase();
+}
+
+Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir,
+                 VmTimings& timings) {
+  Decisions d;
+  d.qemu = FindQemu(spec.qemu);
+  const ProbeCache cache(o.cache_dir);
+  auto start = Clock::now();
+  d.caps = o.capabilities ? *o.capabilities : ProbeQemuCached(d.qemu, *o.runner, cache).caps;
+  timings.probe = Since(start);
+  start = Clock::now();
+  if (spec.accel != AccelRequest::kTcg) {
+    d.kvm = o.kvm_diagnosis ? *o.kvm_diagnosis
+                            : DiagnoseKvmForQemu(d.qemu, *o.kvm_host, *o.runner, cache, work_dir);
+  }
+  timings.kvm_check = Since(start);
+  d.accel = ChooseAccel(spec.accel, d.kvm);
+  if (!spec.cpu_model.empty()) d.accel.cpu_model = spec.cpu_model;
+  d.policy = MakeClockPolicy(spec.os, spec.clock_overrides);
+  d.rendering = RenderClock(d.policy, d.caps, d.accel.accel);
+  d.firmware_dirs =
+      spec.firmware_dirs.empty() ? FirmwareDirsFor(d.qemu) : std::vector<std::string>{};
+  return d;
+}
+
+LaunchPlan MakePlan(const Decisions& d, int qmp_fd, int console_fd) {
+  return LaunchPlan{d.qemu, d.accel.accel, d.accel.cpu_model, d.rendering,
+                    qmp_fd, console_fd,    d.firmware_dirs};
+}
+
+// The last non-empty line of `text`.
+std::string LastLine(const std::string& text) {
+  std::size_t end = text.find_last_not_of("\r\n");
+  if (end == std::string::npos) return "";
+  const std::size_t start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1,
+                     end - (start == std::string::npos ? 0 : start + 1) + 1);
+}
+
+}  // namespace
+
+// The console and stderr reader: one thread per VM, woken by data or by the wake pipe.
+struct Vm::Io {
+  UniqueFd console;
+  UniqueFd stderr_read;
+  UniqueFd console_file;
+  UniqueFd wake_read;
+  UniqueFd wake_write;
+  std::thread thread;
+  mutable std::mutex mu;
+  std::string stderr_tail;
+  std::string stderr_line;
+};
+
+Vm::Vm() : console_(std::make_unique<ConsoleLog>()) {}
+
+Vm::~Vm() {
+  if (process_ && !exit_status_) {
+    try {
+      Shutdown(0ms);
+    } catch (...) {
+      // A destructor must not throw; Kill() below is the last resort.
+    }
+    Kill();
+  }
+  StopIo();
+  qmp_.reset();
+  process_.reset();
+}
+
+pid_t Vm::pid() const { return process_ ? process_->pid() : -1; }
+
+const std::string& Vm::runtime_dir() const {
+  static const std::string kNone;
+  return runtime_ ? runtime_->path() : kNone;
+}
+
+std::unique_ptr<Vm> Vm::Start(const VmSpec& spec, VmOptions options) {
+  const auto start = Clock::now();
+  ValidateVmSpec(spec);
+  std::unique_ptr<Vm> vm(new Vm());
+  vm->spec_ = spec;
+  vm->options_ = std::move(options);
+  VmOptions& o = vm->options_;
+  FillDefaults(o);
+
+  vm->runtime_ = std::make_unique<RuntimeDir>(RuntimeDir::Create(o.runtime_base));
+  Decisions d = Decide(spec, o, vm->runtime_->path(), vm->timings_);
+  if (!d.accel.notice.empty() && o.on_notice) o.on_notice(d.accel.notice);
+  vm->qemu_ = d.qemu;
+  vm->caps_ = d.caps;
+  vm->kvm_ = d.kvm;
+  vm->accel_ = d.accel;
+  vm->policy_ = d.policy;
+  vm->rendering_ = d.rendering;
+
+  auto [qmp_ours, qmp_theirs] = MakeSocketPair();
+  auto [console_ours, console_theirs] = MakeSocketPair();
+  auto [err_read, err_write] = MakePipe();
+  vm->argv_ = BuildQemuArgv(spec, MakePlan(d, qmp_theirs.get(), console_theirs.get()));
+
+  vm->io_ = std::make_unique<Io>();
+  if (!o.console_log.empty()) {
+    vm->io_->console_file =
+        UniqueFd(open(o.console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+    if (vm->io_->console_file.get() < 0) {
+      throw UsageError("--console-log '" + o.console_log + "': " + std::strerror(errno));
+    }
+  }
+
+  SpawnRequest request;
+  request.executable = vm->qemu_;
+  request.argv = vm->argv_;
+  request.inherit_fds = {qmp_theirs.get(), console_theirs.get()};
+  request.stderr_fd = err_write.get();
+  auto spawn_start = Clock::now();
+  vm->process_ = o.runner->Spawn(request);
+  vm->timings_.spawn = Since(spawn_start);
+  qmp_theirs.Reset();
+  console_theirs.Reset();
+  err_write.Reset();
+
+  vm->io_->console = std::move(console_ours);
+  vm->io_->stderr_read = std::move(err_read);
+  vm->StartIo();
+
+  try {
+    vm->qmp_ = std::make_unique<QmpClient>(AdoptQmpSocket(qmp_ours.Release()), o.qmp_timeout);
+  } catch (const Error& e) {
+    vm->FailStart(std::string("QEMU did not start (") + e.what() + ")");
+  }
+  vm->timings_.qmp_ready = Since(spawn_start);
+
+  if (spec.verify != VerifyMode::kOff) {
+    const auto verify_start = Clock::now();
+    ClockReadback readback;
+    try {
+      readback = ReadClockState(*vm->qmp_);
+    } catch (const Error& e) {
+      vm->FailStart(std::string("reading the clock state back failed (") + e.what() + ")");
+    }
+    vm->report_ = CompareClock(vm->policy_, vm->rendering_, readback, o.host_clock);
+    vm->timings_.verify = Since(verify_start);
+    if (!vm->report_->ok()) {
+      if (spec.verify == VerifyMode::kEnforce) {
+        ClockReport report = *vm->report_;
+        vm.reset();  // tears QEMU down before the caller hears about it
+        throw ClockMismatchError(std::move(report));
+      }
+      if (o.on_notice) {
+        o.on_notice("clock verification found " + std::to_string(vm->report_->Mismatches().size()) +
+                    " mismatch(es); continuing because --verify=warn");
+      }
+    }
+  }
+  vm->timings_.start = Since(start);
+  return vm;
+}
+
+void Vm::FailStart(const std::string& what) {
+  // QEMU that rejects its arguments exits by itself; give it a moment so its stderr says why.
+  if (process_ && !exit_status_) {
+    if (auto status = process_->Wait(options_.step_timeout)) {
+      exit_status_ = status;
+    } else {
+      Kill();
+    }
+  }
+  StopIo();
+  const std::string tail = StderrTail();
+  const std::string last = LastLine(tail);
+  std::string message = what;
+  if (exit_status_) message += "; QEMU " + exit_status_->ToString();
+  if (!last.empty()) message += ": " + last;
+  throw VmError(message, argv_, tail, console_->Tail());
+}
+
+void Vm::Kill() {
+  if (!process_ || exit_status_) return;
+  process_->Signal(SIGKILL);
+  exit_status_ = process_->Wait(10s);
+}
+
+void Vm::StartIo() {
+  auto [wake_read, wake_write] = MakePipe();
+  io_->wake_read = std::move(wake_read);
+  io_->wake_write = std::move(wake_write);
+  io_->thread = std::thread([this] {
+    Io& io = *io_;
+    pollfd fds[3] = {{io.console.get(), POLLIN, 0},
+                     {io.stderr_read.get(), POLLIN, 0},
+                     {io.wake_read.get(), POLLIN, 0}};
+    bool draining = false;  // woken: read what is left without waiting, then stop
+    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+      const int ready = poll(fds, 3, draining ? 0 : -1);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) break;
+      if (fds[2].revents & POLLIN) {
+        draining = true;
+        fds[2].fd = -1;
+      }
+      char buffer[65536];
+      for (int i = 0; i < 2; ++i) {
+        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) {
+          fds[i].fd = -1;
+          continue;
+        }
+        const std::string_view bytes(buffer, static_cast<std::size_t>(n));
+        if (i == 0) {
+          console_->Append(bytes);
+          if (options_.on_console) options_.on_console(bytes);
+          if (io.console_file.get() >= 0) {
+            [[maybe_unused]] const ssize_t w = write(io.console_file.get(), buffer, n);
+          }
+          continue;
+        }
+        std::vector<std::string> lines;
+        {
+          std::lock_guard lock(io.mu);
+          io.stderr_tail.append(bytes);
+          if (io.stderr_tail.size() > kStderrTailBytes) {
+            io.stderr_tail.erase(0, io.stderr_tail.size() - kStderrTailBytes);
+          }
+          io.stderr_line.append(bytes);
+          std::size_t newline;
+          while ((newline = io.stderr_line.find('\n')) != std::string::npos) {
+            lines.push_back(io.stderr_line.substr(0, newline));
+            io.stderr_line.erase(0, newline + 1);
+          }
+        }
+        if (options_.on_qemu_stderr) {
+          for (const std::string& line : lines) options_.on_qemu_stderr(line);
+        }
+      }
+    }
+    console_->Close();
+  });
+}
+
+void Vm::StopIo() {
+  if (!io_ || !io_->thread.joinable()) return;
+  const char byte = 1;
+  [[maybe_unused]] const ssize_t n = write(io_->wake_write.get(), &byte, 1);
+  io_->thread.join();
+}
+
+std::string Vm::StderrTail() const {
+  if (!io_) return "";
+  std::lock_guard lock(io_->mu);
+  return io_->stderr_tail;
+}
+
+void Vm::Continue() {
+  const auto start = Clock::now();
+  qmp_->Execute("cont");
+  timings_.cont = Since(start);
+}
+
+ConsoleMatch Vm::WaitForConsole(const std::regex& pattern, std::chrono::milliseconds timeout) {
+  return console_->WaitFor(pattern, timeout);
+}
+
+std::optional<ExitStatus> Vm::WaitForExit(std::chrono::milliseconds timeout, int interrupt_fd) {
+  const auto deadline = Clock::now() + timeout;
+  while (!exit_status_) {
+    if (auto status = process_->Wait(0ms)) {
+      exit_status_ = status;
+      break;
+    }
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left <= 0ms) return std::nullopt;
+    // Without an exit descriptor (a fake process), look again every few milliseconds.
+    const int exit_fd = process_->exit_fd();
+    pollfd fds[2] = {{exit_fd, POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+    const int wait_ms = exit_fd >= 0 ? static_cast<int>(std::min<long long>(left.count(), 1 << 30))
+                                     : static_cast<int>(std::min<long long>(left.count(), 10));
+    if (poll(fds, 2, wait_ms) > 0 && interrupt_fd >= 0 && (fds[1].revents & POLLIN)) {
+      return std::nullopt;
+    }
+  }
+  StopIo();
+  return exit_status_;
+}
+
+ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace) {
+  const auto start = Clock::now();
+  const auto done = [&](ShutdownStep step) {
+    timings_.shutdown = Since(start);
+    return ShutdownResult{*exit_status_, step};
+  };
+  if (exit_status_ || WaitForExit(0ms)) return done(ShutdownStep::kAlreadyExited);
+  const auto ask = [&](const char* command) {
+    try {
+      qmp_->Execute(command, nullptr, options_.step_timeout);
+    } catch (const Error&) {
+      // QEMU may close the connection as it exits, or be too stuck to answer: the next step
+      // of the ladder deals with it.
+    }
+  };
+  if (grace > 0ms && qmp_) {
+    ask("system_powerdown");
+    if (WaitForExit(grace)) return done(ShutdownStep::kPowerdown);
+  }
+  if (qmp_) {
+    ask("quit");
+    if (WaitForExit(options_.step_timeout)) return done(ShutdownStep::kQuit);
+  }
+  process_->Signal(SIGTERM);
+  if (WaitForExit(options_.step_timeout)) return done(ShutdownStep::kTerminate);
+  process_->Signal(SIGKILL);
+  if (WaitForExit(10s)) return done(ShutdownStep::kKill);
+  throw VmError("QEMU (pid " + std::to_string(pid()) + ") survived SIGKILL", argv_, StderrTail());
+}
+
+std::string Vm::ShutdownReason() {
+  if (shutdown_reason_.empty() && exit_status_ && qmp_) {
+    try {
+      const QmpEvent event = qmp_->WaitForEvent("SHUTDOWN", 200ms);
+      shutdown_reason_ = event.data.value("reason", "");
+    } catch (const Error&) {
+      // No SHUTDOWN event: QEMU crashed or was killed.
+    }
+  }
+  return shutdown_reason_;
+}
+
+std::vector<std::string> PlanVmArgv(const VmSpec& spec, VmOptions options) {
+  ValidateVmSpec(spec);
+  FillDefaults(options);
+  RuntimeDir work = RuntimeDir::Create(options.runtime_base);
+  VmTimings timings;
+  const Decisions d = Decide(spec, options, work.path(), timings);
+  return BuildQemuArgv(spec, MakePlan(d, 3, 4));
+}
+
+}  // namespace kvmrun

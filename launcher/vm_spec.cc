@@ -1,0 +1,172 @@
+#include "kvmrun/vm_spec.h"
+
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+
+#include "kvmrun/error.h"
+#include "kvmrun/names.h"
+
+namespace kvmrun {
+
+std::string_view ToString(AccelRequest request) {
+  switch (request) {
+    case AccelRequest::kAuto:
+      return "auto";
+    case AccelRequest::kKvm:
+      return "kvm";
+    case AccelRequest::kTcg:
+      return "tcg";
+  }
+  return "?";
+}
+
+std::string_view ToString(VerifyMode mode) {
+  switch (mode) {
+    case VerifyMode::kOff:
+      return "off";
+    case VerifyMode::kWarn:
+      return "warn";
+    case VerifyMode::kEnforce:
+      return "enforce";
+  }
+  return "?";
+}
+
+std::string_view ToString(DiskFormat format) {
+  switch (format) {
+    case DiskFormat::kRaw:
+      return "raw";
+    case DiskFormat::kQcow2:
+      return "qcow2";
+  }
+  return "?";
+}
+
+namespace {
+
+template <typename E, std::size_t N>
+E ParseOrThrow(std::string_view text, std::string_view option, const std::array<E, N>& all) {
+  if (auto value = FindByName(text, all)) return *value;
+  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
+                   "'; valid: " + JoinNames(all));
+}
+
+constexpr std::uint64_t kMaxCpus = 1024;
+
+// Throws UsageError unless `path` names a readable regular file (or block device when
+// `allow_block`).
+void RequireReadableFile(const std::string& path, std::string_view what, bool allow_block) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    throw UsageError(std::string(what) + " '" + path + "': " + std::strerror(errno));
+  }
+  const bool ok = S_ISREG(st.st_mode) || (allow_block && S_ISBLK(st.st_mode));
+  if (!ok) {
+    throw UsageError(std::string(what) + " '" + path + "' is " +
+                     (S_ISDIR(st.st_mode) ? "a directory" : "not a regular file"));
+  }
+  if (access(path.c_str(), R_OK) != 0) {
+    throw UsageError(std::string(what) + " '" + path +
+                     "' is not readable: " + std::strerror(errno));
+  }
+}
+
+std::uint64_t HostMemoryMib() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size) >> 20;
+}
+
+}  // namespace
+
+AccelRequest ParseAccelRequest(std::string_view text, std::string_view option) {
+  return ParseOrThrow(text, option, kAllAccelRequests);
+}
+
+VerifyMode ParseVerifyMode(std::string_view text, std::string_view option) {
+  return ParseOrThrow(text, option, kAllVerifyModes);
+}
+
+std::uint64_t ParseMemorySize(std::string_view text, std::string_view option) {
+  const auto bad = [&](const std::string& why) {
+    return UsageError(std::string(option) + ": invalid value '" + std::string(text) + "' (" + why +
+                      "); valid: a size such as 512 (MiB), 512M, 2G");
+  };
+  std::uint64_t number = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end == text.data()) throw bad("not a number");
+  // The unit: none (MiB), K, M, G or T, optionally followed by "iB" or "B", any case.
+  std::string unit(end, text.data() + text.size());
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (unit.size() == 3 && unit.compare(1, 2, "ib") == 0) unit.resize(1);
+  if (unit.size() == 2 && unit[1] == 'b') unit.resize(1);
+  int shift = 0;  // to KiB
+  if (unit.empty() || unit == "m") {
+    shift = 10;
+  } else if (unit == "k") {
+    shift = 0;
+  } else if (unit == "g") {
+    shift = 20;
+  } else if (unit == "t") {
+    shift = 30;
+  } else {
+    throw bad("unknown unit '" + std::string(end, text.data() + text.size()) + "'");
+  }
+  constexpr std::uint64_t kMaxKib = std::uint64_t{1} << 50;  // 1 EiB: far above any real host
+  if (number > (kMaxKib >> shift)) throw bad("too large");
+  const std::uint64_t kib = number << shift;
+  if (kib < 1024) throw bad("less than 1 MiB");
+  if (kib % 1024 != 0) throw bad("not a whole number of MiB");
+  return kib >> 10;
+}
+
+DiskFormat DetectDiskFormat(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("disk '" + path + "': cannot be read");
+  char magic[4] = {};
+  in.read(magic, sizeof(magic));
+  return std::memcmp(magic, "QFI\xfb", 4) == 0 ? DiskFormat::kQcow2 : DiskFormat::kRaw;
+}
+
+void ValidateVmSpec(const VmSpec& spec) {
+  if (spec.name.empty()) throw UsageError("--name: the VM name must not be empty");
+  if (spec.memory_mib == 0) throw UsageError("--memory: the VM needs at least 1 MiB");
+  const std::uint64_t host_mib = HostMemoryMib();
+  if (host_mib != 0 && spec.memory_mib > host_mib) {
+    throw UsageError("--memory: " + std::to_string(spec.memory_mib) +
+                     " MiB is more than this host's " + std::to_string(host_mib) + " MiB of RAM");
+  }
+  if (spec.cpus < 1 || static_cast<std::uint64_t>(spec.cpus) > kMaxCpus) {
+    throw UsageError("--cpus: invalid value '" + std::to_string(spec.cpus) + "'; valid: 1 to " +
+                     std::to_string(kMaxCpus));
+  }
+  if (spec.kernel.empty() && (!spec.initrd.empty() || !spec.append.empty())) {
+    throw UsageError("--initrd and --append need --kernel");
+  }
+  if (!spec.kernel.empty()) RequireReadableFile(spec.kernel, "kernel", false);
+  if (!spec.initrd.empty()) RequireReadableFile(spec.initrd, "initrd", false);
+  for (const DiskSpec& disk : spec.disks) {
+    RequireReadableFile(disk.path, "disk", true);
+    if (!disk.read_only && !disk.snapshot && access(disk.path.c_str(), W_OK) != 0) {
+      throw UsageError("disk '" + disk.path +
+                       "' is not writable (use --readonly-disk or --snapshot)");
+    }
+  }
+  if (!spec.cdrom.empty()) RequireReadableFile(spec.cdrom, "cdrom", true);
+  if (!spec.qmp_socket.empty()) {
+    constexpr std::size_t kMax = sizeof(sockaddr_un::sun_path) - 1;
+    if (spec.qmp_socket.size() > kMax) {
+      throw UsageError("--qmp-socket: the path is " + std::to_string(spec.qmp_socket.size()) +
+                       " bytes; a Unix socket path must be at most " + std::to_string(kMax));
+    }
+  }
+}
+
+}  // namespace kvmrun

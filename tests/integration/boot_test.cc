@@ -1,0 +1,218 @@
+// `kvmrun run` booting the real test guest under TCG: lifecycle, exit paths, cleanup.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "kvmrun/guest_os.h"
+#include "tests/support/qemu_binary.h"
+#include "tests/support/qemu_process.h"
+#include "tests/support/run_command.h"
+#include "tests/support/test_guest.h"
+
+namespace kvmrun {
+
+void PrintTo(GuestOs os, std::ostream* out) { *out << ToString(os); }
+
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RunKvmrun;
+using testing::RunTestGuestArgs;
+
+std::string UniqueName() {
+  std::random_device rd;
+  return "kvmrun-test-" + std::to_string(rd());
+}
+
+// Each test runs kvmrun with its own cache and runtime directories, and (for RTC base checks)
+// a time zone whose local time is not UTC.
+class BootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    qemu_ = testing::TestQemuBinary();
+    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+    ASSERT_TRUE(std::filesystem::exists(testing::TestKernel()))
+        << "no test guest: run scripts/make-test-guest (ctest's make_test_guest fixture does)";
+    std::filesystem::create_directories(runtime_.path() + "/run");
+  }
+  testing::CommandOptions Options() const {
+    testing::CommandOptions o;
+    o.timeout = 120s;
+    o.extra_env = Env();
+    return o;
+  }
+  std::vector<std::string> Env() const {
+    return {"XDG_RUNTIME_DIR=" + runtime_.path() + "/run", "XDG_CACHE_HOME=" + cache_.path(),
+            "TZ=Asia/Kolkata", "KVMRUN_QEMU=" + qemu_};
+  }
+  bool RuntimeEmpty() const { return std::filesystem::is_empty(runtime_.path() + "/run"); }
+
+  std::string qemu_;
+  testing::TempDir runtime_;
+  testing::TempDir cache_;
+};
+
+TEST_F(BootTest, BootsToTheMarkerVerifiesTheClocksAndPowersOff) {
+  const auto r = RunKvmrun(RunTestGuestArgs("linux"), Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(testing::kGuestMarker), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("KVMRUN-GUEST-CLOCKSOURCE"), std::string::npos);
+  EXPECT_NE(r.err.find("clock verification: ok"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("\nrtc-base +utc +utc +ok"))) << r.err;
+  EXPECT_NE(r.err.find("guest powered off (guest-shutdown)"), std::string::npos) << r.err;
+  EXPECT_TRUE(RuntimeEmpty());
+}
+
+TEST_F(BootTest, JsonReportCarriesTheClockReportAndPhaseTimings) {
+  auto args = RunTestGuestArgs("windows-10");
+  args.push_back("--json");
+  const auto r = RunKvmrun(args, Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(report["ok"].get<bool>());
+  EXPECT_EQ(report["shutdown_reason"], "guest-shutdown");
+  EXPECT_TRUE(report["clock_report"]["ok"].get<bool>());
+  EXPECT_EQ(report["clock_report"]["checks"][1]["observed"], "localtime");
+  for (const char* phase : {"probe_ms", "spawn_ms", "qmp_ready_ms", "verify_ms", "cont_ms"}) {
+    EXPECT_GT(report["timings"][phase].get<double>(), 0.0) << phase;
+  }
+  EXPECT_NE(r.err.find(testing::kGuestMarker), std::string::npos) << "console on stderr";
+}
+
+TEST_F(BootTest, SecondRunReusesTheProbeCache) {
+  ASSERT_EQ(RunKvmrun({"doctor", "--json"}, Options()).exit_code, 0);
+  const auto r = RunKvmrun({"doctor", "--json"}, Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doctor = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(doctor["probe"]["cached"].get<bool>());
+  EXPECT_EQ(doctor["cache_file"].get<std::string>().rfind(cache_.path() + "/kvmrun/", 0), 0u);
+}
+
+TEST_F(BootTest, KillNineOfKvmrunMidBootLeavesNoQemu) {
+  const std::string name = UniqueName();
+  std::vector<std::string> argv = {KVMRUN_CLI_PATH};
+  auto args = RunTestGuestArgs("linux", "kvmrun.hold");
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--name", name});
+  testing::ScopedProcess kvmrun(argv, Env(), runtime_.path() + "/kvmrun.log");
+  std::vector<pid_t> qemus;
+  for (int i = 0; i < 400 && qemus.empty(); ++i) {
+    std::this_thread::sleep_for(25ms);
+    qemus = testing::ProcessesWithArgument(name);
+  }
+  ASSERT_EQ(qemus.size(), 1u) << kvmrun.Output();
+  kvmrun.Signal(SIGKILL);
+  ASSERT_TRUE(kvmrun.WaitExit(5s).has_value());
+  std::this_thread::sleep_for(2s);
+  EXPECT_FALSE(testing::ProcessExists(qemus[0])) << "QEMU survived kill -9 of kvmrun";
+}
+
+TEST_F(BootTest, SigtermShutsTheVmDownThroughTheLadderInBoundedTime) {
+  const std::string name = UniqueName();
+  std::vector<std::string> argv = {KVMRUN_CLI_PATH};
+  auto args = RunTestGuestArgs("linux", "kvmrun.hold");
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--name", name, "--grace", "1"});
+  testing::ScopedProcess kvmrun(argv, Env(), runtime_.path() + "/kvmrun.log");
+  for (int i = 0; i < 1200 && kvmrun.Output().find("KVMRUN-GUEST-HOLDING") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(kvmrun.Output().find("KVMRUN-GUEST-HOLDING"), std::string::npos) << kvmrun.Output();
+  const auto start = std::chrono::steady_clock::now();
+  kvmrun.Signal(SIGTERM);
+  const auto status = kvmrun.WaitExit(15s);
+  ASSERT_TRUE(status.has_value()) << kvmrun.Output();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(*status, 1);
+  EXPECT_NE(kvmrun.Output().find("kvmrun: SIGTERM: shutting the VM down"), std::string::npos);
+  EXPECT_NE(kvmrun.Output().find("VM stopped: SIGTERM (stopped by "), std::string::npos)
+      << kvmrun.Output();
+  EXPECT_TRUE(testing::ProcessesWithArgument(name).empty());
+  EXPECT_TRUE(RuntimeEmpty());
+}
+
+TEST_F(BootTest, ADiskQemuCannotOpenExitsOneWithQemusMessage) {
+  const std::string disk = runtime_.path() + "/broken.qcow2";
+  std::ofstream(disk) << std::string("QFI\xfb\0\0\0\x63", 8) << std::string(504, '\0');
+  auto args = RunTestGuestArgs("linux");
+  args.insert(args.end(), {"--disk", disk});
+  const auto r = RunKvmrun(args, Options());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("QEMU exit code 1: qemu-system-x86_64: -drive file=" + disk),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("  command: "), std::string::npos);
+  EXPECT_TRUE(RuntimeEmpty());
+}
+
+TEST_F(BootTest, AnExtraArgThatBreaksThePolicyExitsThreeAndLeavesNoQemu) {
+  const std::string name = UniqueName();
+  auto args = RunTestGuestArgs("linux");
+  args.insert(args.end(), {"--name", name, "--extra-arg=-rtc", "--extra-arg=base=localtime"});
+  const auto r = RunKvmrun(args, Options());
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("clock verification failed: rtc-base expected utc, observed localtime"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find(testing::kGuestMarker), std::string::npos) << "the guest never ran";
+  EXPECT_TRUE(testing::ProcessesWithArgument(name).empty());
+  EXPECT_TRUE(RuntimeEmpty());
+}
+
+TEST_F(BootTest, VerifyWarnReportsTheMismatchAndBootsAnyway) {
+  auto args = RunTestGuestArgs("linux");
+  args.insert(args.end(), {"--verify", "warn", "--extra-arg=-machine", "--extra-arg=hpet=on"});
+  const auto r = RunKvmrun(args, Options());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("\nhpet +off +on +MISMATCH"))) << r.err;
+  EXPECT_NE(r.err.find("continuing because --verify=warn"), std::string::npos);
+  EXPECT_NE(r.out.find(testing::kGuestMarker), std::string::npos);
+}
+
+TEST_F(BootTest, KvmPathWhenTheFunctionalCheckPasses) {
+  const auto doctor = RunKvmrun({"doctor", "--json"}, Options());
+  ASSERT_EQ(doctor.exit_code, 0) << doctor.err;
+  const auto d = nlohmann::json::parse(doctor.out);
+  if (!d["kvm"]["usable"].get<bool>()) {
+    GTEST_SKIP() << "KVM not usable here: " << d["kvm"]["summary"].get<std::string>();
+  }
+  auto args = RunTestGuestArgs("linux");
+  args[4] = "kvm";  // --accel kvm
+  const auto r = RunKvmrun(args, Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("\naccelerator +kvm +kvm +ok"))) << r.err;
+}
+
+// Every catalog OS: the policy verifies ok in a real QEMU and the guest boots.
+class EveryOsBootTest : public BootTest, public ::testing::WithParamInterface<GuestOs> {};
+
+TEST_P(EveryOsBootTest, VerifiesOkAndBoots) {
+  const auto r = RunKvmrun(RunTestGuestArgs(std::string(ToString(GetParam()))), Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("clock verification: ok"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find(testing::kGuestMarker), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Catalog, EveryOsBootTest,
+                         ::testing::Values(GuestOs::kWindowsXp, GuestOs::kWindows2003,
+                                           GuestOs::kWindows7, GuestOs::kWindows10,
+                                           GuestOs::kWindows11, GuestOs::kWindowsServer2016,
+                                           GuestOs::kWindowsServer2019, GuestOs::kWindowsServer2022,
+                                           GuestOs::kWindowsServer2025, GuestOs::kLinux,
+                                           GuestOs::kLinuxLegacy, GuestOs::kFreeBsd,
+                                           GuestOs::kOther),
+                         [](const auto& info) {
+                           std::string name(ToString(info.param));
+                           for (char& c : name) c = c == '-' ? '_' : c;
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace kvmrun

@@ -1,0 +1,164 @@
+// `kvmrun verify` against QEMUs started by hand, not by kvmrun: each hand-made mismatch is
+// caught with the exact timer and values, and a faithful start passes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "kvmrun/clock_rendering.h"
+#include "kvmrun/clock_verify.h"
+#include "kvmrun/qemu_probe.h"
+#include "kvmrun/qmp_commands.h"
+#include "tests/support/qemu_binary.h"
+#include "tests/support/qemu_process.h"
+#include "tests/support/run_command.h"
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+
+// QEMU and the verifier share a time zone whose local time is not UTC, so the RTC base can be
+// told apart.
+const std::vector<std::string> kEnv = {"TZ=Asia/Kolkata"};
+
+nlohmann::json Verify(const testing::ScopedQemu& vm, const std::string& os, int expected_exit) {
+  testing::CommandOptions options;
+  options.extra_env = kEnv;
+  const auto r = testing::RunKvmrun(
+      {"verify", "--qmp-socket", vm.socket_path(), "--os", os, "--json"}, options);
+  EXPECT_EQ(r.exit_code, expected_exit) << r.out << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
+const nlohmann::json& CheckOf(const nlohmann::json& report, const std::string& timer) {
+  for (const auto& check : report["checks"]) {
+    if (check["timer"] == timer) return check;
+  }
+  static const nlohmann::json kMissing;
+  ADD_FAILURE() << "no check for " << timer;
+  return kMissing;
+}
+
+void ExpectOnlyMismatch(const nlohmann::json& report, const std::string& timer,
+                        const std::string& expected, const std::string& observed) {
+  for (const auto& check : report["checks"]) {
+    if (check["timer"] == timer) {
+      EXPECT_EQ(check["result"], "MISMATCH") << check;
+      EXPECT_EQ(check["expected"], expected) << check;
+      EXPECT_EQ(check["observed"], observed) << check;
+    } else {
+      EXPECT_NE(check["result"], "MISMATCH") << check;
+    }
+  }
+}
+
+TEST(VerifyQemuTest, AFaithfulHandStartPasses) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  testing::ScopedQemu vm(qemu, {"-rtc", "base=utc,driftfix=slew", "-machine", "hpet=off"}, kEnv);
+  const auto report = Verify(vm, "linux", 0);
+  EXPECT_TRUE(report["ok"].get<bool>());
+  EXPECT_EQ(CheckOf(report, "rtc-base")["result"], "ok");
+  EXPECT_EQ(CheckOf(report, "pit-policy")["result"], "n/a");
+  EXPECT_EQ(CheckOf(report, "accelerator")["observed"], "tcg");
+}
+
+TEST(VerifyQemuTest, LocaltimeBaseForALinuxPolicy) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  testing::ScopedQemu vm(qemu, {"-rtc", "base=localtime,driftfix=slew", "-machine", "hpet=off"},
+                         kEnv);
+  ExpectOnlyMismatch(Verify(vm, "linux", 3), "rtc-base", "utc", "localtime");
+}
+
+TEST(VerifyQemuTest, NoDriftfixWhereThePolicyWantsSlew) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  testing::ScopedQemu vm(qemu, {"-rtc", "base=localtime", "-machine", "hpet=off"}, kEnv);
+  ExpectOnlyMismatch(Verify(vm, "windows-11", 3), "rtc-policy", "slew", "discard");
+}
+
+TEST(VerifyQemuTest, HpetOnWhereThePolicyWantsItOff) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  testing::ScopedQemu vm(qemu, {"-rtc", "base=utc,driftfix=slew", "-machine", "hpet=on"}, kEnv);
+  ExpectOnlyMismatch(Verify(vm, "linux", 3), "hpet", "off", "on");
+}
+
+TEST(VerifyQemuTest, ALaterRtcOptionOverridesTheFirst) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  // QEMU merges the two: base from the second, driftfix from the first.
+  testing::ScopedQemu vm(
+      qemu, {"-rtc", "base=utc,driftfix=slew", "-rtc", "base=localtime", "-machine", "hpet=off"},
+      kEnv);
+  const auto report = Verify(vm, "linux", 3);
+  ExpectOnlyMismatch(report, "rtc-base", "utc", "localtime");
+  EXPECT_EQ(CheckOf(report, "rtc-policy")["observed"], "slew");
+}
+
+TEST(VerifyQemuTest, HumanReportAndUnreachableSocket) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  testing::ScopedQemu vm(qemu, {"-machine", "hpet=on"}, kEnv);
+  testing::CommandOptions options;
+  options.extra_env = kEnv;
+  auto r =
+      testing::RunKvmrun({"verify", "--qmp-socket", vm.socket_path(), "--os", "other"}, options);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("clock verification: ok"), std::string::npos) << r.out;
+  r = testing::RunKvmrun({"verify", "--qmp-socket", "/nonexistent.sock", "--os", "linux"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot connect to QMP socket /nonexistent.sock"), std::string::npos);
+  r = testing::RunKvmrun({"verify", "--qmp-socket", vm.socket_path()});
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+// The readback library on its own: every field read, nothing unknown, on a real QEMU.
+TEST(ClockReadbackTest, ReadsEveryTimerOfARealQemu) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  testing::ScopedQemu vm(qemu, {"-smp", "2", "-rtc", "driftfix=slew"});
+  QmpClient qmp(ConnectQmpSocket(vm.socket_path(), 5s));
+  const ClockReadback r = ReadClockState(qmp);
+  EXPECT_EQ(r.kvm_enabled.value, false);
+  EXPECT_EQ(r.rtc_lost_tick_policy.value, "slew");
+  EXPECT_EQ(r.rtc_lost_tick_policy.where.rfind("/machine/", 0), 0u);
+  EXPECT_TRUE(r.rtc_time.value.has_value()) << r.rtc_time.error;
+  EXPECT_EQ(r.pit_type.value, "isa-pit");
+  EXPECT_EQ(r.hpet.value, true);
+  ASSERT_EQ(r.cpus.size(), 2u);
+  EXPECT_EQ(r.cpus[0].kvmclock.value, false) << "kvmclock reads false under TCG";
+  EXPECT_TRUE(r.cpus[1].hv_time.value.has_value());
+}
+
+// The probe of the installed QEMU agrees with the shipped table for its version, so the
+// tables cannot rot silently.
+TEST(QemuProbeTest, ProbeOfTheInstalledQemuMatchesTheShippedTable) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  auto runner = MakeProcessRunner();
+  const QemuCapabilities probed = ProbeQemu(qemu, *runner);
+  const std::string version =
+      std::to_string(probed.version.major) + "." + std::to_string(probed.version.minor);
+  QemuCapabilities shipped;
+  try {
+    shipped = ShippedCapabilitiesFor(version);
+  } catch (const UsageError&) {
+    GTEST_SKIP() << "no shipped table for QEMU " << version;
+  }
+  EXPECT_TRUE(probed.SameClockFeatures(shipped))
+      << "probed " << CapabilitiesToJson(probed).dump() << "\nshipped "
+      << CapabilitiesToJson(shipped).dump();
+  EXPECT_FALSE(probed.default_machine.empty());
+  EXPECT_GT(probed.machine_types.size(), 5u);
+}
+
+// Live capabilities (what `kvmrun verify` sees) agree with the probe on what a running VM shows.
+TEST(QemuProbeTest, LiveCapabilitiesAgreeWithTheProbe) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  auto runner = MakeProcessRunner();
+  QemuCapabilities probed = ProbeQemu(qemu, *runner);
+  testing::ScopedQemu vm(qemu, {});
+  QmpClient qmp(ConnectQmpSocket(vm.socket_path(), 5s));
+  QemuCapabilities live = ReadLiveCapabilities(qmp);
+  // -help flags are not visible to a running VM.
+  live.no_hpet_flag = probed.no_hpet_flag;
+  live.no_kvm_pit_reinjection_flag = probed.no_kvm_pit_reinjection_flag;
+  EXPECT_TRUE(live.SameClockFeatures(probed));
+}
+
+}  // namespace
+}  // namespace kvmrun

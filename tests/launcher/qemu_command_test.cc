@@ -1,0 +1,152 @@
+#include "kvmrun/qemu_command.h"
+
+#include <gtest/gtest.h>
+
+namespace kvmrun {
+namespace {
+
+using Argv = std::vector<std::string>;
+
+LaunchPlan Plan(const VmSpec& spec, Accel accel) {
+  LaunchPlan plan;
+  plan.qemu = "/usr/bin/qemu-system-x86_64";
+  plan.accel = accel;
+  plan.cpu_model = std::string(DefaultCpuModel(accel));
+  plan.clock = RenderClock(MakeClockPolicy(spec.os, spec.clock_overrides),
+                           ShippedCapabilitiesFor("7.2"), accel);
+  plan.qmp_fd = 5;
+  plan.console_fd = 7;
+  return plan;
+}
+
+TEST(EscapeQemuOptionValueTest, DoublesCommas) {
+  EXPECT_EQ(EscapeQemuOptionValue("a,b,,c"), "a,,b,,,,c");
+  EXPECT_EQ(EscapeQemuOptionValue("plain path/x.img"), "plain path/x.img");
+}
+
+TEST(BuildQemuArgvTest, LinuxKernelBootUnderKvm) {
+  VmSpec spec;
+  spec.kernel = "/boot/vmlinuz";
+  spec.initrd = "/boot/initrd.img";
+  spec.append = "console=ttyS0 quiet";
+  EXPECT_EQ(BuildQemuArgv(spec, Plan(spec, Accel::kKvm)), (Argv{"/usr/bin/qemu-system-x86_64",
+                                                                "-name",
+                                                                "kvmrun",
+                                                                "-nodefaults",
+                                                                "-no-user-config",
+                                                                "-display",
+                                                                "none",
+                                                                "-S",
+                                                                "-accel",
+                                                                "kvm",
+                                                                "-m",
+                                                                "512",
+                                                                "-smp",
+                                                                "1",
+                                                                "-cpu",
+                                                                "host",
+                                                                "-rtc",
+                                                                "base=utc,driftfix=slew",
+                                                                "-global",
+                                                                "kvm-pit.lost_tick_policy=discard",
+                                                                "-machine",
+                                                                "hpet=off",
+                                                                "-chardev",
+                                                                "socket,id=kvmrun-qmp,fd=5",
+                                                                "-mon",
+                                                                "chardev=kvmrun-qmp,mode=control",
+                                                                "-chardev",
+                                                                "socket,id=kvmrun-console,fd=7",
+                                                                "-serial",
+                                                                "chardev:kvmrun-console",
+                                                                "-kernel",
+                                                                "/boot/vmlinuz",
+                                                                "-initrd",
+                                                                "/boot/initrd.img",
+                                                                "-append",
+                                                                "console=ttyS0 quiet"}));
+}
+
+TEST(BuildQemuArgvTest, WindowsUnderTcgDropsKvmOnlySettings) {
+  VmSpec spec;
+  spec.os = GuestOs::kWindows11;
+  spec.memory_mib = 4096;
+  spec.cpus = 2;
+  spec.machine = "q35";
+  const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kTcg));
+  const Argv expected_head = {"/usr/bin/qemu-system-x86_64",
+                              "-name",
+                              "kvmrun",
+                              "-nodefaults",
+                              "-no-user-config",
+                              "-display",
+                              "none",
+                              "-S",
+                              "-machine",
+                              "q35",
+                              "-accel",
+                              "tcg",
+                              "-m",
+                              "4096",
+                              "-smp",
+                              "2",
+                              "-cpu",
+                              "max",
+                              "-rtc",
+                              "base=localtime,driftfix=slew",
+                              "-machine",
+                              "hpet=off",
+                              "-chardev"};
+  EXPECT_EQ(Argv(argv.begin(), argv.begin() + expected_head.size()), expected_head);
+  for (const std::string& arg : argv) {
+    EXPECT_EQ(arg.find("kvm-pit"), std::string::npos) << arg;
+    EXPECT_EQ(arg.find("hv-time"), std::string::npos) << arg;
+  }
+}
+
+TEST(BuildQemuArgvTest, WindowsUnderKvmGetsTheHypervClockOnTheCpu) {
+  VmSpec spec;
+  spec.os = GuestOs::kWindows10;
+  const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kKvm));
+  const auto cpu = std::find(argv.begin(), argv.end(), "-cpu");
+  ASSERT_NE(cpu, argv.end());
+  EXPECT_EQ(*(cpu + 1), "host,hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-time");
+}
+
+TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
+  VmSpec spec;
+  spec.disks = {{"/vm/a,b c.qcow2", DiskFormat::kQcow2, false, false},
+                {"/vm/ro.img", DiskFormat::kRaw, true, true}};
+  spec.cdrom = "/iso/x,y.iso";
+  spec.network = true;
+  spec.no_reboot = true;
+  spec.qmp_socket = "/run/vm,1/qmp.sock";
+  spec.firmware_dirs = {"/opt/fw"};
+  spec.extra_args = {"-rtc", "base=localtime"};
+  spec.clock_overrides.pit_policy = PitTickPolicy::kDelay;
+  LaunchPlan plan = Plan(spec, Accel::kKvm);
+  plan.firmware_dirs = {"/opt/qemu/share/qemu"};
+  const Argv argv = BuildQemuArgv(spec, plan);
+  const Argv tail(argv.end() - 19, argv.end());
+  EXPECT_EQ(tail, (Argv{"-chardev",
+                        "socket,id=kvmrun-qmp-public,path=/run/vm,,1/qmp.sock,server=on,wait=off",
+                        "-mon", "chardev=kvmrun-qmp-public,mode=control", "-drive",
+                        "file=/vm/a,,b c.qcow2,format=qcow2,if=virtio", "-drive",
+                        "file=/vm/ro.img,format=raw,if=virtio,readonly=on,snapshot=on", "-drive",
+                        "file=/iso/x,,y.iso,media=cdrom,readonly=on,if=ide", "-nic",
+                        "user,model=virtio-net-pci", "-no-reboot", "-L", "/opt/qemu/share/qemu",
+                        "-L", "/opt/fw", "-rtc", "base=localtime"}));
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "kvm-pit.lost_tick_policy=delay"), argv.end());
+}
+
+TEST(BuildQemuArgvTest, KernelPathsAreNotEscaped) {
+  VmSpec spec;
+  spec.kernel = "/k,1/vmlinuz";
+  spec.append = "a=b,c";
+  const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kTcg));
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "/k,1/vmlinuz"), argv.end());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "a=b,c"), argv.end());
+}
+
+}  // namespace
+}  // namespace kvmrun

@@ -1,0 +1,192 @@
+#include "tests/support/fake_qemu.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string_view>
+
+namespace kvmrun::testing {
+
+struct FakeQemuRunner::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<ExitStatus> status;
+  std::vector<std::string> commands;
+  std::vector<int> signals;
+  int exit_event = eventfd(0, EFD_CLOEXEC);
+  int qmp_fd = -1;
+  int console_fd = -1;
+  int stop_event = eventfd(0, EFD_CLOEXEC);
+
+  ~State() {
+    close(exit_event);
+    close(stop_event);
+    if (qmp_fd >= 0) close(qmp_fd);
+    if (console_fd >= 0) close(console_fd);
+  }
+
+  void Exit(ExitStatus s) {
+    {
+      std::lock_guard lock(mu);
+      if (status) return;
+      status = s;
+      // Like a real exit: every descriptor QEMU held closes.
+      if (qmp_fd >= 0) shutdown(qmp_fd, SHUT_RDWR);
+      if (console_fd >= 0) shutdown(console_fd, SHUT_RDWR);
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(exit_event, &one, sizeof(one));
+    n = write(stop_event, &one, sizeof(one));
+    cv.notify_all();
+  }
+};
+
+namespace {
+
+class FakeProcess : public Process {
+ public:
+  FakeProcess(std::shared_ptr<void> state,
+              std::function<std::optional<ExitStatus>(std::chrono::milliseconds)> wait,
+              std::function<void(int)> signal, int exit_fd)
+      : state_(std::move(state)),
+        wait_(std::move(wait)),
+        signal_(std::move(signal)),
+        exit_fd_(exit_fd) {}
+  ~FakeProcess() override { signal_(SIGKILL); }
+  pid_t pid() const override { return 999999; }
+  std::optional<ExitStatus> Wait(std::chrono::milliseconds timeout) override {
+    return wait_(timeout);
+  }
+  int exit_fd() const override { return exit_fd_; }
+  void Signal(int signal) override { signal_(signal); }
+
+ private:
+  std::shared_ptr<void> state_;
+  std::function<std::optional<ExitStatus>(std::chrono::milliseconds)> wait_;
+  std::function<void(int)> signal_;
+  int exit_fd_;
+};
+
+// The number after "id=<chardev>,fd=" in the argv.
+int InheritedFd(const std::vector<std::string>& argv, const std::string& chardev) {
+  const std::string marker = "socket,id=" + chardev + ",fd=";
+  for (const std::string& arg : argv) {
+    if (arg.rfind(marker, 0) == 0) return std::stoi(arg.substr(marker.size()));
+  }
+  return -1;
+}
+
+void Send(int fd, const nlohmann::json& message) {
+  const std::string line = message.dump() + "\r\n";
+  [[maybe_unused]] const ssize_t n = write(fd, line.data(), line.size());
+}
+
+nlohmann::json Event(const std::string& name, nlohmann::json data = nullptr) {
+  nlohmann::json e = {{"event", name}, {"timestamp", {{"seconds", 1}, {"microseconds", 0}}}};
+  if (!data.is_null()) e["data"] = data;
+  return e;
+}
+
+}  // namespace
+
+FakeQemuRunner::~FakeQemuRunner() {
+  if (state_) state_->Exit({-1, SIGKILL});
+  if (server_.joinable()) server_.join();
+}
+
+std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
+  request_ = request;
+  state_ = std::make_shared<State>();
+  auto state = state_;
+  // Keep our own copies: the launcher closes its copies of QEMU's ends after spawning.
+  const int qmp = InheritedFd(request.argv, "kvmrun-qmp");
+  const int console = InheritedFd(request.argv, "kvmrun-console");
+  state->qmp_fd = qmp >= 0 ? dup(qmp) : -1;
+  state->console_fd = console >= 0 ? dup(console) : -1;
+  const int err = request.stderr_fd >= 0 ? dup(request.stderr_fd) : -1;
+  const FakeQemuBehaviour b = behaviour_;
+
+  server_ = std::thread([state, b, err] {
+    if (!b.stderr_text.empty() && err >= 0) {
+      [[maybe_unused]] const ssize_t n = write(err, b.stderr_text.data(), b.stderr_text.size());
+    }
+    if (err >= 0) close(err);
+    if (b.exit_at_start) {
+      state->Exit({*b.exit_at_start, 0});
+      return;
+    }
+    const int fd = state->qmp_fd;
+    if (b.greet) {
+      Send(fd, {{"QMP",
+                 {{"version",
+                   {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}, {"package", "fake"}}},
+                  {"capabilities", nlohmann::json::array()}}}});
+    }
+    std::string buffer;
+    while (true) {
+      pollfd fds[2] = {{fd, POLLIN, 0}, {state->stop_event, POLLIN, 0}};
+      if (poll(fds, 2, -1) <= 0 || (fds[1].revents & POLLIN)) return;
+      char chunk[4096];
+      const ssize_t n = read(fd, chunk, sizeof(chunk));
+      if (n <= 0) return;
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      std::size_t newline;
+      while ((newline = buffer.find('\n')) != std::string::npos) {
+        const nlohmann::json command = nlohmann::json::parse(buffer.substr(0, newline));
+        buffer.erase(0, newline + 1);
+        const std::string name = command.value("execute", "");
+        {
+          std::lock_guard lock(state->mu);
+          state->commands.push_back(name);
+        }
+        const nlohmann::json id = command.value("id", nlohmann::json());
+        if (name == "cont" && !b.console_text.empty()) {
+          [[maybe_unused]] const ssize_t w =
+              write(state->console_fd, b.console_text.data(), b.console_text.size());
+        }
+        Send(fd, {{"return", nlohmann::json::object()}, {"id", id}});
+        if (name == "system_powerdown" && b.powerdown_works) {
+          Send(fd, Event("SHUTDOWN", {{"guest", true}, {"reason", "guest-shutdown"}}));
+          state->Exit({0, 0});
+          return;
+        }
+        if (name == "quit" && b.quit_works) {
+          Send(fd, Event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}}));
+          state->Exit({0, 0});
+          return;
+        }
+      }
+    }
+  });
+
+  const auto wait = [state](std::chrono::milliseconds timeout) -> std::optional<ExitStatus> {
+    std::unique_lock lock(state->mu);
+    state->cv.wait_for(lock, timeout, [&] { return state->status.has_value(); });
+    return state->status;
+  };
+  const auto signal = [state, b](int sig) {
+    {
+      std::lock_guard lock(state->mu);
+      if (state->status) return;
+      state->signals.push_back(sig);
+    }
+    if (sig == SIGKILL || (sig == SIGTERM && b.sigterm_works)) state->Exit({-1, sig});
+  };
+  return std::make_unique<FakeProcess>(state, wait, signal, state->exit_event);
+}
+
+std::vector<std::string> FakeQemuRunner::commands() const {
+  std::lock_guard lock(state_->mu);
+  return state_->commands;
+}
+
+std::vector<int> FakeQemuRunner::signals() const {
+  std::lock_guard lock(state_->mu);
+  return state_->signals;
+}
+
+}  // namespace kvmrun::testing

@@ -1,0 +1,42 @@
+// The test guest built by scripts/make-test-guest (a ctest fixture builds it before the boot
+// tests): a Debian kernel and a busybox initramfs whose init prints KVMRUN-GUEST-READY and
+// powers off.
+#ifndef KVMRUN_TESTS_SUPPORT_TEST_GUEST_H_
+#define KVMRUN_TESTS_SUPPORT_TEST_GUEST_H_
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace kvmrun::testing {
+
+inline std::string TestGuestDir() {
+  const char* env = std::getenv("KVMRUN_TEST_GUEST_DIR");
+  return env != nullptr && *env != '\0' ? env : KVMRUN_BUILD_DIR "/test-guest";
+}
+inline std::string TestKernel() { return TestGuestDir() + "/vmlinuz"; }
+inline std::string TestInitrd() { return TestGuestDir() + "/initramfs.cpio.gz"; }
+
+inline constexpr char kGuestMarker[] = "KVMRUN-GUEST-READY";
+
+// `kvmrun run` arguments that boot the test guest under TCG; `append` is added to the kernel
+// command line (e.g. "kvmrun.hold").
+inline std::vector<std::string> RunTestGuestArgs(const std::string& os,
+                                                 const std::string& append = "") {
+  return {"run",
+          "--os",
+          os,
+          "--accel",
+          "tcg",
+          "--kernel",
+          TestKernel(),
+          "--initrd",
+          TestInitrd(),
+          "--append",
+          "console=ttyS0 quiet panic=-1" + (append.empty() ? "" : " " + append),
+          "--no-reboot"};
+}
+
+}  // namespace kvmrun::testing
+
+#endif  // KVMRUN_TESTS_SUPPORT_TEST_GUEST_H_
