@@ -12,6 +12,7 @@ int QmpCommand(const Args& args);
 int RunCommand(const Args& args);
 int DoctorCommand(const Args& args);
 int VerifyCommand(const Args& args);
+int BootTestCommand(const Args& args);
 
 }  // namespace kvmrun::cli
 

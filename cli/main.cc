@@ -21,6 +21,8 @@ constexpr Subcommand kSubcommands[] = {
      kvmrun::cli::RunCommand},
     {"policy", "show the clock policy for a guest OS and the QEMU arguments it renders to",
      kvmrun::cli::PolicyCommand},
+    {"boot-test", "boot a kernel and pass when its console prints a pattern; JUnit output",
+     kvmrun::cli::BootTestCommand},
     {"verify", "check the clocks of a running QEMU against a policy", kvmrun::cli::VerifyCommand},
     {"doctor", "show the QEMU found, its capabilities, and whether KVM works",
      kvmrun::cli::DoctorCommand},

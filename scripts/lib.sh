@@ -10,7 +10,7 @@ KVMRUN_PACKAGES=(
   cmake make g++
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
-  qemu-system-x86 busybox-static cpio
+  qemu-system-x86 busybox-static cpio libxml2-utils
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

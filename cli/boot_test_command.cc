@@ -1,0 +1,255 @@
+// kvmrun boot-test: boot a kernel (or several) and pass when the console says so. For CI.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "kvmrun/boot_test.h"
+#include "kvmrun/error.h"
+
+namespace kvmrun::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t kFailureContextLines = 15;
+
+std::chrono::milliseconds PositiveSeconds(double seconds, const std::string& what) {
+  if (!(seconds > 0) || seconds > 1e7) {
+    throw UsageError(what + ": invalid value '" + std::to_string(seconds) +
+                     "'; valid: a number of seconds greater than 0");
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+// The case the command-line options describe; also the defaults for each entry of --cases.
+BootCase CaseFromOptions(const po::variables_map& vm) {
+  BootCase c;
+  c.spec.os = ParseGuestOs(vm["os"].as<std::string>());
+  c.spec.clock_overrides = GetOverrides(vm);
+  if (vm.count("qemu")) c.spec.qemu = vm["qemu"].as<std::string>();
+  c.spec.accel = ParseAccelRequest(vm["accel"].as<std::string>());
+  c.spec.memory_mib = ParseMemorySize(vm["memory"].as<std::string>());
+  c.spec.cpus = vm["cpus"].as<int>();
+  if (vm.count("kernel")) c.spec.kernel = vm["kernel"].as<std::string>();
+  if (vm.count("initrd")) c.spec.initrd = vm["initrd"].as<std::string>();
+  if (vm.count("append")) c.spec.append = vm["append"].as<std::string>();
+  if (vm.count("disk")) {
+    for (const std::string& path : vm["disk"].as<std::vector<std::string>>()) {
+      c.spec.disks.push_back({path, DetectDiskFormat(path), false, true});
+    }
+  }
+  if (vm.count("expect")) c.expect = vm["expect"].as<std::string>();
+  if (vm.count("fail")) c.fail = vm["fail"].as<std::vector<std::string>>();
+  c.timeout = PositiveSeconds(vm["timeout"].as<double>(), "--timeout");
+  c.name = vm["name"].as<std::string>();
+  c.spec.name = "kvmrun-" + c.name;
+  return c;
+}
+
+// --cases FILE: a JSON array of objects; each field overrides the command-line default.
+std::vector<BootCase> CasesFromFile(const std::string& path, const BootCase& defaults) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("--cases '" + path + "': cannot be read");
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError("--cases '" + path + "': not JSON (" + e.what() + ")");
+  }
+  if (!json.is_array() || json.empty()) {
+    throw UsageError("--cases '" + path + "': expected a non-empty JSON array of cases");
+  }
+  std::vector<BootCase> cases;
+  for (const nlohmann::json& entry : json) {
+    BootCase c = defaults;
+    c.name = "case-" + std::to_string(cases.size() + 1);
+    try {
+      if (!entry.is_object()) throw UsageError("each case must be a JSON object");
+      for (const auto& [key, value] : entry.items()) {
+        if (key == "name") {
+          c.name = value.get<std::string>();
+        } else if (key == "os") {
+          c.spec.os = ParseGuestOs(value.get<std::string>());
+        } else if (key == "kernel") {
+          c.spec.kernel = value.get<std::string>();
+        } else if (key == "initrd") {
+          c.spec.initrd = value.get<std::string>();
+        } else if (key == "append") {
+          c.spec.append = value.get<std::string>();
+        } else if (key == "expect") {
+          c.expect = value.get<std::string>();
+        } else if (key == "fail") {
+          c.fail = value.get<std::vector<std::string>>();
+        } else if (key == "timeout") {
+          c.timeout = PositiveSeconds(value.get<double>(), "timeout");
+        } else if (key == "memory") {
+          c.spec.memory_mib = ParseMemorySize(value.get<std::string>(), "memory");
+        } else if (key == "disk") {
+          c.spec.disks.clear();
+          for (const std::string& d : value.get<std::vector<std::string>>()) {
+            c.spec.disks.push_back({d, DetectDiskFormat(d), false, true});
+          }
+        } else {
+          throw UsageError("unknown field '" + key +
+                           "'; valid: name, os, kernel, initrd, append, disk, expect, fail, "
+                           "timeout, memory");
+        }
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw UsageError("--cases '" + path + "' case " + std::to_string(cases.size() + 1) +
+                       ": wrong type (" + e.what() + ")");
+    } catch (const UsageError& e) {
+      throw UsageError("--cases '" + path + "' case " + std::to_string(cases.size() + 1) + ": " +
+                       e.what());
+    }
+    c.spec.name = "kvmrun-" + c.name;
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+// The last `count` lines of `text`.
+std::string LastLines(const std::string& text, std::size_t count) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+    if (lines.size() > count) lines.erase(lines.begin());
+  }
+  std::string out;
+  for (const std::string& line : lines) out += "    " + line + "\n";
+  return out;
+}
+
+std::string FormatSeconds(std::chrono::milliseconds ms) {
+  std::ostringstream out;
+  out.precision(1);
+  out << std::fixed << static_cast<double>(ms.count()) / 1000 << " s";
+  return out.str();
+}
+
+}  // namespace
+
+int BootTestCommand(const Args& args) {
+  po::options_description options("Options");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("kernel", po::value<std::string>()->value_name("FILE"), "the kernel to boot")
+      ("initrd", po::value<std::string>()->value_name("FILE"), "its initramfs")
+      ("append", po::value<std::string>()->value_name("ARGS"),
+       "kernel command line (add console=ttyS0; panic=-1 makes a panic end the case at once)")
+      ("disk", po::value<std::vector<std::string>>()->value_name("FILE"),
+       "a disk image, attached with writes discarded (repeatable)")
+      ("expect", po::value<std::string>()->value_name("REGEX"), "pass when a console line matches")
+      ("fail", po::value<std::vector<std::string>>()->value_name("REGEX"),
+       "fail when a console line matches this first (repeatable); kernel panics always fail")
+      ("timeout", po::value<double>()->default_value(60)->value_name("S"),
+       "seconds to wait under KVM")
+      ("tcg-factor", po::value<double>()->default_value(10)->value_name("F"),
+       "under TCG the timeout is multiplied by F")
+      ("junit", po::value<std::string>()->value_name("FILE"), "write a JUnit XML report")
+      ("console-log", po::value<std::string>()->value_name("PATH"),
+       "write the console to PATH (with --cases: a directory of NAME.log files)")
+      ("cases", po::value<std::string>()->value_name("FILE"),
+       "a JSON array of cases ({\"name\", \"kernel\", \"initrd\", \"append\", \"disk\", "
+       "\"expect\", \"fail\", \"timeout\", \"os\", \"memory\"}); options give the defaults")
+      ("jobs,j", po::value<int>()->default_value(1)->value_name("N"), "cases to run at once")
+      ("name", po::value<std::string>()->default_value("boot")->value_name("NAME"),
+       "the case name in reports")
+      ("os", po::value<std::string>()->default_value("linux")->value_name("OS"),
+       "guest OS (clock policy)")
+      ("qemu", po::value<std::string>()->value_name("PATH"), "qemu-system-x86_64 to run")
+      ("accel", po::value<std::string>()->default_value("auto")->value_name("auto|kvm|tcg"),
+       "accelerator")
+      ("memory,m", po::value<std::string>()->default_value("512M")->value_name("SIZE"),
+       "guest memory")
+      ("cpus", po::value<int>()->default_value(1)->value_name("N"), "virtual CPUs");
+  // clang-format on
+  AddOverrideOptions(options);
+  const po::variables_map vm = Parse(args, options);
+  if (vm.count("help")) {
+    std::cout << HelpText(
+        "kvmrun boot-test --kernel K [--initrd I] [--append A] --expect REGEX [--fail REGEX]...\n"
+        "                        [--timeout S] [--junit FILE] [--console-log FILE]\n"
+        "       kvmrun boot-test --cases cases.json [--jobs N] [--junit FILE] [defaults...]",
+        "Boots a guest under its clock policy (verified, as 'kvmrun run' does) and waits for a\n"
+        "console line matching --expect. Fails on a --fail match, a kernel panic, QEMU exiting\n"
+        "or the timeout, then powers the guest off. The timeout is for KVM; under TCG it is\n"
+        "multiplied by --tcg-factor (printed). Exit 0 when every case passed, 1 otherwise,\n"
+        "2 on bad usage. The last line is 'N passed, N failed'.\n\n"
+        "Examples:\n"
+        "  kvmrun boot-test --kernel bzImage --initrd initrd --append 'console=ttyS0 panic=-1' \\\n"
+        "                   --expect 'login:' --junit boot.xml\n"
+        "  kvmrun boot-test --cases cases.json --jobs 4 --junit boot.xml",
+        options);
+    return kExitOk;
+  }
+  const BootCase defaults = CaseFromOptions(vm);
+  std::vector<BootCase> cases = vm.count("cases")
+                                    ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
+                                    : std::vector<BootCase>{defaults};
+  for (const BootCase& c : cases) ValidateBootCase(c);
+  const int jobs = vm["jobs"].as<int>();
+  if (jobs < 1 || jobs > 256) {
+    throw UsageError("--jobs: invalid value '" + std::to_string(jobs) + "'; valid: 1 to 256");
+  }
+
+  BootTestOptions run;
+  run.tcg_factor = vm["tcg-factor"].as<double>();
+  if (!(run.tcg_factor >= 1) || run.tcg_factor > 1000) {
+    throw UsageError("--tcg-factor: invalid value '" + std::to_string(run.tcg_factor) +
+                     "'; valid: 1 to 1000");
+  }
+  std::mutex print;
+  bool noticed = false;
+  run.vm.on_notice = [&](std::string_view notice) {
+    std::lock_guard lock(print);
+    if (!noticed) std::cerr << "kvmrun: " << notice << std::endl;
+    noticed = true;
+  };
+  std::string console_path;
+  if (vm.count("console-log")) {
+    console_path = vm["console-log"].as<std::string>();
+    if (cases.size() > 1) mkdir(console_path.c_str(), 0755);
+  }
+  std::cout << "kvmrun boot-test: " << cases.size() << " case(s), " << jobs
+            << " at a time; timeout " << FormatSeconds(cases.front().timeout) << " under KVM, x"
+            << run.tcg_factor << " under TCG" << std::endl;
+  run.on_result = [&](const BootCaseResult& r) {
+    std::lock_guard lock(print);
+    std::cout << (r.passed() ? "PASS " : "FAIL ") << r.name << " (" << FormatSeconds(r.elapsed)
+              << ", " << ToString(r.accel) << ", timeout " << FormatSeconds(r.timeout)
+              << "): " << r.message << std::endl;
+    if (!r.passed() && !r.console.empty()) {
+      std::cout << "  last console lines:\n" << LastLines(r.console, kFailureContextLines);
+    }
+  };
+
+  const std::vector<BootCaseResult> results = RunBootCases(cases, jobs, run);
+  std::size_t passed = 0;
+  for (const BootCaseResult& r : results) {
+    passed += r.passed();
+    if (!console_path.empty()) {
+      const std::string file =
+          cases.size() > 1 ? console_path + "/" + r.name + ".log" : console_path;
+      std::ofstream(file, std::ios::binary) << r.console;
+    }
+  }
+  if (vm.count("junit")) {
+    const std::string path = vm["junit"].as<std::string>();
+    std::ofstream out(path);
+    out << JunitXml(results, "kvmrun boot-test");
+    if (!out) throw Error("--junit '" + path + "': cannot be written");
+  }
+  std::cout << passed << " passed, " << results.size() - passed << " failed" << std::endl;
+  return passed == results.size() ? kExitOk : kExitFailure;
+}
+
+}  // namespace kvmrun::cli

@@ -1,0 +1,83 @@
+// Boot tests for CI: boot a guest, wait for a console pattern (or a failure pattern, a kernel
+// panic, or QEMU exiting), power off, report. One case or many in parallel, with JUnit XML.
+//
+//   kvmrun::BootCase c;
+//   c.name = "smoke";
+//   c.spec.kernel = "bzImage";
+//   c.spec.append = "console=ttyS0 panic=-1";
+//   c.expect = "login:";
+//   kvmrun::BootCaseResult r = kvmrun::RunBootCase(c, {});
+//
+// Timeouts are stated for KVM; under TCG they are multiplied by BootTestOptions::tcg_factor,
+// because an emulated guest boots 10-50x slower.
+#ifndef KVMRUN_BOOT_TEST_H_
+#define KVMRUN_BOOT_TEST_H_
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvmrun/vm.h"
+
+namespace kvmrun {
+
+struct BootCase {
+  std::string name = "boot";
+  VmSpec spec;                    // no_reboot is forced on: a reboot or panic ends the case
+  std::string expect;             // ECMAScript regex, matched against each console line
+  std::vector<std::string> fail;  // regexes that fail the case when they match first
+  std::chrono::milliseconds timeout{60000};  // under KVM
+};
+
+// Always a failure, whatever the case says: the guest kernel panicked.
+inline constexpr char kKernelPanicPattern[] = "Kernel panic - not syncing";
+
+enum class BootOutcome { kPassed, kFailurePattern, kPanic, kTimeout, kQemuExited, kError };
+std::string_view ToString(BootOutcome outcome);
+
+struct BootCaseResult {
+  std::string name;
+  BootOutcome outcome = BootOutcome::kError;
+  std::string message;       // one line: what happened
+  std::string matched_line;  // the console line that decided it, if any
+  std::string console;       // the whole console (the last 4 MiB of it)
+  Accel accel = Accel::kTcg;
+  std::chrono::milliseconds timeout{0};  // as applied (after the TCG factor)
+  std::chrono::milliseconds elapsed{0};
+
+  bool passed() const { return outcome == BootOutcome::kPassed; }
+};
+
+struct BootTestOptions {
+  double tcg_factor = 10;
+  // Runner, cache and runtime directories, notices; on_console and console_log are set per
+  // case by the callbacks below.
+  VmOptions vm;
+  // Console bytes of case `name`, as they arrive (on that VM's I/O thread).
+  std::function<void(const std::string& name, std::string_view bytes)> on_console;
+  // Called once per case when it ends (from the thread that ran it).
+  std::function<void(const BootCaseResult&)> on_result;
+};
+
+// Throws UsageError for a case that cannot run: no pattern, an invalid regex, nothing to boot,
+// or a spec ValidateVmSpec rejects.
+void ValidateBootCase(const BootCase& boot_case);
+
+// Runs one case to its end. UsageError (a bad case) propagates; every other failure is the
+// case's result.
+BootCaseResult RunBootCase(const BootCase& boot_case, const BootTestOptions& options);
+
+// Runs the cases on `jobs` threads, each VM owned by the thread that started it. Results come
+// back in the cases' order; a case with bad input becomes an error result.
+std::vector<BootCaseResult> RunBootCases(const std::vector<BootCase>& cases, int jobs,
+                                         const BootTestOptions& options);
+
+// A JUnit XML report (the Ant/Jenkins format: testsuites > testsuite > testcase, failure or
+// error, system-out with the console), safe for any console bytes.
+std::string JunitXml(const std::vector<BootCaseResult>& results, const std::string& suite_name);
+
+}  // namespace kvmrun
+
+#endif  // KVMRUN_BOOT_TEST_H_

@@ -1,0 +1,182 @@
+// `kvmrun boot-test` on the real test guest, and many VMs at once through the library.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kvmrun/boot_test.h"
+#include "tests/support/qemu_binary.h"
+#include "tests/support/qemu_process.h"
+#include "tests/support/run_command.h"
+#include "tests/support/test_guest.h"
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+
+class BootTestCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    qemu_ = testing::TestQemuBinary();
+    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+    ASSERT_TRUE(std::filesystem::exists(testing::TestKernel())) << "run scripts/make-test-guest";
+    std::filesystem::create_directories(dir_.path() + "/run");
+  }
+  testing::CommandResult BootTest(std::vector<std::string> extra, const std::string& append = "") {
+    std::vector<std::string> args = {"boot-test",
+                                     "--accel",
+                                     "tcg",
+                                     "--kernel",
+                                     testing::TestKernel(),
+                                     "--initrd",
+                                     testing::TestInitrd(),
+                                     "--append",
+                                     "console=ttyS0 quiet panic=-1 " + append};
+    args.insert(args.end(), extra.begin(), extra.end());
+    testing::CommandOptions options;
+    options.timeout = 180s;
+    options.extra_env = {"XDG_RUNTIME_DIR=" + dir_.path() + "/run", "KVMRUN_QEMU=" + qemu_};
+    return testing::RunKvmrun(args, options);
+  }
+  std::string Junit() const { return dir_.path() + "/junit.xml"; }
+  testing::CommandResult ValidateJunit() const {
+    return testing::RunCommand({"xmllint", "--noout", "--schema",
+                                std::string(KVMRUN_SOURCE_DIR) + "/tests/support/junit.xsd",
+                                Junit()});
+  }
+
+  std::string qemu_;
+  testing::TempDir dir_;
+};
+
+TEST_F(BootTestCli, PassesOnTheTestGuestWithValidJunitAndTheConsoleLog) {
+  const std::string log = dir_.path() + "/console.log";
+  const auto r =
+      BootTest({"--expect", "^KVMRUN-GUEST-READY$", "--junit", Junit(), "--console-log", log});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("timeout 60.0 s under KVM, x10 under TCG"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PASS boot ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tcg, timeout 600.0 s): matched '^KVMRUN-GUEST-READY$'"), std::string::npos);
+  EXPECT_EQ(testing::Lines(r.out).back(), "1 passed, 0 failed");
+  const auto valid = ValidateJunit();
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  std::ifstream xml(Junit());
+  const std::string report((std::istreambuf_iterator<char>(xml)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("<system-out><![CDATA[KVMRUN-GUEST-READY"), std::string::npos) << report;
+  std::ifstream console(log);
+  const std::string text((std::istreambuf_iterator<char>(console)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("KVMRUN-GUEST-READY"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/run"));
+}
+
+TEST_F(BootTestCli, AGuestPanicFailsWithThePanicLine) {
+  const auto r = BootTest({"--expect", "NEVER-PRINTED", "--junit", Junit()}, "kvmrun.panic");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("FAIL boot"), std::string::npos);
+  EXPECT_NE(r.out.find("guest kernel panic: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("last console lines:"), std::string::npos);
+  EXPECT_EQ(ValidateJunit().exit_code, 0);
+}
+
+TEST_F(BootTestCli, AFailurePatternFailsFirst) {
+  const auto r = BootTest({"--expect", "KVMRUN-GUEST-DATE", "--fail", "CLOCKSOURCE"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("failure pattern 'CLOCKSOURCE' matched: KVMRUN-GUEST-CLOCKSOURCE"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(BootTestCli, AWrongPatternFailsWhenTheGuestPowersOff) {
+  const auto r = BootTest({"--expect", "NEVER-PRINTED"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("QEMU exited (exit code 0, guest-shutdown) before 'NEVER-PRINTED'"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(BootTestCli, TimesOutWithTheFactorApplied) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = BootTest({"--expect", "NEVER-PRINTED", "--timeout", "0.5", "--tcg-factor", "2"},
+                          "kvmrun.hold");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("'NEVER-PRINTED' did not appear within 1.0 s (TCG)"), std::string::npos)
+      << r.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/run"));
+}
+
+TEST_F(BootTestCli, CasesFileRunsInParallelWithOneReport) {
+  const std::string cases = dir_.path() + "/cases.json";
+  std::ofstream(cases) << nlohmann::json::array(
+      {{{"name", "ready"}, {"expect", "KVMRUN-GUEST-READY"}},
+       {{"name", "clock"}, {"expect", "KVMRUN-GUEST-CLOCKSOURCE"}, {"os", "linux-legacy"}},
+       {{"name", "broken"},
+        {"expect", "NEVER"},
+        {"append", "console=ttyS0 quiet panic=-1 kvmrun.panic"}}});
+  const auto r = BootTest({"--cases", cases, "--jobs", "3", "--junit", Junit(), "--console-log",
+                           dir_.path() + "/consoles"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("PASS ready"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PASS clock"), std::string::npos);
+  EXPECT_NE(r.out.find("FAIL broken"), std::string::npos);
+  EXPECT_EQ(testing::Lines(r.out).back(), "2 passed, 1 failed");
+  EXPECT_EQ(ValidateJunit().exit_code, 0);
+  for (const char* name : {"ready", "clock", "broken"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/consoles/" + name + ".log")) << name;
+  }
+}
+
+int OpenFds() {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  while (readdir(dir) != nullptr) ++count;
+  closedir(dir);
+  return count;
+}
+
+std::string Children() {
+  std::string all;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "children");
+    std::string line;
+    std::getline(in, line);
+    all += line;
+  }
+  return all;
+}
+
+// One process runs eight VMs at once through the library; afterwards nothing is left.
+TEST_F(BootTestCli, EightGuestsInParallelLeaveNothingBehind) {
+  const int fds_before = OpenFds();
+  BootTestOptions options;
+  options.vm.runtime_base = dir_.path() + "/run";
+  options.vm.cache_dir = dir_.path() + "/cache";
+  std::vector<BootCase> cases;
+  for (int i = 0; i < 8; ++i) {
+    BootCase c;
+    c.name = "guest-" + std::to_string(i);
+    c.spec.qemu = qemu_;
+    c.spec.accel = AccelRequest::kTcg;
+    c.spec.memory_mib = 256;
+    c.spec.kernel = testing::TestKernel();
+    c.spec.initrd = testing::TestInitrd();
+    c.spec.append = "console=ttyS0 quiet panic=-1";
+    c.expect = "KVMRUN-GUEST-READY";
+    c.timeout = 30s;  // x10 under TCG: two cores share eight guests
+    cases.push_back(c);
+  }
+  const auto results = RunBootCases(cases, 8, options);
+  for (const BootCaseResult& r : results) {
+    EXPECT_TRUE(r.passed()) << r.name << ": " << r.message << "\n" << r.console;
+  }
+  EXPECT_EQ(OpenFds(), fds_before);
+  EXPECT_EQ(Children(), "");
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/run"));
+}
+
+}  // namespace
+}  // namespace kvmrun
