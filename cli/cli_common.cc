@@ -63,6 +63,15 @@ ClockOverrides GetOverrides(const po::variables_map& vm) {
   return o;
 }
 
+std::chrono::milliseconds WaitOption(const po::variables_map& vm) {
+  const double seconds = vm["wait"].as<double>();
+  if (!(seconds >= 0) || seconds > 3600) {
+    throw UsageError("--wait: invalid value '" + std::to_string(seconds) +
+                     "'; valid: 0 to 3600 seconds");
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
 void RejectConflicts(const po::variables_map& vm, const std::vector<std::string>& names) {
   std::string given;
   int count = 0;

@@ -4,6 +4,7 @@
 #define KVMRUN_CLI_CLI_COMMON_H_
 
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ std::string HelpText(const std::string& usage, const std::string& summary,
 void AddOverrideOptions(po::options_description& options);
 // The validated overrides; throws UsageError naming the option, the bad value and the valid ones.
 ClockOverrides GetOverrides(const po::variables_map& vm);
+
+// The --wait option's value (seconds, >= 0) as a duration; throws UsageError when negative.
+std::chrono::milliseconds WaitOption(const po::variables_map& vm);
 
 // Throws UsageError when more than one of the named options was given.
 void RejectConflicts(const po::variables_map& vm, const std::vector<std::string>& names);

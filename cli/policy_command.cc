@@ -96,7 +96,7 @@ int PolicyCommand(const Args& args) {
       ("qemu", po::value<std::string>()->value_name("PATH"),
        "render for this qemu-system-x86_64, probed (default: $KVMRUN_QEMU, then PATH)")
       ("qemu-version", po::value<std::string>()->value_name("X.Y"),
-       "render for a shipped capability table instead (2.12, 5.2, 7.2, 9.2); the 7.2 table is "
+       "render for a shipped capability table instead (2.12, 5.2, 7.2, 9.2, 10.0); the 7.2 table is "
        "also the default when no QEMU is installed")
       ("accel", po::value<std::string>()->default_value("kvm")->value_name("kvm|tcg"),
        "the accelerator to render for")

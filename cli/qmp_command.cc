@@ -69,6 +69,8 @@ int QmpCommand(const Args& args) {
   // clang-format off
   options.add_options()
       ("help,h", "show this help")
+      ("wait", po::value<double>()->default_value(0)->value_name("S"),
+       "keep trying for S seconds while the socket is missing or refuses connections")
       ("socket", po::value<std::string>()->value_name("PATH"),
        "the QMP Unix socket (QEMU: -chardev socket,path=PATH,server=on,wait=off "
        "-mon chardev=...,mode=control)")
@@ -112,7 +114,7 @@ int QmpCommand(const Args& args) {
   std::optional<std::chrono::milliseconds> timeout;
   if (vm.count("timeout")) timeout = ToMilliseconds(vm["timeout"].as<double>(), "--timeout");
 
-  QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>()));
+  QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>(), WaitOption(vm)));
   if (vm.count("command")) {
     const nlohmann::json reply = client.Execute(
         vm["command"].as<std::string>(), arguments,

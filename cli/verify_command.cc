@@ -12,6 +12,8 @@ int VerifyCommand(const Args& args) {
   // clang-format off
   options.add_options()
       ("help,h", "show this help")
+      ("wait", po::value<double>()->default_value(0)->value_name("S"),
+       "keep trying for S seconds while the socket is missing or refuses connections")
       ("qmp-socket", po::value<std::string>()->value_name("PATH"), "the VM's QMP socket")
       ("os", po::value<std::string>()->value_name("OS"), "the guest OS whose policy to check")
       ("json", "print the report as JSON");
@@ -35,7 +37,7 @@ int VerifyCommand(const Args& args) {
   const ClockPolicy policy =
       MakeClockPolicy(ParseGuestOs(vm["os"].as<std::string>()), GetOverrides(vm));
 
-  QmpClient qmp(ConnectQmpSocket(vm["qmp-socket"].as<std::string>()));
+  QmpClient qmp(ConnectQmpSocket(vm["qmp-socket"].as<std::string>(), WaitOption(vm)));
   const QemuCapabilities caps = ReadLiveCapabilities(qmp);
   const ClockReadback readback = ReadClockState(qmp);
   if (!readback.kvm_enabled.value) {

@@ -16,6 +16,7 @@
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/qemu_probe.h"
+#include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
 
 namespace kvmrun {
@@ -320,26 +321,18 @@ KvmBootResult RunProbeGuest(ProcessRunner& runner, const std::string& qemu, Acce
     out << ProbeBootSector();
     if (!out) return {false, "cannot write " + image};
   }
-  SpawnRequest request;
-  request.executable = qemu;
-  request.argv = {qemu,
-                  "-nodefaults",
-                  "-no-user-config",
-                  "-display",
-                  "none",
-                  "-accel",
-                  std::string(ToString(accel)),
-                  "-cpu",
-                  cpu_model,
-                  "-m",
-                  "16",
-                  "-drive",
-                  "file=" + image + ",format=raw,if=ide,index=0,media=disk",
-                  "-serial",
-                  "stdio",
-                  "-device",
-                  "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                  "-no-reboot"};
+  std::vector<std::string> args = {
+      "-nodefaults", "-no-user-config",
+      "-display",    "none",
+      "-accel",      std::string(ToString(accel)),
+      "-cpu",        cpu_model,
+      "-m",          "16",
+      "-drive",      "file=" + image + ",format=raw,if=ide,index=0,media=disk",
+      "-serial",     "stdio",
+      "-device",     "isa-debug-exit,iobase=0xf4,iosize=0x04",
+      "-no-reboot"};
+  for (const std::string& dir : FirmwareDirsFor(qemu)) args.insert(args.end(), {"-L", dir});
+  const SpawnRequest request = QemuSpawnRequest(qemu, args);
   const CapturedRun run = RunAndCapture(runner, request, deadline);
   std::remove(image.c_str());
   if (run.out.find(kProbeGuestMarker) != std::string::npos &&

@@ -15,6 +15,7 @@
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_client.h"
 #include "kvmrun/qmp_commands.h"
+#include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
 #include "launcher/unique_fd.h"
 
@@ -70,21 +71,10 @@ bool HasProperty(const std::vector<QomProperty>& properties, const std::string& 
 void ProbeOverQmp(const std::string& qemu, ProcessRunner& runner, QemuCapabilities& caps) {
   auto [ours, theirs] = MakeSocketPair();
   auto [err_read, err_write] = MakePipe();
-  SpawnRequest request;
-  request.executable = qemu;
-  request.argv = {qemu,
-                  "-machine",
-                  "none",
-                  "-accel",
-                  "tcg",
-                  "-nodefaults",
-                  "-no-user-config",
-                  "-display",
-                  "none",
-                  "-chardev",
-                  "socket,id=probe,fd=" + std::to_string(theirs.get()),
-                  "-mon",
-                  "chardev=probe,mode=control"};
+  SpawnRequest request = QemuSpawnRequest(
+      qemu, {"-machine", "none", "-accel", "tcg", "-nodefaults", "-no-user-config", "-display",
+             "none", "-chardev", "socket,id=probe,fd=" + std::to_string(theirs.get()), "-mon",
+             "chardev=probe,mode=control"});
   request.inherit_fds = {theirs.get()};
   request.stderr_fd = err_write.get();
   std::unique_ptr<Process> child = runner.Spawn(request);
@@ -94,11 +84,14 @@ void ProbeOverQmp(const std::string& qemu, ProcessRunner& runner, QemuCapabiliti
     QmpClient qmp(AdoptQmpSocket(ours.Release()), 10s);
     caps.version = qmp.greeting().version;
 
-    const auto pits = QomListTypes(qmp, "pit-common");
-    const bool has_kvm_pit =
-        std::any_of(pits.begin(), pits.end(), [](const QomType& t) { return t.name == "kvm-pit"; });
-    caps.kvm_pit_lost_tick_policy =
-        has_kvm_pit && HasProperty(DeviceListProperties(qmp, "kvm-pit"), "lost_tick_policy");
+    // Asked by name rather than with qom-list-types, which loads every module: one module
+    // that fails to load (a stray one from another QEMU version) would end the probe.
+    try {
+      caps.kvm_pit_lost_tick_policy =
+          HasProperty(DeviceListProperties(qmp, "kvm-pit"), "lost_tick_policy");
+    } catch (const QmpError&) {
+      caps.kvm_pit_lost_tick_policy = false;  // no kvm-pit device in this binary
+    }
 
     for (const MachineInfo& machine : QueryMachines(qmp)) {
       caps.machine_types.push_back(machine.name);
@@ -171,10 +164,7 @@ std::string FindQemu(const std::string& explicit_path) {
 }
 
 QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner) {
-  SpawnRequest help;
-  help.executable = qemu;
-  help.argv = {qemu, "-help"};
-  const CapturedRun run = RunAndCapture(runner, help, 10s);
+  const CapturedRun run = RunAndCapture(runner, QemuSpawnRequest(qemu, {"-help"}), 10s);
   if (run.timed_out || !run.status.Success() ||
       run.out.find("QEMU emulator version") == std::string::npos) {
     const std::string said = FirstLine(!run.err.empty() ? run.err : run.out);

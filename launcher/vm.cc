@@ -15,7 +15,7 @@
 #include "kvmrun/qemu_probe.h"
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/runtime_dir.h"
-#include "launcher/firmware.h"
+#include "launcher/qemu_install.h"
 #include "launcher/unique_fd.h"
 
 namespace kvmrun {
@@ -173,8 +173,7 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& spec, VmOptions options) {
     }
   }
 
-  SpawnRequest request;
-  request.executable = vm->qemu_;
+  SpawnRequest request = QemuSpawnRequest(vm->qemu_, {});
   request.argv = vm->argv_;
   request.inherit_fds = {qmp_theirs.get(), console_theirs.get()};
   request.stderr_fd = err_write.get();

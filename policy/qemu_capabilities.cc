@@ -10,8 +10,9 @@ namespace {
 
 // One row per shipped QEMU release. Sources: QEMU's docs/about/removed-features.rst and
 // deprecated.rst (-no-kvm-pit-reinjection removed in 3.0, -no-hpet deprecated in 8.0 and removed
-// in 9.0), the 5.2 changelog (machine property hpet), and `-help` / QMP of the real binaries
-// (7.2 and 10.0 are re-checked against a probe by the integration tests).
+// in 9.0), the 5.2 changelog (machine property hpet), and `-help` / QMP of the real binaries:
+// 7.2 (Debian 12) and 10.0 (Debian 12 backports) are re-checked against a probe by the
+// integration tests, so these rows cannot rot silently.
 QemuCapabilities Row(QemuVersion version, bool no_kvm_pit_reinjection_flag,
                      bool machine_hpet_property, bool no_hpet_flag) {
   QemuCapabilities caps;
@@ -33,6 +34,7 @@ const std::vector<QemuCapabilities>& Tables() {
       Row({5, 2, 0}, false, true, true),
       Row({7, 2, 0}, false, true, true),
       Row({9, 2, 0}, false, true, false),
+      Row({10, 0, 0}, false, true, false),
   };
   return tables;
 }

@@ -1,6 +1,8 @@
 // ReadClockState and ReadLiveCapabilities: the QMP side of verification.
 #include <algorithm>
 #include <deque>
+#include <map>
+#include <set>
 
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/qmp_commands.h"
@@ -26,43 +28,62 @@ void Capture(Observed<T>& out, std::string where, Read read) {
   }
 }
 
-// The devices found under /machine's containers (unattached, peripheral, peripheral-anon):
-// name -> QOM path, for the types verification cares about. Walks containers only, so a VM
-// costs a handful of qom-list calls, not hundreds.
+// Where the timer devices are in the QOM tree. They move between QEMU versions (the RTC is
+// /machine/unattached/device[N] in 7.2 but a child of the south bridge in 10.0), so the tree is
+// walked breadth-first from /machine, containers first, never by hard-coded path; the walk
+// stops as soon as every wanted type was found, or after kMaxNodes qom-list calls.
 struct DeviceIndex {
-  std::vector<std::pair<std::string, std::string>> devices;  // (type, path)
-  std::string error;
+  std::map<std::string, std::string> found;  // type -> first QOM path, for every type seen
+  std::string error;                         // why the walk stopped early, if it did
+  bool complete = false;                     // the whole tree (within budget) was seen
 
-  const std::pair<std::string, std::string>* Find(std::initializer_list<const char*> types) const {
-    for (const auto& device : devices) {
-      for (const char* type : types) {
-        if (device.first == type) return &device;
-      }
-    }
-    return nullptr;
+  const std::string* Find(const std::string& type) const {
+    const auto it = found.find(type);
+    return it == found.end() ? nullptr : &it->second;
   }
 };
 
-DeviceIndex IndexDevices(QmpClient& qmp) {
+constexpr int kMaxNodes = 256;
+
+// Children that cannot contain devices; descending into them only costs round trips.
+bool IsLeafType(const std::string& type) {
+  return type == "irq" || type == "memory-region" || type == "qemu:memory-region";
+}
+
+// `wanted` is a list of alternatives: the walk ends when each has one of its types found.
+DeviceIndex FindDevices(QmpClient& qmp, const std::vector<std::set<std::string>>& wanted) {
   DeviceIndex index;
-  std::deque<std::string> pending = {"/machine"};
+  std::deque<std::string> containers = {"/machine"};
+  std::deque<std::string> devices;
   int visited = 0;
+  const auto done = [&] {
+    return std::all_of(wanted.begin(), wanted.end(), [&](const std::set<std::string>& any) {
+      return std::any_of(any.begin(), any.end(),
+                         [&](const std::string& type) { return index.found.count(type) != 0; });
+    });
+  };
   try {
-    while (!pending.empty() && visited < 64) {
-      const std::string path = pending.front();
-      pending.pop_front();
-      ++visited;
+    while (!done() && (!containers.empty() || !devices.empty())) {
+      if (++visited > kMaxNodes) {
+        index.error = "stopped after " + std::to_string(kMaxNodes) + " QOM nodes";
+        return index;
+      }
+      std::deque<std::string>& queue = containers.empty() ? devices : containers;
+      const std::string path = queue.front();
+      queue.pop_front();
       for (const QomProperty& child : QomList(qmp, path)) {
         if (child.type.rfind("child<", 0) != 0) continue;
         const std::string type = child.type.substr(6, child.type.size() - 7);
         const std::string child_path = path + "/" + child.name;
+        index.found.emplace(type, child_path);
         if (type == "container") {
-          pending.push_back(child_path);
-        } else {
-          index.devices.emplace_back(type, child_path);
+          containers.push_back(child_path);
+        } else if (!IsLeafType(type)) {
+          devices.push_back(child_path);
         }
       }
     }
+    index.complete = !done();
   } catch (const QmpDisconnected&) {
     throw;
   } catch (const Error& e) {
@@ -88,13 +109,27 @@ ClockReadback ReadClockState(QmpClient& qmp) {
   ClockReadback r;
   Capture(r.kvm_enabled, "query-kvm", [&] { return QueryKvm(qmp).enabled; });
 
+  // The HPET from the machine property where there is one: an absent device could only be
+  // proved by walking the whole tree.
+  Capture(r.hpet, "/machine hpet", [&] { return QomGet(qmp, "/machine", "hpet").get<bool>(); });
+  std::vector<std::set<std::string>> wanted = {{"mc146818rtc"}, {"kvm-pit", "isa-pit"}};
+  if (!r.hpet.value) wanted.push_back({"hpet"});
+  const DeviceIndex devices = FindDevices(qmp, wanted);
+
+  // The RTC: from the walk (QEMU 10 dropped /machine's rtc_state link), else that link.
   std::string rtc_path;
-  try {
-    rtc_path = QomGet(qmp, "/machine", "rtc_state").get<std::string>();
-  } catch (const QmpDisconnected&) {
-    throw;
-  } catch (const std::exception& e) {
-    r.rtc_lost_tick_policy.error = std::string("no RTC link on /machine (rtc_state): ") + e.what();
+  if (const std::string* rtc = devices.Find("mc146818rtc")) {
+    rtc_path = *rtc;
+  } else {
+    try {
+      rtc_path = QomGet(qmp, "/machine", "rtc_state").get<std::string>();
+    } catch (const QmpDisconnected&) {
+      throw;
+    } catch (const std::exception& e) {
+      r.rtc_lost_tick_policy.error =
+          std::string("no mc146818rtc device found, and no rtc_state link on /machine: ") +
+          e.what();
+    }
   }
   if (!rtc_path.empty()) {
     Capture(r.rtc_lost_tick_policy, rtc_path,
@@ -106,24 +141,26 @@ ClockReadback ReadClockState(QmpClient& qmp) {
     return tm;
   });
 
-  const DeviceIndex devices = IndexDevices(qmp);
-  if (const auto* pit = devices.Find({"kvm-pit", "isa-pit"})) {
-    r.pit_type.value = pit->first;
-    r.pit_type.where = pit->second;
-    if (pit->first == "kvm-pit") {
-      Capture(r.pit_lost_tick_policy, pit->second,
-              [&] { return QomGet(qmp, pit->second, "lost_tick_policy").get<std::string>(); });
+  const std::string* kvm_pit = devices.Find("kvm-pit");
+  const std::string* isa_pit = devices.Find("isa-pit");
+  if (kvm_pit != nullptr || isa_pit != nullptr) {
+    r.pit_type.value = kvm_pit != nullptr ? "kvm-pit" : "isa-pit";
+    r.pit_type.where = kvm_pit != nullptr ? *kvm_pit : *isa_pit;
+    if (kvm_pit != nullptr) {
+      Capture(r.pit_lost_tick_policy, *kvm_pit,
+              [&] { return QomGet(qmp, *kvm_pit, "lost_tick_policy").get<std::string>(); });
     }
   } else {
     r.pit_type.error =
         devices.error.empty() ? "no kvm-pit or isa-pit device under /machine" : devices.error;
   }
-  if (devices.error.empty()) {
-    const auto* hpet = devices.Find({"hpet"});
-    r.hpet.value = hpet != nullptr;
-    r.hpet.where = hpet != nullptr ? hpet->second : "/machine (no hpet device)";
-  } else {
-    Capture(r.hpet, "/machine hpet", [&] { return QomGet(qmp, "/machine", "hpet").get<bool>(); });
+  if (!r.hpet.value) {
+    const std::string* hpet = devices.Find("hpet");
+    if (hpet != nullptr || devices.complete) {
+      r.hpet = {hpet != nullptr, "", hpet != nullptr ? *hpet : "/machine (no hpet device)"};
+    } else {
+      r.hpet.error += "; walk: " + devices.error;
+    }
   }
 
   try {

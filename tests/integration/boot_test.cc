@@ -8,6 +8,7 @@
 #include <random>
 #include <regex>
 #include <thread>
+#include <tuple>
 
 #include "kvmrun/guest_os.h"
 #include "tests/support/qemu_binary.h"
@@ -189,6 +190,38 @@ TEST_F(BootTest, KvmPathWhenTheFunctionalCheckPasses) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::regex_search(r.err, std::regex("\naccelerator +kvm +kvm +ok"))) << r.err;
 }
+
+// Both QEMU generations boot the test guest with a verified report, Linux and Windows policy.
+class EachQemuBootTest : public BootTest,
+                         public ::testing::WithParamInterface<std::tuple<std::string, GuestOs>> {};
+
+TEST_P(EachQemuBootTest, BootsWithAVerifiedReport) {
+  const auto& [label, os] = GetParam();
+  KVMRUN_REQUIRE_QEMU_LABELLED(qemu, label);
+  auto args = RunTestGuestArgs(std::string(ToString(os)));
+  args.insert(args.end(), {"--qemu", qemu, "--json"});
+  const auto r = RunKvmrun(args, Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(report["clock_report"]["ok"].get<bool>()) << report["clock_report"].dump(2);
+  for (const auto& check : report["clock_report"]["checks"]) {
+    EXPECT_NE(check["result"], "unknown") << check.dump();
+  }
+  EXPECT_EQ(report["qemu"], qemu);
+  EXPECT_EQ(report["shutdown_reason"], "guest-shutdown");
+  EXPECT_NE(r.err.find(testing::kGuestMarker), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Generations, EachQemuBootTest,
+                         ::testing::Combine(::testing::ValuesIn(testing::QemuLabels()),
+                                            ::testing::Values(GuestOs::kLinux,
+                                                              GuestOs::kWindows11)),
+                         [](const auto& info) {
+                           std::string name = std::get<0>(info.param) + "_" +
+                                              std::string(ToString(std::get<1>(info.param)));
+                           for (char& c : name) c = c == '-' ? '_' : c;
+                           return name;
+                         });
 
 // Every catalog OS: the policy verifies ok in a real QEMU and the guest boots.
 class EveryOsBootTest : public BootTest, public ::testing::WithParamInterface<GuestOs> {};

@@ -1,56 +1,52 @@
-// The rendered clock argv for every catalog OS is accepted by the real qemu-system-x86_64.
+// The rendered clock argv for every catalog OS is accepted by each real qemu-system-x86_64
+// (the system's 7.2 and the backports' 10.0), rendered from that binary's probed capabilities.
 #include <gtest/gtest.h>
+
+#include <tuple>
 
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/policy_format.h"
+#include "kvmrun/qemu_probe.h"
+#include "launcher/qemu_install.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/run_command.h"
 
 namespace kvmrun {
-
-// Readable parameter names in test output.
-void PrintTo(GuestOs os, std::ostream* out) { *out << ToString(os); }
-
 namespace {
 
 using testing::RunCommand;
-
-// The installed binary's version, from `--version`.
-QemuVersion InstalledVersion(const std::string& qemu) {
-  const auto r = RunCommand({qemu, "--version"});
-  const std::string marker = "version ";
-  const auto at = r.out.find(marker);
-  if (at == std::string::npos) return {};
-  const auto end = r.out.find_first_of(" \n", at + marker.size());
-  return ParseQemuVersion(r.out.substr(at + marker.size(), end - at - marker.size()))
-      .value_or(QemuVersion{});
-}
 
 // Starts QEMU paused under TCG with `clock_argv`, does the QMP handshake and quits.
 testing::CommandResult StartPausedAndQuit(const std::string& qemu,
                                           const std::vector<std::string>& clock_argv) {
   std::vector<std::string> argv = {qemu,     "-S",  "-nodefaults", "-display", "none",
                                    "-accel", "tcg", "-qmp",        "stdio"};
+  for (const std::string& dir : FirmwareDirsFor(qemu)) argv.insert(argv.end(), {"-L", dir});
   argv.insert(argv.end(), clock_argv.begin(), clock_argv.end());
   testing::CommandOptions options;
   options.stdin_text = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
   options.timeout = std::chrono::seconds(30);
+  options.extra_env = EnvironmentFor(qemu);
   return RunCommand(argv, options);
 }
 
-class RenderedArgvAcceptedTest : public ::testing::TestWithParam<GuestOs> {};
+QemuCapabilities Probe(const std::string& qemu) {
+  auto runner = MakeProcessRunner();
+  return ProbeQemu(qemu, *runner);
+}
+
+class RenderedArgvAcceptedTest : public ::testing::TestWithParam<std::tuple<std::string, GuestOs>> {
+};
 
 // Both renderings of every OS. Under KVM the argv can only be started with a working KVM, which
 // these machines lack; QEMU parses the KVM-only parts (kvm-pit global, Hyper-V CPU flags) under
 // TCG too, so starting it under TCG proves QEMU accepts the spelling.
 TEST_P(RenderedArgvAcceptedTest, QemuStartsPausedAndQuitsCleanly) {
-  KVMRUN_REQUIRE_QEMU(qemu);
-  const QemuVersion version = InstalledVersion(qemu);
-  ASSERT_GT(version.major, 0) << "cannot read the version of " << qemu;
-  const QemuCapabilities caps =
-      ShippedCapabilitiesFor(std::to_string(version.major) + "." + std::to_string(version.minor));
+  const auto& [label, os] = GetParam();
+  KVMRUN_REQUIRE_QEMU_LABELLED(qemu, label);
+  const QemuCapabilities caps = Probe(qemu);
   for (Accel accel : kAllAccels) {
-    const ClockRendering r = RenderClock(MakeClockPolicy(GetParam()), caps, accel);
+    const ClockRendering r = RenderClock(MakeClockPolicy(os), caps, accel);
     const auto clock_argv = ClockArgv(r, "max");
     const auto result = StartPausedAndQuit(qemu, clock_argv);
     EXPECT_EQ(result.exit_code, 0) << ToString(accel) << ": " << ShellJoin(clock_argv) << "\n"
@@ -60,31 +56,64 @@ TEST_P(RenderedArgvAcceptedTest, QemuStartsPausedAndQuitsCleanly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryOs, RenderedArgvAcceptedTest,
-                         ::testing::Values(GuestOs::kWindowsXp, GuestOs::kWindows2003,
-                                           GuestOs::kWindows7, GuestOs::kWindows10,
-                                           GuestOs::kWindows11, GuestOs::kWindowsServer2016,
-                                           GuestOs::kWindowsServer2019, GuestOs::kWindowsServer2022,
-                                           GuestOs::kWindowsServer2025, GuestOs::kLinux,
-                                           GuestOs::kLinuxLegacy, GuestOs::kFreeBsd,
-                                           GuestOs::kOther),
-                         [](const auto& info) {
-                           std::string name(ToString(info.param));
-                           for (char& c : name) c = c == '-' ? '_' : c;
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    EachQemuEveryOs, RenderedArgvAcceptedTest,
+    ::testing::Combine(::testing::ValuesIn(testing::QemuLabels()),
+                       ::testing::Values(GuestOs::kWindowsXp, GuestOs::kWindows2003,
+                                         GuestOs::kWindows7, GuestOs::kWindows10,
+                                         GuestOs::kWindows11, GuestOs::kWindowsServer2016,
+                                         GuestOs::kWindowsServer2019, GuestOs::kWindowsServer2022,
+                                         GuestOs::kWindowsServer2025, GuestOs::kLinux,
+                                         GuestOs::kLinuxLegacy, GuestOs::kFreeBsd,
+                                         GuestOs::kOther)),
+    [](const auto& info) {
+      std::string name =
+          std::get<0>(info.param) + "_" + std::string(ToString(std::get<1>(info.param)));
+      for (char& c : name) c = c == '-' ? '_' : c;
+      return name;
+    });
+
+class QemuGenerationTest : public ::testing::TestWithParam<std::string> {};
 
 // Why version-awareness matters: the 2.12 spelling of the seed's PIT setting is an error on a
-// QEMU >= 3.0.
-TEST(RenderedArgvTest, TheOldPitFlagIsRejectedByTodaysQemu) {
-  KVMRUN_REQUIRE_QEMU(qemu);
-  if (InstalledVersion(qemu) < QemuVersion{3, 0, 0}) GTEST_SKIP() << "QEMU older than 3.0";
+// QEMU >= 3.0, and -no-hpet (still accepted by 7.2) is an error from 9.0.
+TEST_P(QemuGenerationTest, RemovedOptionsAreRejectedWhereTheTablesSayTheyAreGone) {
+  KVMRUN_REQUIRE_QEMU_LABELLED(qemu, GetParam());
+  const QemuCapabilities caps = Probe(qemu);
   const auto old =
       RenderClock(MakeClockPolicy(GuestOs::kLinux), ShippedCapabilitiesFor("2.12"), Accel::kKvm);
-  const auto result = StartPausedAndQuit(qemu, old.argv);
-  EXPECT_NE(result.exit_code, 0);
-  EXPECT_NE(result.err.find("-no-kvm-pit-reinjection"), std::string::npos) << result.err;
+  const auto with_old_flags = StartPausedAndQuit(qemu, old.argv);
+  EXPECT_NE(with_old_flags.exit_code, 0);
+  EXPECT_NE(with_old_flags.err.find("-no-kvm-pit-reinjection"), std::string::npos)
+      << with_old_flags.err;
+
+  const auto no_hpet = StartPausedAndQuit(qemu, {"-no-hpet"});
+  if (caps.no_hpet_flag) {
+    EXPECT_EQ(no_hpet.exit_code, 0) << no_hpet.err;
+  } else {
+    EXPECT_NE(no_hpet.exit_code, 0) << "QEMU " << ToString(caps.version) << " accepted -no-hpet";
+    EXPECT_NE(no_hpet.err.find("-no-hpet"), std::string::npos) << no_hpet.err;
+  }
 }
+
+// What kvmrun renders for each binary, pinned: the same intent, each QEMU's own spelling.
+TEST_P(QemuGenerationTest, RendersTheSpellingOfItsVersion) {
+  KVMRUN_REQUIRE_QEMU_LABELLED(qemu, GetParam());
+  const QemuCapabilities caps = Probe(qemu);
+  const ClockRendering r = RenderClock(MakeClockPolicy(GuestOs::kWindows11), caps, Accel::kKvm);
+  EXPECT_EQ(
+      ClockArgv(r, "host"),
+      (std::vector<std::string>{"-rtc", "base=localtime,driftfix=slew", "-global",
+                                "kvm-pit.lost_tick_policy=delay", "-machine", "hpet=off", "-cpu",
+                                "host,hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-time"}));
+  // The probe, not a guess: 7.2 still has -no-hpet (unused: -machine hpet= is preferred),
+  // 10.0 does not.
+  EXPECT_EQ(caps.no_hpet_flag, (caps.version < QemuVersion{9, 0, 0}));
+  EXPECT_TRUE(caps.machine_hpet_property);
+  EXPECT_FALSE(caps.no_kvm_pit_reinjection_flag);
+}
+
+INSTANTIATE_TEST_SUITE_P(EachQemu, QemuGenerationTest, ::testing::ValuesIn(testing::QemuLabels()));
 
 }  // namespace
 }  // namespace kvmrun

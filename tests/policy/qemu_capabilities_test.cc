@@ -35,6 +35,9 @@ TEST(QemuCapabilitiesTest, ShippedTablesFollowQemusOptionHistory) {
   const auto v92 = ShippedCapabilitiesFor("9.2");
   EXPECT_FALSE(v92.no_hpet_flag);  // removed in 9.0
   EXPECT_TRUE(v92.machine_hpet_property);
+  QemuCapabilities v100 = ShippedCapabilitiesFor("10.0");
+  v100.version = v92.version;  // same options as 9.2
+  EXPECT_TRUE(v100.SameClockFeatures(v92));
   for (const auto& caps : ShippedCapabilities()) {
     EXPECT_TRUE(caps.kvm_pit_lost_tick_policy);
     EXPECT_TRUE(caps.rtc_driftfix);
@@ -55,7 +58,7 @@ TEST(QemuCapabilitiesTest, MalformedOrUnknownVersionsAreUsageErrors) {
   } catch (const UsageError& e) {
     EXPECT_STREQ(e.what(),
                  "--qemu-version: malformed version '7.x'; expected MAJOR.MINOR, one of: 2.12, "
-                 "5.2, 7.2, 9.2");
+                 "5.2, 7.2, 9.2, 10.0");
   }
   try {
     ShippedCapabilitiesFor("8.0");

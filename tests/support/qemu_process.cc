@@ -13,6 +13,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "kvmrun/error.h"
+#include "kvmrun/qmp_transport.h"
+#include "launcher/qemu_install.h"
+
 extern char** environ;
 
 namespace kvmrun::testing {
@@ -105,12 +109,22 @@ ScopedQemu::ScopedQemu(const std::string& qemu, const std::vector<std::string>& 
                                    "socket,id=qmp,path=" + socket_ + ",server=on,wait=off",
                                    "-mon",
                                    "chardev=qmp,mode=control"};
+  // A QEMU unpacked outside /usr needs its own firmware and modules, as kvmrun gives them.
+  for (const std::string& dir : FirmwareDirsFor(qemu)) argv.insert(argv.end(), {"-L", dir});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  process_ = std::make_unique<ScopedProcess>(argv, env, dir_.path() + "/qemu.log");
-  // The socket appears within milliseconds; a QEMU that rejected its arguments exits instead.
-  for (int i = 0; i < 1000 && !std::filesystem::exists(socket_); ++i) {
+  std::vector<std::string> full_env = EnvironmentFor(qemu);
+  full_env.insert(full_env.end(), env.begin(), env.end());
+  process_ = std::make_unique<ScopedProcess>(argv, full_env, dir_.path() + "/qemu.log");
+  // Ready when a connection is accepted (the socket file exists a moment before QEMU listens
+  // on it). A QEMU that rejected its arguments exits instead.
+  for (int i = 0; i < 1000; ++i) {
     if (process_->WaitExit(std::chrono::milliseconds(0))) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    try {
+      ConnectQmpSocket(socket_);  // closed at once; QEMU goes back to listening
+      return;
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 }
 
