@@ -53,12 +53,16 @@ BootCase CaseFromOptions(const po::variables_map& vm) {
 
 // --cases FILE: a JSON array of objects; each field overrides the command-line default.
 std::vector<BootCase> CasesFromFile(const std::string& path, const BootCase& defaults) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw UsageError("--cases '" + path + "': not a readable file");
+  }
   std::ifstream in(path);
   if (!in) throw UsageError("--cases '" + path + "': cannot be read");
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {  // a JSON error, or a read error from the stream
     throw UsageError("--cases '" + path + "': not JSON (" + e.what() + ")");
   }
   if (!json.is_array() || json.empty()) {
@@ -134,9 +138,7 @@ std::string FormatSeconds(std::chrono::milliseconds ms) {
   return out.str();
 }
 
-}  // namespace
-
-int BootTestCommand(const Args& args) {
+po::options_description BootTestOptionsDescription() {
   po::options_description options("Options");
   // clang-format off
   options.add_options()
@@ -173,6 +175,26 @@ int BootTestCommand(const Args& args) {
       ("cpus", po::value<int>()->default_value(1)->value_name("N"), "virtual CPUs");
   // clang-format on
   AddOverrideOptions(options);
+  return options;
+}
+
+std::vector<BootCase> CasesFrom(const po::variables_map& vm) {
+  const BootCase defaults = CaseFromOptions(vm);
+  std::vector<BootCase> cases = vm.count("cases")
+                                    ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
+                                    : std::vector<BootCase>{defaults};
+  for (const BootCase& c : cases) ValidateBootCase(c);
+  return cases;
+}
+
+}  // namespace
+
+std::vector<BootCase> ParseBootTestArgs(const Args& args) {
+  return CasesFrom(Parse(args, BootTestOptionsDescription()));
+}
+
+int BootTestCommand(const Args& args) {
+  const po::options_description options = BootTestOptionsDescription();
   const po::variables_map vm = Parse(args, options);
   if (vm.count("help")) {
     std::cout << HelpText(

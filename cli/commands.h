@@ -4,6 +4,8 @@
 #define KVMRUN_CLI_COMMANDS_H_
 
 #include "cli/cli_common.h"
+#include "kvmrun/boot_test.h"
+#include "kvmrun/vm_spec.h"
 
 namespace kvmrun::cli {
 
@@ -13,6 +15,11 @@ int RunCommand(const Args& args);
 int DoctorCommand(const Args& args);
 int VerifyCommand(const Args& args);
 int BootTestCommand(const Args& args);
+
+// Parse-only entry points, driven by the CLI fuzzer: a subcommand's arguments turned into the
+// library's types, with every check that needs no QEMU. Throw UsageError on bad input.
+VmSpec ParseRunArgs(const Args& args);
+std::vector<BootCase> ParseBootTestArgs(const Args& args);
 
 }  // namespace kvmrun::cli
 

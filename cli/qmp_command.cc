@@ -77,7 +77,8 @@ int QmpCommand(const Args& args) {
       ("events", "print events as JSON lines (after COMMAND, if one is given)")
       ("count", po::value<std::size_t>()->value_name("N"), "with --events: stop after N events")
       ("timeout", po::value<double>()->value_name("S"),
-       "seconds to wait for the reply (default 10) or, with --events, for the events")
+       "seconds to wait for the greeting and the reply (default 10) or, with --events, for the "
+       "events")
       ("command", po::value<std::string>(), "the QMP command")
       ("arguments", po::value<std::string>(), "its arguments as a JSON object");
   // clang-format on
@@ -114,7 +115,8 @@ int QmpCommand(const Args& args) {
   std::optional<std::chrono::milliseconds> timeout;
   if (vm.count("timeout")) timeout = ToMilliseconds(vm["timeout"].as<double>(), "--timeout");
 
-  QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>(), WaitOption(vm)));
+  QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>(), WaitOption(vm)),
+                   timeout.value_or(QmpClient::kDefaultTimeout));
   if (vm.count("command")) {
     const nlohmann::json reply = client.Execute(
         vm["command"].as<std::string>(), arguments,

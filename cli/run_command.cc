@@ -128,9 +128,7 @@ int SignalFd() {
   return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-}  // namespace
-
-int RunCommand(const Args& args) {
+po::options_description RunOptions() {
   po::options_description options("Options");
   AddVmOptions(options);
   // clang-format off
@@ -145,6 +143,15 @@ int RunCommand(const Args& args) {
       ("json", "print a JSON report on stdout at the end (the console then goes to stderr)")
       ("dry-run", "print the QEMU command line and exit");
   // clang-format on
+  return options;
+}
+
+}  // namespace
+
+VmSpec ParseRunArgs(const Args& args) { return SpecFrom(Parse(args, RunOptions())); }
+
+int RunCommand(const Args& args) {
+  const po::options_description options = RunOptions();
   const po::variables_map vm = Parse(args, options);
   if (vm.count("help")) {
     std::cout << HelpText(

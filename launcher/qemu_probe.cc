@@ -207,8 +207,8 @@ std::optional<nlohmann::json> ProbeCache::Load(const std::string& qemu) const {
       return std::nullopt;
     }
     return entry;
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;  // corrupt: ignored, and rewritten by the next Store
+  } catch (const std::exception&) {
+    return std::nullopt;  // corrupt or unreadable: ignored, and rewritten by the next Store
   }
 }
 

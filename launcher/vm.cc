@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -129,6 +130,7 @@ Vm::~Vm() {
     Kill();
   }
   StopIo();
+  if (exit_status_) RemovePublicSocket();
   qmp_.reset();
   process_.reset();
 }
@@ -149,6 +151,8 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& spec, VmOptions options) {
   VmOptions& o = vm->options_;
   FillDefaults(o);
 
+  // A kvmrun killed with SIGKILL could not remove its directory (its QEMU died with it).
+  RemoveStaleRuntimeDirs(o.runtime_base);
   vm->runtime_ = std::make_unique<RuntimeDir>(RuntimeDir::Create(o.runtime_base));
   Decisions d = Decide(spec, o, vm->runtime_->path(), vm->timings_);
   if (!d.accel.notice.empty() && o.on_notice) o.on_notice(d.accel.notice);
@@ -346,7 +350,17 @@ std::optional<ExitStatus> Vm::WaitForExit(std::chrono::milliseconds timeout, int
     }
   }
   StopIo();
+  RemovePublicSocket();
   return exit_status_;
+}
+
+void Vm::RemovePublicSocket() {
+  // QEMU removes its listening socket when it exits cleanly, not when it is killed.
+  struct stat st {};
+  if (!spec_.qmp_socket.empty() && lstat(spec_.qmp_socket.c_str(), &st) == 0 &&
+      S_ISSOCK(st.st_mode)) {
+    unlink(spec_.qmp_socket.c_str());
+  }
 }
 
 ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace) {

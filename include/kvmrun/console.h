@@ -31,7 +31,8 @@ struct ConsoleMatch {
 class ConsoleLog {
  public:
   static constexpr std::size_t kDefaultMaxLines = 20000;
-  static constexpr std::size_t kMaxLineBytes = 64 * 1024;  // longer lines are cut
+  // Longer lines are cut: a guest controls them, and std::regex recurses per character.
+  static constexpr std::size_t kMaxLineBytes = 4096;
 
   explicit ConsoleLog(std::size_t max_lines = kDefaultMaxLines) : max_lines_(max_lines) {}
 

@@ -39,8 +39,9 @@ struct SpawnRequest {
   // The child leads its own process group, so a terminal's Ctrl-C reaches kvmrun only and
   // kvmrun decides how QEMU stops.
   bool own_process_group = true;
-  // Files and sockets the child creates are private to the user.
-  mode_t umask = 077;
+  // Files and sockets the child creates are private to the user: 0600 (QEMU's public QMP
+  // socket among them). QEMU creates no directories.
+  mode_t umask = 0177;
 };
 
 class Process {

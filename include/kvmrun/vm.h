@@ -141,6 +141,7 @@ class Vm {
   void StopIo();
   [[noreturn]] void FailStart(const std::string& what);
   void Kill();
+  void RemovePublicSocket();
 
   VmSpec spec_;
   VmOptions options_;

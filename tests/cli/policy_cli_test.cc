@@ -107,6 +107,22 @@ TEST(PolicyCliTest, BadInputExitsTwoWithOneLineNamingTheValue) {
   ExpectUsageError({"policy", "--os"}, "--os");
 }
 
+// Found by the CLI fuzzer: Boost.Program_options looped forever formatting an error about an
+// argument that contained one of its message placeholders.
+TEST(PolicyCliTest, ArgumentsWithBoostPlaceholdersAreOrdinaryText) {
+  testing::CommandOptions quick;
+  quick.timeout = std::chrono::seconds(10);
+  auto r = testing::RunKvmrun({"run", "-o%canonical_option%"}, quick);
+  EXPECT_EQ(r.exit_code, 2) << "timed out: " << r.timed_out;
+  EXPECT_NE(r.err.find("%canonical_option%"), std::string::npos) << r.err;
+  r = testing::RunKvmrun({"policy", "--os", "linux", "--cpu", "max,%value%", "--format", "argv"},
+                         quick);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = testing::RunKvmrun({"run", "--os", "linux", "--cpus", "%value%"}, quick);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'%value%'"), std::string::npos) << r.err;
+}
+
 TEST(PolicyCliTest, ConflictingOptionsExitTwo) {
   ExpectUsageError({"policy", "--list", "--os", "linux"},
                    "--list and --os cannot be used together");

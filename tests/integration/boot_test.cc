@@ -105,7 +105,7 @@ TEST_F(BootTest, KillNineOfKvmrunMidBootLeavesNoQemu) {
   std::vector<pid_t> qemus;
   for (int i = 0; i < 400 && qemus.empty(); ++i) {
     std::this_thread::sleep_for(25ms);
-    qemus = testing::ProcessesWithArgument(name);
+    qemus = testing::QemusWithArgument(name);
   }
   ASSERT_EQ(qemus.size(), 1u) << kvmrun.Output();
   kvmrun.Signal(SIGKILL);
@@ -135,7 +135,7 @@ TEST_F(BootTest, SigtermShutsTheVmDownThroughTheLadderInBoundedTime) {
   EXPECT_NE(kvmrun.Output().find("kvmrun: SIGTERM: shutting the VM down"), std::string::npos);
   EXPECT_NE(kvmrun.Output().find("VM stopped: SIGTERM (stopped by "), std::string::npos)
       << kvmrun.Output();
-  EXPECT_TRUE(testing::ProcessesWithArgument(name).empty());
+  EXPECT_TRUE(testing::QemusWithArgument(name).empty());
   EXPECT_TRUE(RuntimeEmpty());
 }
 
@@ -163,7 +163,7 @@ TEST_F(BootTest, AnExtraArgThatBreaksThePolicyExitsThreeAndLeavesNoQemu) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.out.find(testing::kGuestMarker), std::string::npos) << "the guest never ran";
-  EXPECT_TRUE(testing::ProcessesWithArgument(name).empty());
+  EXPECT_TRUE(testing::QemusWithArgument(name).empty());
   EXPECT_TRUE(RuntimeEmpty());
 }
 

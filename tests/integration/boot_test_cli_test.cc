@@ -65,7 +65,9 @@ TEST_F(BootTestCli, PassesOnTheTestGuestWithValidJunitAndTheConsoleLog) {
   EXPECT_EQ(valid.exit_code, 0) << valid.err;
   std::ifstream xml(Junit());
   const std::string report((std::istreambuf_iterator<char>(xml)), std::istreambuf_iterator<char>());
-  EXPECT_NE(report.find("<system-out><![CDATA[KVMRUN-GUEST-READY"), std::string::npos) << report;
+  const auto system_out = report.find("<system-out><![CDATA[");
+  ASSERT_NE(system_out, std::string::npos) << report;
+  EXPECT_NE(report.find("KVMRUN-GUEST-READY", system_out), std::string::npos) << report;
   std::ifstream console(log);
   const std::string text((std::istreambuf_iterator<char>(console)),
                          std::istreambuf_iterator<char>());

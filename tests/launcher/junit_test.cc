@@ -89,7 +89,9 @@ TEST(BootTestCliTest, BadUsageExitsTwoWithOneLine) {
         {"boot-test", "--kernel", "/bin/true", "--expect", "x", "--jobs", "0"},
         {"boot-test", "--kernel", "/bin/true", "--expect", "x", "--timeout", "-1"},
         {"boot-test", "--kernel", "/bin/true", "--expect", "x", "--tcg-factor", "0.5"},
-        {"boot-test", "--cases", "/nonexistent.json"}}) {
+        {"boot-test", "--cases", "/nonexistent.json"},
+        // Found by the CLI fuzzer: a directory made the JSON reader throw an ios_failure.
+        {"boot-test", "--cases", "/"}}) {
     const auto r = testing::RunKvmrun(args);
     EXPECT_EQ(r.exit_code, 2) << args.back() << ": " << r.err;
     EXPECT_EQ(testing::Lines(r.err).size(), 1u) << r.err;

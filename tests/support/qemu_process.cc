@@ -128,7 +128,9 @@ ScopedQemu::ScopedQemu(const std::string& qemu, const std::vector<std::string>& 
   }
 }
 
-std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
+namespace {
+
+std::vector<pid_t> FindProcesses(const std::string& arg, bool qemu_only) {
   std::vector<pid_t> pids;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
@@ -136,6 +138,10 @@ std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::ifstream in(entry.path() / "cmdline", std::ios::binary);
     std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (qemu_only) {
+      const std::string argv0 = cmdline.substr(0, cmdline.find('\0'));
+      if (argv0.find("qemu-system") == std::string::npos) continue;
+    }
     std::string current;
     bool found = false;
     for (char c : cmdline) {
@@ -151,6 +157,13 @@ std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
   }
   return pids;
 }
+
+}  // namespace
+
+std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
+  return FindProcesses(arg, false);
+}
+std::vector<pid_t> QemusWithArgument(const std::string& arg) { return FindProcesses(arg, true); }
 
 bool ProcessExists(pid_t pid) {
   if (kill(pid, 0) != 0) return false;

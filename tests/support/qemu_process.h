@@ -50,6 +50,9 @@ class ScopedProcess {
 
 // Pids of running processes (not zombies) whose command line contains `arg` exactly.
 std::vector<pid_t> ProcessesWithArgument(const std::string& arg);
+// The same, only QEMUs (argv[0] names a qemu-system binary): a VM's -name is also in the argv
+// of the kvmrun that started it.
+std::vector<pid_t> QemusWithArgument(const std::string& arg);
 
 class ScopedQemu {
  public:

@@ -28,9 +28,25 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const CommandOpti
   MakePipe(in);
   MakePipe(out);
   MakePipe(err);
+  // The environment, with extra_env replacing variables of the same name (the last wins).
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-  env_strings.insert(env_strings.end(), options.extra_env.begin(), options.extra_env.end());
+  const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  const auto overridden = [&](const std::string& entry) {
+    for (const std::string& extra : options.extra_env) {
+      if (name_of(extra) == name_of(entry)) return true;
+    }
+    return false;
+  };
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!overridden(*e)) env_strings.emplace_back(*e);
+  }
+  for (std::size_t i = 0; i < options.extra_env.size(); ++i) {
+    bool later = false;
+    for (std::size_t j = i + 1; j < options.extra_env.size(); ++j) {
+      later = later || name_of(options.extra_env[j]) == name_of(options.extra_env[i]);
+    }
+    if (!later) env_strings.push_back(options.extra_env[i]);
+  }
   std::vector<char*> env;
   for (auto& s : env_strings) env.push_back(s.data());
   env.push_back(nullptr);

@@ -20,7 +20,7 @@ struct CommandResult {
 struct CommandOptions {
   std::string stdin_text;
   std::chrono::milliseconds timeout{60000};
-  std::vector<std::string> extra_env;  // "NAME=value", added to the environment
+  std::vector<std::string> extra_env;  // "NAME=value", replacing any variable of that name
 };
 
 CommandResult RunCommand(const std::vector<std::string>& argv, const CommandOptions& options = {});
