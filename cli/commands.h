@@ -15,6 +15,7 @@ int RunCommand(const Args& args);
 int DoctorCommand(const Args& args);
 int VerifyCommand(const Args& args);
 int BootTestCommand(const Args& args);
+int TimecheckCommand(const Args& args);
 
 // Parse-only entry points, driven by the CLI fuzzer: a subcommand's arguments turned into the
 // library's types, with every check that needs no QEMU. Throw UsageError on bad input.

@@ -23,6 +23,8 @@ constexpr Subcommand kSubcommands[] = {
      kvmrun::cli::PolicyCommand},
     {"boot-test", "boot a kernel and pass when its console prints a pattern; JUnit output",
      kvmrun::cli::BootTestCommand},
+    {"timecheck", "measure in a guest how many timer ticks a policy loses when the VM stalls",
+     kvmrun::cli::TimecheckCommand},
     {"verify", "check the clocks of a running QEMU against a policy", kvmrun::cli::VerifyCommand},
     {"doctor", "show the QEMU found, its capabilities, and whether KVM works",
      kvmrun::cli::DoctorCommand},

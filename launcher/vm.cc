@@ -327,6 +327,13 @@ void Vm::Continue() {
   timings_.cont = Since(start);
 }
 
+void Vm::Pause() { qmp_->Execute("stop"); }
+
+void Vm::Resume(MissedTicks missed) {
+  if (missed == MissedTicks::kDrop) qmp_->Execute("rtc-reset-reinjection");
+  qmp_->Execute("cont");
+}
+
 ConsoleMatch Vm::WaitForConsole(const std::regex& pattern, std::chrono::milliseconds timeout) {
   return console_->WaitFor(pattern, timeout);
 }

@@ -79,6 +79,9 @@ struct VmTimings {
   std::chrono::microseconds shutdown{0};   // Shutdown()
 };
 
+// What a resumed guest gets for the time it was paused; see Vm::Resume.
+enum class MissedTicks { kCatchUp, kDrop };
+
 enum class ShutdownStep { kAlreadyExited, kPowerdown, kQuit, kTerminate, kKill };
 std::string_view ToString(ShutdownStep step);
 
@@ -98,6 +101,16 @@ class Vm {
 
   // Lets the paused guest run.
   void Continue();
+
+  // Pauses the guest (QMP stop).
+  void Pause();
+  // Resumes a paused guest (QMP cont). With kCatchUp (QEMU's own behaviour) a guest whose RTC
+  // policy is slew is given the RTC interrupts it missed while paused, at up to 8x the rate,
+  // so a clock that counts ticks catches up with host time (docs/timekeeping.md has the
+  // measurement). kDrop first sends rtc-reset-reinjection: the paused time is lost to the
+  // tick count. That suits callers who set the guest's clock themselves after a pause (through
+  // a guest agent, as libvirt does), where a catch-up would count the pause twice.
+  void Resume(MissedTicks missed = MissedTicks::kCatchUp);
 
   // Waits for a console line matching `pattern`; see ConsoleLog::WaitFor.
   ConsoleMatch WaitForConsole(const std::regex& pattern, std::chrono::milliseconds timeout);

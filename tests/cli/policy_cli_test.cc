@@ -133,7 +133,7 @@ TEST(PolicyCliTest, ConflictingOptionsExitTwo) {
 TEST(CliTest, UnknownSubcommandExitsTwo) {
   ExpectUsageError(
       {"frobnicate"},
-      "unknown subcommand 'frobnicate'; valid: run, policy, boot-test, verify, doctor, qmp");
+      "unknown subcommand 'frobnicate'; valid: run, policy, boot-test, timecheck, verify, doctor, qmp");
   const auto r = RunKvmrun({});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("Usage: kvmrun"), std::string::npos);
