@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <regex>
+#include <thread>
 
 #include "cli/commands.h"
 #include "kvmrun/error.h"
@@ -141,6 +143,8 @@ po::options_description RunOptions() {
       ("grace", po::value<double>()->default_value(10)->value_name("S"),
        "seconds a guest gets to power off after SIGINT/SIGTERM or --timeout")
       ("json", "print a JSON report on stdout at the end (the console then goes to stderr)")
+      ("marker", po::value<std::string>()->value_name("REGEX"),
+       "report (with --json) how long after 'cont' a console line first matched REGEX")
       ("dry-run", "print the QEMU command line and exit");
   // clang-format on
   return options;
@@ -173,6 +177,15 @@ int RunCommand(const Args& args) {
   const std::chrono::milliseconds grace = Seconds(vm, "grace");
   std::optional<std::chrono::milliseconds> timeout;
   if (vm.count("timeout")) timeout = Seconds(vm, "timeout");
+  std::optional<std::regex> marker;
+  if (vm.count("marker")) {
+    try {
+      marker = std::regex(vm["marker"].as<std::string>());
+    } catch (const std::regex_error& e) {
+      throw UsageError("--marker: invalid regular expression '" + vm["marker"].as<std::string>() +
+                       "': " + e.what());
+    }
+  }
 
   VmOptions vm_options;
   std::vector<std::string> notices;
@@ -205,6 +218,19 @@ int RunCommand(const Args& args) {
     if (machine->clock_report()) std::cerr << FormatClockReport(*machine->clock_report());
   }
   machine->Continue();
+  const auto continued = std::chrono::steady_clock::now();
+  std::optional<double> marker_ms;
+  std::thread marker_watch;
+  if (marker) {
+    marker_watch = std::thread([&] {
+      if (machine->console().WaitFor(*marker, std::chrono::hours(24 * 365)).outcome ==
+          ConsoleMatch::Outcome::kMatched) {
+        marker_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - continued)
+                .count();
+      }
+    });
+  }
 
   std::optional<ExitStatus> status;
   std::string stopped_by;
@@ -229,6 +255,7 @@ int RunCommand(const Args& args) {
     stopped_by += " (stopped by " + std::string(ToString(result.step)) + ")";
   }
 
+  if (marker_watch.joinable()) marker_watch.join();  // the console closed when QEMU exited
   const std::string reason = machine->ShutdownReason();
   const bool ok = stopped_by.empty() && status->Success();
   if (json) {
@@ -246,6 +273,10 @@ int RunCommand(const Args& args) {
         {"notices", notices},
         {"timings", TimingsJson(machine->timings())},
     };
+    report["timings"]["marker_ms"] = marker_ms ? nlohmann::json(*marker_ms) : nlohmann::json();
+    report["timings"]["run_ms"] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - continued)
+            .count();
     if (machine->clock_report())
       report["clock_report"] = ClockReportToJson(*machine->clock_report());
     std::cout << report.dump(2) << std::endl;
