@@ -18,14 +18,6 @@ using namespace std::chrono_literals;
 
 constexpr std::size_t kFailureContextLines = 15;
 
-std::chrono::milliseconds PositiveSeconds(double seconds, const std::string& what) {
-  if (!(seconds > 0) || seconds > 1e7) {
-    throw UsageError(what + ": invalid value '" + std::to_string(seconds) +
-                     "'; valid: a number of seconds greater than 0");
-  }
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-}
-
 // The case the command-line options describe; also the defaults for each entry of --cases.
 BootCase CaseFromOptions(const po::variables_map& vm) {
   BootCase c;

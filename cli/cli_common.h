@@ -39,6 +39,10 @@ void AddOverrideOptions(po::options_description& options);
 // The validated overrides; throws UsageError naming the option, the bad value and the valid ones.
 ClockOverrides GetOverrides(const po::variables_map& vm);
 
+// A duration given in seconds (greater than 0, at most about 115 days) as milliseconds; `what`
+// names the option or field in the UsageError thrown otherwise.
+std::chrono::milliseconds PositiveSeconds(double seconds, const std::string& what);
+
 // The --wait option's value (seconds, >= 0) as a duration; throws UsageError when negative.
 std::chrono::milliseconds WaitOption(const po::variables_map& vm);
 

@@ -32,10 +32,7 @@ std::string_view ToString(Format format) {
 
 constexpr char kDefaultQemuVersion[] = "7.2";
 
-Format ParseFormat(const std::string& text) {
-  if (auto format = FindByName(text, kAllFormats)) return *format;
-  throw UsageError("--format: invalid value '" + text + "'; valid: " + JoinNames(kAllFormats));
-}
+Format ParseFormat(const std::string& text) { return ParseName(text, "--format", kAllFormats); }
 
 void PrintCatalog() {
   std::vector<TextRow> rows = {{"OS", "RTC", "PIT", "HPET", "HV-TIME", "DESCRIPTION"}};

@@ -10,16 +10,6 @@
 namespace kvmrun::cli {
 namespace {
 
-using Seconds = std::chrono::duration<double>;
-
-std::chrono::milliseconds ToMilliseconds(double seconds, const char* option) {
-  if (!(seconds > 0) || seconds > 86400 * 365) {
-    throw UsageError(std::string(option) + ": invalid value '" + std::to_string(seconds) +
-                     "'; valid: a number of seconds greater than 0");
-  }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Seconds(seconds));
-}
-
 nlohmann::json ParseArguments(const std::string& text) {
   try {
     nlohmann::json arguments = nlohmann::json::parse(text);
@@ -113,7 +103,7 @@ int QmpCommand(const Args& args) {
   const nlohmann::json arguments =
       vm.count("arguments") ? ParseArguments(vm["arguments"].as<std::string>()) : nlohmann::json();
   std::optional<std::chrono::milliseconds> timeout;
-  if (vm.count("timeout")) timeout = ToMilliseconds(vm["timeout"].as<double>(), "--timeout");
+  if (vm.count("timeout")) timeout = PositiveSeconds(vm["timeout"].as<double>(), "--timeout");
 
   QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>(), WaitOption(vm)),
                    timeout.value_or(QmpClient::kDefaultTimeout));

@@ -26,12 +26,7 @@ void WriteAll(int fd, std::string_view bytes) {
 }
 
 std::chrono::milliseconds Seconds(const po::variables_map& vm, const char* option) {
-  const double seconds = vm[option].as<double>();
-  if (!(seconds > 0) || seconds > 1e7) {
-    throw UsageError(std::string("--") + option + ": invalid value '" + std::to_string(seconds) +
-                     "'; valid: a number of seconds greater than 0");
-  }
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  return PositiveSeconds(vm[option].as<double>(), std::string("--") + option);
 }
 
 template <typename T>

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
+#include "kvmrun/qemu_probe.h"
 
 namespace kvmrun::cli {
 
@@ -38,7 +39,7 @@ int VerifyCommand(const Args& args) {
       MakeClockPolicy(ParseGuestOs(vm["os"].as<std::string>()), GetOverrides(vm));
 
   QmpClient qmp(ConnectQmpSocket(vm["qmp-socket"].as<std::string>(), WaitOption(vm)));
-  const QemuCapabilities caps = ReadLiveCapabilities(qmp);
+  const QemuCapabilities caps = CapabilitiesFromQmp(qmp);
   const ClockReadback readback = ReadClockState(qmp);
   if (!readback.kvm_enabled.value) {
     throw Error("cannot tell the accelerator (query-kvm: " + readback.kvm_enabled.error + ")");

@@ -82,33 +82,15 @@ void ProbeOverQmp(const std::string& qemu, ProcessRunner& runner, QemuCapabiliti
   err_write.Reset();
   try {
     QmpClient qmp(AdoptQmpSocket(ours.Release()), 10s);
-    caps.version = qmp.greeting().version;
-
-    // Asked by name rather than with qom-list-types, which loads every module: one module
-    // that fails to load (a stray one from another QEMU version) would end the probe.
-    try {
-      caps.kvm_pit_lost_tick_policy =
-          HasProperty(DeviceListProperties(qmp, "kvm-pit"), "lost_tick_policy");
-    } catch (const QmpError&) {
-      caps.kvm_pit_lost_tick_policy = false;  // no kvm-pit device in this binary
-    }
-
-    for (const MachineInfo& machine : QueryMachines(qmp)) {
-      caps.machine_types.push_back(machine.name);
-      if (machine.is_default) caps.default_machine = machine.name;
-    }
-    std::sort(caps.machine_types.begin(), caps.machine_types.end());
-    if (!caps.default_machine.empty()) {
-      caps.machine_hpet_property =
-          HasProperty(QomListProperties(qmp, caps.default_machine + "-machine"), "hpet");
-    }
-    for (const CommandLineOption& option : QueryCommandLineOptions(qmp, "rtc")) {
-      caps.rtc_driftfix =
-          std::count(option.parameters.begin(), option.parameters.end(), "driftfix");
-    }
-    const auto cpu = DeviceListProperties(qmp, "max-x86_64-cpu");
-    caps.hv_time = HasProperty(cpu, "hv-time");
-    caps.kvmclock = HasProperty(cpu, "kvmclock");
+    const QemuCapabilities live = CapabilitiesFromQmp(qmp);
+    caps.version = live.version;
+    caps.kvm_pit_lost_tick_policy = live.kvm_pit_lost_tick_policy;
+    caps.machine_hpet_property = live.machine_hpet_property;
+    caps.rtc_driftfix = live.rtc_driftfix;
+    caps.hv_time = live.hv_time;
+    caps.kvmclock = live.kvmclock;
+    caps.default_machine = live.default_machine;
+    caps.machine_types = live.machine_types;
     qmp.Execute("quit");
   } catch (const Error& e) {
     child->Signal(SIGKILL);
@@ -141,6 +123,35 @@ std::uint64_t Fnv1a(const std::string& text) {
 }
 
 }  // namespace
+
+QemuCapabilities CapabilitiesFromQmp(QmpClient& qmp) {
+  QemuCapabilities caps;
+  caps.version = qmp.greeting().version;
+  // Asked by name rather than with qom-list-types, which loads every module: one module that
+  // fails to load (a stray one from another QEMU version) would end the probe.
+  try {
+    caps.kvm_pit_lost_tick_policy =
+        HasProperty(DeviceListProperties(qmp, "kvm-pit"), "lost_tick_policy");
+  } catch (const QmpError&) {
+    caps.kvm_pit_lost_tick_policy = false;  // no kvm-pit device in this binary
+  }
+  for (const MachineInfo& machine : QueryMachines(qmp)) {
+    caps.machine_types.push_back(machine.name);
+    if (machine.is_default) caps.default_machine = machine.name;
+  }
+  std::sort(caps.machine_types.begin(), caps.machine_types.end());
+  if (!caps.default_machine.empty()) {
+    caps.machine_hpet_property =
+        HasProperty(QomListProperties(qmp, caps.default_machine + "-machine"), "hpet");
+  }
+  for (const CommandLineOption& option : QueryCommandLineOptions(qmp, "rtc")) {
+    caps.rtc_driftfix = std::count(option.parameters.begin(), option.parameters.end(), "driftfix");
+  }
+  const auto cpu = DeviceListProperties(qmp, "max-x86_64-cpu");
+  caps.hv_time = HasProperty(cpu, "hv-time");
+  caps.kvmclock = HasProperty(cpu, "kvmclock");
+  return caps;
+}
 
 std::string FindQemu(const std::string& explicit_path) {
   if (!explicit_path.empty()) {

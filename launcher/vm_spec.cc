@@ -50,13 +50,6 @@ std::string_view ToString(DiskFormat format) {
 
 namespace {
 
-template <typename E, std::size_t N>
-E ParseOrThrow(std::string_view text, std::string_view option, const std::array<E, N>& all) {
-  if (auto value = FindByName(text, all)) return *value;
-  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
-                   "'; valid: " + JoinNames(all));
-}
-
 constexpr std::uint64_t kMaxCpus = 1024;
 
 // Throws UsageError unless `path` names a readable regular file (or block device when
@@ -87,11 +80,11 @@ std::uint64_t HostMemoryMib() {
 }  // namespace
 
 AccelRequest ParseAccelRequest(std::string_view text, std::string_view option) {
-  return ParseOrThrow(text, option, kAllAccelRequests);
+  return ParseName(text, option, kAllAccelRequests);
 }
 
 VerifyMode ParseVerifyMode(std::string_view text, std::string_view option) {
-  return ParseOrThrow(text, option, kAllVerifyModes);
+  return ParseName(text, option, kAllVerifyModes);
 }
 
 std::uint64_t ParseMemorySize(std::string_view text, std::string_view option) {

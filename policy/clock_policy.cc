@@ -68,13 +68,6 @@ std::string_view ToString(ClockSetting setting) {
 
 namespace {
 
-template <typename E, std::size_t N>
-E ParseOrThrow(std::string_view text, std::string_view option, const std::array<E, N>& all) {
-  if (auto value = FindByName(text, all)) return *value;
-  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
-                   "'; valid: " + JoinNames(all));
-}
-
 Rationale Why(std::string reason, std::string source) {
   return Rationale{std::move(reason), std::move(source), false};
 }
@@ -240,16 +233,16 @@ ClockPolicy MakeClockPolicy(GuestOs os, const ClockOverrides& overrides) {
 }
 
 RtcBase ParseRtcBase(std::string_view text, std::string_view option) {
-  return ParseOrThrow(text, option, kAllRtcBases);
+  return ParseName(text, option, kAllRtcBases);
 }
 RtcTickPolicy ParseRtcTickPolicy(std::string_view text, std::string_view option) {
-  return ParseOrThrow(text, option, kAllRtcTickPolicies);
+  return ParseName(text, option, kAllRtcTickPolicies);
 }
 PitTickPolicy ParsePitTickPolicy(std::string_view text, std::string_view option) {
-  return ParseOrThrow(text, option, kAllPitTickPolicies);
+  return ParseName(text, option, kAllPitTickPolicies);
 }
 Toggle ParseToggle(std::string_view text, std::string_view option) {
-  return ParseOrThrow(text, option, kAllToggles);
+  return ParseName(text, option, kAllToggles);
 }
 
 std::string_view SettingValue(const ClockPolicy& policy, ClockSetting setting) {

@@ -78,9 +78,7 @@ std::string_view ToString(Accel accel) {
 }
 
 Accel ParseAccel(std::string_view text, std::string_view option) {
-  if (auto accel = FindByName(text, kAllAccels)) return *accel;
-  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
-                   "'; valid: " + JoinNames(kAllAccels));
+  return ParseName(text, option, kAllAccels);
 }
 
 bool QemuCapabilities::SameClockFeatures(const QemuCapabilities& other) const {

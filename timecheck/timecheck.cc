@@ -31,9 +31,7 @@ std::string_view ToString(StallKind kind) {
 }
 
 StallKind ParseStallKind(std::string_view text, std::string_view option) {
-  if (auto kind = FindByName(text, kAllStallKinds)) return *kind;
-  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
-                   "'; valid: " + JoinNames(kAllStallKinds));
+  return ParseName(text, option, kAllStallKinds);
 }
 
 std::optional<TickSample> ParseTickLine(std::string_view line, int* rate) {

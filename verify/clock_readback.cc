@@ -1,4 +1,4 @@
-// ReadClockState and ReadLiveCapabilities: the QMP side of verification.
+// ReadClockState: the QMP side of verification.
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -179,36 +179,6 @@ ClockReadback ReadClockState(QmpClient& qmp) {
     r.cpus_error = e.what();
   }
   return r;
-}
-
-QemuCapabilities ReadLiveCapabilities(QmpClient& qmp) {
-  QemuCapabilities caps;
-  caps.version = qmp.greeting().version;
-  const auto has = [](const std::vector<QomProperty>& props, const char* name) {
-    return std::any_of(props.begin(), props.end(),
-                       [&](const QomProperty& p) { return p.name == name; });
-  };
-  const auto try_props = [&](auto read) -> std::vector<QomProperty> {
-    try {
-      return read();
-    } catch (const QmpError&) {
-      return {};
-    }
-  };
-  caps.kvm_pit_lost_tick_policy =
-      has(try_props([&] { return DeviceListProperties(qmp, "kvm-pit"); }), "lost_tick_policy");
-  for (const MachineInfo& m : QueryMachines(qmp)) {
-    caps.machine_types.push_back(m.name);
-    if (m.is_default) caps.default_machine = m.name;
-  }
-  caps.machine_hpet_property = has(QomList(qmp, "/machine"), "hpet");
-  for (const CommandLineOption& option : QueryCommandLineOptions(qmp, "rtc")) {
-    caps.rtc_driftfix = std::count(option.parameters.begin(), option.parameters.end(), "driftfix");
-  }
-  const auto cpu = try_props([&] { return DeviceListProperties(qmp, "max-x86_64-cpu"); });
-  caps.hv_time = has(cpu, "hv-time");
-  caps.kvmclock = has(cpu, "kvmclock");
-  return caps;
 }
 
 }  // namespace kvmrun

@@ -94,10 +94,6 @@ ClockReport CompareClock(const ClockPolicy& policy, const ClockRendering& render
 std::string FormatClockReport(const ClockReport& report);
 nlohmann::json ClockReportToJson(const ClockReport& report);
 
-// The capabilities of the QEMU behind `qmp` as far as a running VM reveals them (devices,
-// properties, version; not the -help flags). For verifying a QEMU kvmrun did not start.
-QemuCapabilities ReadLiveCapabilities(QmpClient& qmp);
-
 // Thrown by the launcher's gate (--verify=enforce) when the VM does not have its policy.
 class ClockMismatchError : public Error {
  public:

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "kvmrun/error.h"
+
 namespace kvmrun {
 
 inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -40,6 +42,14 @@ std::string JoinNames(const std::array<E, N>& all, std::string_view separator = 
     out += ToString(value);
   }
   return out;
+}
+
+// FindByName, or UsageError("<option>: invalid value '<text>'; valid: a, b, c").
+template <typename E, std::size_t N>
+E ParseName(std::string_view text, std::string_view option, const std::array<E, N>& all) {
+  if (auto value = FindByName(text, all)) return *value;
+  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
+                   "'; valid: " + JoinNames(all));
 }
 
 }  // namespace kvmrun

@@ -16,6 +16,7 @@
 
 #include "kvmrun/process.h"
 #include "kvmrun/qemu_capabilities.h"
+#include "kvmrun/qmp_client.h"
 
 namespace kvmrun {
 
@@ -27,6 +28,10 @@ std::string FindQemu(const std::string& explicit_path);
 // Asks the binary. Throws UsageError when it does not behave like qemu-system-x86_64 (with
 // what it printed), Error when it fails or hangs during the probe.
 QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner);
+
+// What a QEMU shows of itself over QMP (everything ProbeQemu learns but the -help flags):
+// also usable on a running VM that kvmrun did not start.
+QemuCapabilities CapabilitiesFromQmp(QmpClient& qmp);
 
 std::string DefaultCacheDir();  // $XDG_CACHE_HOME/kvmrun, else $HOME/.cache/kvmrun
 

@@ -131,9 +131,9 @@ TEST(PolicyCliTest, ConflictingOptionsExitTwo) {
 }
 
 TEST(CliTest, UnknownSubcommandExitsTwo) {
-  ExpectUsageError(
-      {"frobnicate"},
-      "unknown subcommand 'frobnicate'; valid: run, policy, boot-test, timecheck, verify, doctor, qmp");
+  ExpectUsageError({"frobnicate"},
+                   "unknown subcommand 'frobnicate'; valid: run, policy, boot-test, timecheck, "
+                   "verify, doctor, qmp");
   const auto r = RunKvmrun({});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("Usage: kvmrun"), std::string::npos);

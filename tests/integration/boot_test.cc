@@ -15,6 +15,7 @@
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"
 #include "tests/support/test_guest.h"
+#include "tests/support/test_names.h"
 
 namespace kvmrun {
 
@@ -216,12 +217,7 @@ INSTANTIATE_TEST_SUITE_P(Generations, EachQemuBootTest,
                          ::testing::Combine(::testing::ValuesIn(testing::QemuLabels()),
                                             ::testing::Values(GuestOs::kLinux,
                                                               GuestOs::kWindows11)),
-                         [](const auto& info) {
-                           std::string name = std::get<0>(info.param) + "_" +
-                                              std::string(ToString(std::get<1>(info.param)));
-                           for (char& c : name) c = c == '-' ? '_' : c;
-                           return name;
-                         });
+                         testing::LabelAndOsName());
 
 // Every catalog OS: the policy verifies ok in a real QEMU and the guest boots.
 class EveryOsBootTest : public BootTest, public ::testing::WithParamInterface<GuestOs> {};
@@ -233,19 +229,8 @@ TEST_P(EveryOsBootTest, VerifiesOkAndBoots) {
   EXPECT_NE(r.out.find(testing::kGuestMarker), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Catalog, EveryOsBootTest,
-                         ::testing::Values(GuestOs::kWindowsXp, GuestOs::kWindows2003,
-                                           GuestOs::kWindows7, GuestOs::kWindows10,
-                                           GuestOs::kWindows11, GuestOs::kWindowsServer2016,
-                                           GuestOs::kWindowsServer2019, GuestOs::kWindowsServer2022,
-                                           GuestOs::kWindowsServer2025, GuestOs::kLinux,
-                                           GuestOs::kLinuxLegacy, GuestOs::kFreeBsd,
-                                           GuestOs::kOther),
-                         [](const auto& info) {
-                           std::string name(ToString(info.param));
-                           for (char& c : name) c = c == '-' ? '_' : c;
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Catalog, EveryOsBootTest, ::testing::ValuesIn(testing::AllGuestOs()),
+                         testing::OsName());
 
 }  // namespace
 }  // namespace kvmrun

@@ -1,5 +1,4 @@
 // `kvmrun boot-test` on the real test guest, and many VMs at once through the library.
-#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -132,28 +131,9 @@ TEST_F(BootTestCli, CasesFileRunsInParallelWithOneReport) {
   }
 }
 
-int OpenFds() {
-  int count = 0;
-  DIR* dir = opendir("/proc/self/fd");
-  while (readdir(dir) != nullptr) ++count;
-  closedir(dir);
-  return count;
-}
-
-std::string Children() {
-  std::string all;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream in(task.path() / "children");
-    std::string line;
-    std::getline(in, line);
-    all += line;
-  }
-  return all;
-}
-
 // One process runs eight VMs at once through the library; afterwards nothing is left.
 TEST_F(BootTestCli, EightGuestsInParallelLeaveNothingBehind) {
-  const int fds_before = OpenFds();
+  const int fds_before = testing::OpenFdCount();
   BootTestOptions options;
   options.vm.runtime_base = dir_.path() + "/run";
   options.vm.cache_dir = dir_.path() + "/cache";
@@ -175,8 +155,8 @@ TEST_F(BootTestCli, EightGuestsInParallelLeaveNothingBehind) {
   for (const BootCaseResult& r : results) {
     EXPECT_TRUE(r.passed()) << r.name << ": " << r.message << "\n" << r.console;
   }
-  EXPECT_EQ(OpenFds(), fds_before);
-  EXPECT_EQ(Children(), "");
+  EXPECT_EQ(testing::OpenFdCount(), fds_before);
+  EXPECT_EQ(testing::ChildPids(), "");
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/run"));
 }
 

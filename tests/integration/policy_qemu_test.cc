@@ -10,6 +10,7 @@
 #include "launcher/qemu_install.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/run_command.h"
+#include "tests/support/test_names.h"
 
 namespace kvmrun {
 namespace {
@@ -56,22 +57,10 @@ TEST_P(RenderedArgvAcceptedTest, QemuStartsPausedAndQuitsCleanly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EachQemuEveryOs, RenderedArgvAcceptedTest,
-    ::testing::Combine(::testing::ValuesIn(testing::QemuLabels()),
-                       ::testing::Values(GuestOs::kWindowsXp, GuestOs::kWindows2003,
-                                         GuestOs::kWindows7, GuestOs::kWindows10,
-                                         GuestOs::kWindows11, GuestOs::kWindowsServer2016,
-                                         GuestOs::kWindowsServer2019, GuestOs::kWindowsServer2022,
-                                         GuestOs::kWindowsServer2025, GuestOs::kLinux,
-                                         GuestOs::kLinuxLegacy, GuestOs::kFreeBsd,
-                                         GuestOs::kOther)),
-    [](const auto& info) {
-      std::string name =
-          std::get<0>(info.param) + "_" + std::string(ToString(std::get<1>(info.param)));
-      for (char& c : name) c = c == '-' ? '_' : c;
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(EachQemuEveryOs, RenderedArgvAcceptedTest,
+                         ::testing::Combine(::testing::ValuesIn(testing::QemuLabels()),
+                                            ::testing::ValuesIn(testing::AllGuestOs())),
+                         testing::LabelAndOsName());
 
 class QemuGenerationTest : public ::testing::TestWithParam<std::string> {};
 

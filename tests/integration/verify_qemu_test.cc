@@ -170,7 +170,7 @@ TEST_P(QemuProbeTest, LiveCapabilitiesAgreeWithTheProbe) {
   QemuCapabilities probed = ProbeQemu(qemu, *runner);
   testing::ScopedQemu vm(qemu, {});
   QmpClient qmp(ConnectQmpSocket(vm.socket_path(), 5s));
-  QemuCapabilities live = ReadLiveCapabilities(qmp);
+  QemuCapabilities live = CapabilitiesFromQmp(qmp);
   // -help flags are not visible to a running VM.
   live.no_hpet_flag = probed.no_hpet_flag;
   live.no_kvm_pit_reinjection_flag = probed.no_kvm_pit_reinjection_flag;

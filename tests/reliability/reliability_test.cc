@@ -1,7 +1,6 @@
 // Bad inputs and faults, through the CLI and through the library. Every case asserts the exit
 // code (or exception type), a one-line error that names the problem, and that nothing was left
 // behind: no process, no runtime directory, no socket file, no descriptor.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -31,25 +30,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr uid_t kNobody = 65534;
-
-int OpenFds() {
-  int count = 0;
-  DIR* dir = opendir("/proc/self/fd");
-  while (readdir(dir) != nullptr) ++count;
-  closedir(dir);
-  return count;
-}
-
-std::string Children() {
-  std::string all;
-  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-    std::ifstream in(task.path() / "children");
-    std::string line;
-    std::getline(in, line);
-    all += line;
-  }
-  return all;
-}
 
 // Everything under `dir` that is a socket or a kvmrun runtime directory.
 std::vector<std::string> Leftovers(const std::string& dir) {
@@ -300,7 +280,7 @@ TEST_F(ReliabilityTest, CliBadInputsAndFaults) {
       {"Boost placeholder in an option", {"run", "-o%canonical_option%"}, 2, "%canonical_option%"},
   };
   for (const CliCase& c : cases) Check(c);
-  EXPECT_EQ(Children(), "");
+  EXPECT_EQ(testing::ChildPids(), "");
   std::cout << "reliability (cli): " << tried_ << " inputs tried, " << survived_
             << " held, leaks found: " << leaks_ << std::endl;
   EXPECT_GE(tried_, 40);
@@ -367,7 +347,7 @@ struct FakeKvmHost : KvmHost {
 
 // The same kinds of failure through the library: the exception type and a one-line message.
 TEST_F(ReliabilityTest, LibraryBadInputsAndFaults) {
-  const int fds = OpenFds();
+  const int fds = testing::OpenFdCount();
   const std::string crashing =
       scratch_.File("crash-qemu",
                     "#!/bin/sh\ncase \" $* \" in *' -help '*|*' -machine none '*) exec " + qemu_ +
@@ -465,8 +445,8 @@ TEST_F(ReliabilityTest, LibraryBadInputsAndFaults) {
     EXPECT_TRUE(ok) << type << ": " << message;
     const auto left = Leftovers(scratch_.Path(""));
     EXPECT_TRUE(left.empty()) << left.front();
-    EXPECT_EQ(Children(), "");
-    EXPECT_EQ(OpenFds(), fds);
+    EXPECT_EQ(testing::ChildPids(), "");
+    EXPECT_EQ(testing::OpenFdCount(), fds);
     survived_ += ok && left.empty();
     leaks_ += left.size();
   }
@@ -482,7 +462,7 @@ TEST_F(ReliabilityTest, LibraryBadInputsAndFaults) {
     ASSERT_EQ(notices.size(), 1u);
     EXPECT_NE(notices[0].find("no permission to open /dev/kvm"), std::string::npos);
   }
-  survived_ += Leftovers(scratch_.Path("")).empty() && OpenFds() == fds;
+  survived_ += Leftovers(scratch_.Path("")).empty() && testing::OpenFdCount() == fds;
   std::cout << "reliability (library): " << tried_ << " inputs tried, " << survived_
             << " held, leaks found: " << leaks_ << std::endl;
 }
@@ -653,7 +633,7 @@ TEST_F(VmFaultTest, ArgumentsNeverPassThroughAShell) {
 // Load: one process starts and stops 20 guests at once, three rounds; afterwards descriptors
 // and children are back to where they were and no directory is left.
 TEST_F(VmFaultTest, TwentyGuestsAtOnceThreeRounds) {
-  const int fds = OpenFds();
+  const int fds = testing::OpenFdCount();
   VmSpec spec;
   spec.qemu = qemu_;
   spec.accel = AccelRequest::kTcg;
@@ -686,8 +666,8 @@ TEST_F(VmFaultTest, TwentyGuestsAtOnceThreeRounds) {
     }
     for (std::thread& t : threads) t.join();
     failures += failed;
-    EXPECT_EQ(OpenFds(), fds) << "round " << round;
-    EXPECT_EQ(Children(), "") << "round " << round;
+    EXPECT_EQ(testing::OpenFdCount(), fds) << "round " << round;
+    EXPECT_EQ(testing::ChildPids(), "") << "round " << round;
     EXPECT_TRUE(Leftovers(scratch_.Path("")).empty()) << "round " << round;
   }
   const double seconds =

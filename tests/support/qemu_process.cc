@@ -165,6 +165,25 @@ std::vector<pid_t> ProcessesWithArgument(const std::string& arg) {
 }
 std::vector<pid_t> QemusWithArgument(const std::string& arg) { return FindProcesses(arg, true); }
 
+int OpenFdCount() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++count;
+  }
+  return count;
+}
+
+std::string ChildPids() {
+  std::string all;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "children");
+    std::string line;
+    std::getline(in, line);
+    all += line;
+  }
+  return all;
+}
+
 bool ProcessExists(pid_t pid) {
   if (kill(pid, 0) != 0) return false;
   // A zombie still "exists" for kill(); treat it as gone.

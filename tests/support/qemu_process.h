@@ -79,6 +79,11 @@ class ScopedQemu {
   std::unique_ptr<ScopedProcess> process_;
 };
 
+// How many descriptors this process has open (for leak checks).
+int OpenFdCount();
+// The pids of this process's children, space-separated ("" when it has none).
+std::string ChildPids();
+
 // True when a process with this pid exists (and is not a zombie of ours already reaped).
 bool ProcessExists(pid_t pid);
 
