@@ -127,10 +127,11 @@ std::string ReadLine(int fd, std::string& buffer) {
 double BareQmpReady(const Config& c, ProcessRunner& runner) {
   auto [ours, theirs] = MakeSocketPair();
   std::vector<std::string> args = BareArgs(c, true);
-  args.insert(args.end(), {"-chardev", "socket,id=qmp,fd=" + std::to_string(theirs.get()), "-mon",
-                           "chardev=qmp,mode=control"});
+  args.insert(args.end(),
+              {"-chardev", "socket,id=qmp,fd=" + std::to_string(SpawnRequest::kFirstPassedFd),
+               "-mon", "chardev=qmp,mode=control"});
   SpawnRequest request = QemuSpawnRequest(c.qemu, args);
-  request.inherit_fds = {theirs.get()};
+  request.pass_fds = {theirs.get()};
   const auto start = Clock::now();
   auto qemu = runner.Spawn(request);
   theirs.Reset();

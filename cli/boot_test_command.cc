@@ -1,7 +1,10 @@
 // kvmrun boot-test: boot a kernel (or several) and pass when the console says so. For CI.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -10,6 +13,7 @@
 #include "cli/commands.h"
 #include "kvmrun/boot_test.h"
 #include "kvmrun/error.h"
+#include "kvmrun/qmp_codec.h"
 
 namespace kvmrun::cli {
 namespace {
@@ -31,8 +35,8 @@ BootCase CaseFromOptions(const po::variables_map& vm) {
   if (vm.count("initrd")) c.spec.initrd = vm["initrd"].as<std::string>();
   if (vm.count("append")) c.spec.append = vm["append"].as<std::string>();
   if (vm.count("disk")) {
-    for (const std::string& path : vm["disk"].as<std::vector<std::string>>()) {
-      c.spec.disks.push_back({path, DetectDiskFormat(path), false, true});
+    for (const std::string& arg : vm["disk"].as<std::vector<std::string>>()) {
+      c.spec.disks.push_back(ParseDiskArgument(arg, false, true));
     }
   }
   if (vm.count("expect")) c.expect = vm["expect"].as<std::string>();
@@ -49,12 +53,13 @@ std::vector<BootCase> CasesFromFile(const std::string& path, const BootCase& def
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     throw UsageError("--cases '" + path + "': not a readable file");
   }
-  std::ifstream in(path);
-  if (!in) throw UsageError("--cases '" + path + "': cannot be read");
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) throw UsageError("--cases '" + path + "': cannot be read");
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {  // a JSON error, or a read error from the stream
+    json = ParseBoundedJson(text);
+  } catch (const std::exception& e) {  // malformed, or nested too deep
     throw UsageError("--cases '" + path + "': not JSON (" + e.what() + ")");
   }
   if (!json.is_array() || json.empty()) {
@@ -88,7 +93,7 @@ std::vector<BootCase> CasesFromFile(const std::string& path, const BootCase& def
         } else if (key == "disk") {
           c.spec.disks.clear();
           for (const std::string& d : value.get<std::vector<std::string>>()) {
-            c.spec.disks.push_back({d, DetectDiskFormat(d), false, true});
+            c.spec.disks.push_back(ParseDiskArgument(d, false, true, "disk"));
           }
         } else {
           throw UsageError("unknown field '" + key +
@@ -139,8 +144,9 @@ po::options_description BootTestOptionsDescription() {
       ("initrd", po::value<std::string>()->value_name("FILE"), "its initramfs")
       ("append", po::value<std::string>()->value_name("ARGS"),
        "kernel command line (add console=ttyS0; panic=-1 makes a panic end the case at once)")
-      ("disk", po::value<std::vector<std::string>>()->value_name("FILE"),
-       "a disk image, attached with writes discarded (repeatable)")
+      ("disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"),
+       "a disk image, attached with writes discarded (repeatable); raw, or qcow2 for a .qcow2\n"
+       "name, unless format=raw|qcow2 says otherwise (never guessed from the content)")
       ("expect", po::value<std::string>()->value_name("REGEX"), "pass when a console line matches")
       ("fail", po::value<std::vector<std::string>>()->value_name("REGEX"),
        "fail when a console line matches this first (repeatable); kernel panics always fail")
@@ -150,7 +156,8 @@ po::options_description BootTestOptionsDescription() {
        "under TCG the timeout is multiplied by F")
       ("junit", po::value<std::string>()->value_name("FILE"), "write a JUnit XML report")
       ("console-log", po::value<std::string>()->value_name("PATH"),
-       "write the console to PATH (with --cases: a directory of NAME.log files)")
+       "write the console to PATH (with --cases: a directory of NAME.log files, NAME made\n"
+       "safe for a file name)")
       ("cases", po::value<std::string>()->value_name("FILE"),
        "a JSON array of cases ({\"name\", \"kernel\", \"initrd\", \"append\", \"disk\", "
        "\"expect\", \"fail\", \"timeout\", \"os\", \"memory\"}); options give the defaults")
@@ -170,19 +177,45 @@ po::options_description BootTestOptionsDescription() {
   return options;
 }
 
-std::vector<BootCase> CasesFrom(const po::variables_map& vm) {
+struct BootTestRequest {
+  std::vector<BootCase> cases;
+  int jobs = 1;
+  double tcg_factor = 10;
+};
+
+// Everything the command line and the cases file ask for, checked before anything runs.
+BootTestRequest RequestFrom(const po::variables_map& vm) {
+  BootTestRequest request;
   const BootCase defaults = CaseFromOptions(vm);
-  std::vector<BootCase> cases = vm.count("cases")
-                                    ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
+  request.cases = vm.count("cases") ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
                                     : std::vector<BootCase>{defaults};
-  for (const BootCase& c : cases) ValidateBootCase(c);
-  return cases;
+  ValidateBootCaseNames(request.cases);
+  for (const BootCase& c : request.cases) ValidateBootCase(c);
+  request.jobs = vm["jobs"].as<int>();
+  if (request.jobs < 1 || request.jobs > 256) {
+    throw UsageError("--jobs: invalid value '" + std::to_string(request.jobs) +
+                     "'; valid: 1 to 256");
+  }
+  request.tcg_factor = vm["tcg-factor"].as<double>();
+  if (!(request.tcg_factor >= 1) || request.tcg_factor > 1000) {
+    throw UsageError("--tcg-factor: invalid value '" + std::to_string(request.tcg_factor) +
+                     "'; valid: 1 to 1000");
+  }
+  return request;
+}
+
+// Writes `text` to `path`; throws Error naming the file when it cannot.
+void WriteFile(const std::string& path, const std::string& text, const std::string& what) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  if (!out) throw Error(what + " '" + path + "': cannot be written: " + std::strerror(errno));
 }
 
 }  // namespace
 
 std::vector<BootCase> ParseBootTestArgs(const Args& args) {
-  return CasesFrom(Parse(args, BootTestOptionsDescription()));
+  return RequestFrom(Parse(args, BootTestOptionsDescription())).cases;
 }
 
 int BootTestCommand(const Args& args) {
@@ -205,22 +238,12 @@ int BootTestCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  const BootCase defaults = CaseFromOptions(vm);
-  std::vector<BootCase> cases = vm.count("cases")
-                                    ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
-                                    : std::vector<BootCase>{defaults};
-  for (const BootCase& c : cases) ValidateBootCase(c);
-  const int jobs = vm["jobs"].as<int>();
-  if (jobs < 1 || jobs > 256) {
-    throw UsageError("--jobs: invalid value '" + std::to_string(jobs) + "'; valid: 1 to 256");
-  }
+  const BootTestRequest request = RequestFrom(vm);
+  const std::vector<BootCase>& cases = request.cases;
+  const int jobs = request.jobs;
 
   BootTestOptions run;
-  run.tcg_factor = vm["tcg-factor"].as<double>();
-  if (!(run.tcg_factor >= 1) || run.tcg_factor > 1000) {
-    throw UsageError("--tcg-factor: invalid value '" + std::to_string(run.tcg_factor) +
-                     "'; valid: 1 to 1000");
-  }
+  run.tcg_factor = request.tcg_factor;
   std::mutex print;
   bool noticed = false;
   run.vm.on_notice = [&](std::string_view notice) {
@@ -231,8 +254,15 @@ int BootTestCommand(const Args& args) {
   std::string console_path;
   if (vm.count("console-log")) {
     console_path = vm["console-log"].as<std::string>();
-    if (cases.size() > 1) mkdir(console_path.c_str(), 0755);
+    if (cases.size() > 1 && mkdir(console_path.c_str(), 0755) != 0 && errno != EEXIST) {
+      throw UsageError("--console-log '" + console_path +
+                       "': cannot create the directory: " + std::strerror(errno));
+    }
   }
+  // SIGINT/SIGTERM end the running cases (their VMs stopped) and skip the rest; the report
+  // is still written.
+  const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});
+  run.stop = stop.get();
   std::cout << "kvmrun boot-test: " << cases.size() << " case(s), " << jobs
             << " at a time; timeout " << FormatSeconds(cases.front().timeout) << " under KVM, x"
             << run.tcg_factor << " under TCG" << std::endl;
@@ -252,17 +282,16 @@ int BootTestCommand(const Args& args) {
     passed += r.passed();
     if (!console_path.empty()) {
       const std::string file =
-          cases.size() > 1 ? console_path + "/" + r.name + ".log" : console_path;
-      std::ofstream(file, std::ios::binary) << r.console;
+          cases.size() > 1 ? console_path + "/" + BootCaseFileName(r.name) + ".log" : console_path;
+      WriteFile(file, r.console, "--console-log");
     }
   }
   if (vm.count("junit")) {
-    const std::string path = vm["junit"].as<std::string>();
-    std::ofstream out(path);
-    out << JunitXml(results, "kvmrun boot-test");
-    if (!out) throw Error("--junit '" + path + "': cannot be written");
+    WriteFile(vm["junit"].as<std::string>(), JunitXml(results, "kvmrun boot-test"), "--junit");
   }
-  std::cout << passed << " passed, " << results.size() - passed << " failed" << std::endl;
+  std::cout << passed << " passed, " << results.size() - passed << " failed";
+  if (const auto reason = stop->Take()) std::cout << " (interrupted by " << *reason << ")";
+  std::cout << std::endl;
   return passed == results.size() ? kExitOk : kExitFailure;
 }
 

@@ -1,10 +1,15 @@
 // kvmrun: launch QEMU/KVM guests with a clock policy that fits the guest, and prove it.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
 #include "kvmrun/policy_format.h"
+#include "kvmrun/stop_requests.h"
 
 namespace {
 
@@ -48,6 +53,9 @@ int Dispatch(const Subcommand& s, const Args& args) {
   } catch (const kvmrun::ClockMismatchError& e) {
     std::cerr << prefix << e.what() << "\n" << kvmrun::FormatClockReport(e.report());
     return kvmrun::cli::kExitMismatch;
+  } catch (const kvmrun::Interrupted& e) {
+    std::cerr << prefix << e.what() << "; nothing was left running\n";
+    return kvmrun::cli::kExitFailure;
   } catch (const kvmrun::VmError& e) {
     std::cerr << prefix << e.what() << "\n";
     if (!e.argv().empty()) std::cerr << "  command: " << kvmrun::ShellJoin(e.argv()) << "\n";
@@ -61,9 +69,28 @@ int Dispatch(const Subcommand& s, const Args& args) {
   }
 }
 
+// Started with stdin, stdout or stderr closed (`kvmrun run <&- >&-`, a careless service
+// manager), the next descriptors kvmrun opens would take those numbers: the console would
+// then be written into a QMP socket, and a guest could send QMP commands. Each closed one gets
+// /dev/null before anything else is opened.
+void OpenClosedStandardDescriptors() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1) continue;
+    const int null_fd = open("/dev/null", O_RDWR);  // the lowest free number: this one
+    if (null_fd >= 0 && null_fd != fd) {
+      dup2(null_fd, fd);
+      close(null_fd);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  OpenClosedStandardDescriptors();
+  // A reader that goes away (`kvmrun run | head -1`) is an EPIPE to handle, not a signal that
+  // kills kvmrun before it can stop its VM.
+  signal(SIGPIPE, SIG_IGN);
   const std::string name = argc > 1 ? argv[1] : "";
   if (name == "--help" || name == "-h" || name == "help") return Usage(std::cout), 0;
   for (const Subcommand& s : kSubcommands) {

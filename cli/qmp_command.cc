@@ -11,13 +11,17 @@ namespace kvmrun::cli {
 namespace {
 
 nlohmann::json ParseArguments(const std::string& text) {
+  std::string why;
   try {
-    nlohmann::json arguments = nlohmann::json::parse(text);
+    nlohmann::json arguments = ParseBoundedJson(text);
     if (arguments.is_object()) return arguments;
-  } catch (const nlohmann::json::parse_error&) {
+  } catch (const JsonTooDeep& e) {
+    why = std::string(" (") + e.what() + ")";
+  } catch (const nlohmann::json::exception&) {
   }
-  throw UsageError("ARGS-JSON: '" + text +
-                   "' is not a JSON object; e.g. '{\"path\": \"/machine\"}'");
+  const std::string shown = text.size() > 200 ? text.substr(0, 200) + "..." : text;
+  throw UsageError("ARGS-JSON: '" + shown + "' is not a JSON object" + why +
+                   "; e.g. '{\"path\": \"/machine\"}'");
 }
 
 void Print(const nlohmann::json& value, bool pretty) {
@@ -65,7 +69,7 @@ int QmpCommand(const Args& args) {
        "the QMP Unix socket (QEMU: -chardev socket,path=PATH,server=on,wait=off "
        "-mon chardev=...,mode=control)")
       ("events", "print events as JSON lines (after COMMAND, if one is given)")
-      ("count", po::value<std::size_t>()->value_name("N"), "with --events: stop after N events")
+      ("count", po::value<long long>()->value_name("N"), "with --events: stop after N events")
       ("timeout", po::value<double>()->value_name("S"),
        "seconds to wait for the greeting and the reply (default 10) or, with --events, for the "
        "events")
@@ -97,8 +101,10 @@ int QmpCommand(const Args& args) {
     throw UsageError("a COMMAND (e.g. query-status) or --events is required");
   }
   if (!events && vm.count("count")) throw UsageError("--count needs --events");
-  if (vm.count("count") && vm["count"].as<std::size_t>() == 0) {
-    throw UsageError("--count: invalid value '0'; valid: a number of events of at least 1");
+  // Read as signed: Boost reads "-1" as 2^64-1 into an unsigned type.
+  if (vm.count("count") && vm["count"].as<long long>() < 1) {
+    throw UsageError("--count: invalid value '" + std::to_string(vm["count"].as<long long>()) +
+                     "'; valid: a number of events of at least 1");
   }
   const nlohmann::json arguments =
       vm.count("arguments") ? ParseArguments(vm["arguments"].as<std::string>()) : nlohmann::json();
@@ -114,7 +120,9 @@ int QmpCommand(const Args& args) {
     Print(reply, isatty(STDOUT_FILENO) != 0);
   }
   if (!events) return kExitOk;
-  return StreamEvents(client, vm.count("count") ? vm["count"].as<std::size_t>() : 0, timeout);
+  return StreamEvents(client,
+                      vm.count("count") ? static_cast<std::size_t>(vm["count"].as<long long>()) : 0,
+                      timeout);
 }
 
 }  // namespace kvmrun::cli

@@ -1,28 +1,32 @@
 // kvmrun run: boot a VM under its clock policy, verify it, and own it until it exits.
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
-#include <regex>
-#include <thread>
 
 #include "cli/commands.h"
 #include "kvmrun/error.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/vm.h"
+#include "kvmrun/vm_run.h"
 
 namespace kvmrun::cli {
 namespace {
 
 using namespace std::chrono_literals;
 
-void WriteAll(int fd, std::string_view bytes) {
+// Writes all of `bytes`; returns 0 or the errno of the failure.
+int WriteAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n <= 0) return;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
+  return 0;
 }
 
 std::chrono::milliseconds Seconds(const po::variables_map& vm, const char* option) {
@@ -52,10 +56,12 @@ void AddVmOptions(po::options_description& options) {
       ("kernel", po::value<std::string>()->value_name("FILE"), "boot this kernel directly")
       ("initrd", po::value<std::string>()->value_name("FILE"), "initramfs for --kernel")
       ("append", po::value<std::string>()->value_name("ARGS"), "kernel command line")
-      ("disk", po::value<std::vector<std::string>>()->value_name("FILE"),
-       "a virtio disk, raw or qcow2 (repeatable)")
-      ("readonly-disk", po::value<std::vector<std::string>>()->value_name("FILE"),
-       "a read-only virtio disk (repeatable)")
+      ("disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"),
+       "a virtio disk (repeatable). The format is raw, or qcow2 for a .qcow2 name; say\n"
+       "format=qcow2|raw otherwise: it is never guessed from the content, which the guest\n"
+       "writes. A comma in FILE is written ,,")
+      ("readonly-disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"),
+       "a read-only virtio disk (repeatable; as --disk)")
       ("snapshot", "discard all writes to the disks")
       ("cdrom", po::value<std::string>()->value_name("FILE"), "an ISO image")
       ("net", "a user-mode network card (off by default)")
@@ -88,11 +94,11 @@ VmSpec SpecFrom(const po::variables_map& vm) {
   if (vm.count("initrd")) spec.initrd = vm["initrd"].as<std::string>();
   if (vm.count("append")) spec.append = vm["append"].as<std::string>();
   const bool snapshot = vm.count("snapshot") > 0;
-  for (const std::string& path : Many<std::string>(vm, "disk")) {
-    spec.disks.push_back({path, DetectDiskFormat(path), false, snapshot});
+  for (const std::string& arg : Many<std::string>(vm, "disk")) {
+    spec.disks.push_back(ParseDiskArgument(arg, false, snapshot));
   }
-  for (const std::string& path : Many<std::string>(vm, "readonly-disk")) {
-    spec.disks.push_back({path, DetectDiskFormat(path), true, snapshot});
+  for (const std::string& arg : Many<std::string>(vm, "readonly-disk")) {
+    spec.disks.push_back(ParseDiskArgument(arg, true, snapshot, "--readonly-disk"));
   }
   if (vm.count("cdrom")) spec.cdrom = vm["cdrom"].as<std::string>();
   spec.network = vm.count("net") > 0;
@@ -113,18 +119,6 @@ nlohmann::json TimingsJson(const VmTimings& t) {
           {"cont_ms", ms(t.cont)},     {"shutdown_ms", ms(t.shutdown)}};
 }
 
-// SIGINT, SIGTERM and SIGHUP arrive on a descriptor instead of interrupting: the main loop
-// turns them into a graceful shutdown. Blocked before any thread starts so all inherit it.
-int SignalFd() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return signalfd(-1, &set, SFD_CLOEXEC);
-}
-
 po::options_description RunOptions() {
   po::options_description options("Options");
   AddVmOptions(options);
@@ -136,7 +130,8 @@ po::options_description RunOptions() {
       ("timeout", po::value<double>()->value_name("S"),
        "stop the VM (shutdown ladder) after S seconds")
       ("grace", po::value<double>()->default_value(10)->value_name("S"),
-       "seconds a guest gets to power off after SIGINT/SIGTERM or --timeout")
+       "seconds a guest gets to power off after SIGINT/SIGTERM or --timeout (a second\n"
+       "SIGINT/SIGTERM kills QEMU at once)")
       ("json", "print a JSON report on stdout at the end (the console then goes to stderr)")
       ("marker", po::value<std::string>()->value_name("REGEX"),
        "report (with --json) how long after 'cont' a console line first matched REGEX")
@@ -158,8 +153,10 @@ int RunCommand(const Args& args) {
         "Boots a VM with the clock policy of its OS. QEMU starts paused; kvmrun reads the\n"
         "clocks back over QMP and compares them with the policy, and only then lets the guest\n"
         "run. KVM is used when usable, else TCG (said on stderr). The serial console goes to\n"
-        "stdout; SIGINT/SIGTERM power the guest off (then quit, SIGTERM, SIGKILL).\n"
-        "Exit: 0 guest powered off, 1 QEMU or guest failure, 2 bad usage, 3 clock mismatch.\n\n"
+        "stdout; SIGINT/SIGTERM power the guest off (then quit, SIGTERM, SIGKILL), in any\n"
+        "phase, start-up included; a second one kills QEMU at once.\n"
+        "Exit: 0 guest powered off, 1 QEMU or guest failure (or stopped, or the console could\n"
+        "not be written), 2 bad usage, 3 clock mismatch.\n\n"
         "Examples:\n"
         "  kvmrun run --os linux --kernel vmlinuz --initrd initrd.img --append console=ttyS0\n"
         "  kvmrun run --os windows-11 --disk win11.qcow2 --memory 4G --cpus 2 --net\n"
@@ -169,16 +166,14 @@ int RunCommand(const Args& args) {
   }
   const VmSpec spec = SpecFrom(vm);
   const bool json = vm.count("json") > 0;
-  const std::chrono::milliseconds grace = Seconds(vm, "grace");
-  std::optional<std::chrono::milliseconds> timeout;
-  if (vm.count("timeout")) timeout = Seconds(vm, "timeout");
-  std::optional<std::regex> marker;
+  RunLimits limits;
+  limits.grace = Seconds(vm, "grace");
+  if (vm.count("timeout")) limits.timeout = Seconds(vm, "timeout");
   if (vm.count("marker")) {
     try {
-      marker = std::regex(vm["marker"].as<std::string>());
-    } catch (const std::regex_error& e) {
-      throw UsageError("--marker: invalid regular expression '" + vm["marker"].as<std::string>() +
-                       "': " + e.what());
+      limits.marker = ConsolePattern(vm["marker"].as<std::string>());
+    } catch (const UsageError& e) {
+      throw UsageError(std::string("--marker: ") + e.what());
     }
   }
 
@@ -194,16 +189,32 @@ int RunCommand(const Args& args) {
                  "inherits when kvmrun runs it\n";
     return kExitOk;
   }
+  // From here on SIGINT, SIGTERM and SIGHUP are requests the library acts on wherever it
+  // waits, start-up included. Made before any thread, so every thread has them blocked.
+  const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});
+  vm_options.stop = stop;
+  limits.stop = stop.get();
+  std::atomic<int> console_error{0};
   if (vm.count("console-log")) {
     vm_options.console_log = vm["console-log"].as<std::string>();
   } else {
+    // Nobody reads the console any more (`kvmrun run | head -1`): stop the VM properly.
     const int console_fd = json ? STDERR_FILENO : STDOUT_FILENO;
-    vm_options.on_console = [console_fd](std::string_view bytes) { WriteAll(console_fd, bytes); };
+    vm_options.on_console = [console_fd, &console_error, &stop](std::string_view bytes) {
+      if (console_error != 0) return;
+      const int err = WriteAll(console_fd, bytes);
+      if (err == 0) return;
+      console_error = err;
+      stop->Request(std::string("the console output failed (") + std::strerror(err) + ")");
+    };
   }
   vm_options.on_qemu_stderr = [](std::string_view line) {
     std::cerr << "qemu: " << line << std::endl;
   };
-  const int signals = SignalFd();
+  limits.on_stopping = [](std::string_view why) {
+    std::cerr << "kvmrun: " << why << ": shutting the VM down (a second Ctrl-C kills it)"
+              << std::endl;
+  };
 
   std::unique_ptr<Vm> machine = Vm::Start(spec, vm_options);
   if (!json) {
@@ -213,52 +224,18 @@ int RunCommand(const Args& args) {
     if (machine->clock_report()) std::cerr << FormatClockReport(*machine->clock_report());
   }
   machine->Continue();
-  const auto continued = std::chrono::steady_clock::now();
-  std::optional<double> marker_ms;
-  std::thread marker_watch;
-  if (marker) {
-    marker_watch = std::thread([&] {
-      if (machine->console().WaitFor(*marker, std::chrono::hours(24 * 365)).outcome ==
-          ConsoleMatch::Outcome::kMatched) {
-        marker_ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - continued)
-                .count();
-      }
-    });
-  }
+  const RunOutcome out = RunUntilExit(*machine, limits);
+  std::string stopped_by = out.stopped_by;
+  if (!stopped_by.empty()) stopped_by += " (stopped by " + std::string(ToString(out.step)) + ")";
+  const std::string log_error = machine->ConsoleLogError();
 
-  std::optional<ExitStatus> status;
-  std::string stopped_by;
-  const auto deadline =
-      std::chrono::steady_clock::now() + timeout.value_or(std::chrono::hours(24 * 3650));
-  while (!status) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    status = machine->WaitForExit(std::max(left, 0ms), signals);
-    if (status) break;
-    signalfd_siginfo info{};
-    if (read(signals, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
-      stopped_by = std::string("SIG") + sigabbrev_np(static_cast<int>(info.ssi_signo));
-    } else if (std::chrono::steady_clock::now() >= deadline) {
-      stopped_by = "--timeout";
-    } else {
-      continue;
-    }
-    std::cerr << "kvmrun: " << stopped_by << ": shutting the VM down" << std::endl;
-    const ShutdownResult result = machine->Shutdown(grace);
-    status = result.status;
-    stopped_by += " (stopped by " + std::string(ToString(result.step)) + ")";
-  }
-
-  if (marker_watch.joinable()) marker_watch.join();  // the console closed when QEMU exited
-  const std::string reason = machine->ShutdownReason();
-  const bool ok = stopped_by.empty() && status->Success();
   if (json) {
     nlohmann::json report = {
-        {"ok", ok},
-        {"exit_status", status->ToString()},
-        {"shutdown_reason", reason},
+        {"ok", out.ok() && log_error.empty()},
+        {"exit_status", out.status.ToString()},
+        {"shutdown_reason", out.shutdown_reason},
         {"stopped_by", stopped_by},
+        {"console_log_error", log_error},
         {"qemu", machine->qemu()},
         {"qemu_version", ToString(machine->capabilities().version)},
         {"accel", ToString(machine->accel().accel)},
@@ -268,23 +245,26 @@ int RunCommand(const Args& args) {
         {"notices", notices},
         {"timings", TimingsJson(machine->timings())},
     };
-    report["timings"]["marker_ms"] = marker_ms ? nlohmann::json(*marker_ms) : nlohmann::json();
-    report["timings"]["run_ms"] =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - continued)
-            .count();
-    if (machine->clock_report())
+    report["timings"]["marker_ms"] =
+        out.marker_after ? nlohmann::json(out.marker_after->count()) : nlohmann::json();
+    report["timings"]["run_ms"] = out.ran.count();
+    if (machine->clock_report()) {
       report["clock_report"] = ClockReportToJson(*machine->clock_report());
+    }
     std::cout << report.dump(2) << std::endl;
   } else if (!stopped_by.empty()) {
     std::cerr << "kvmrun: VM stopped: " << stopped_by << "\n";
-  } else if (ok) {
-    std::cerr << "kvmrun: guest powered off" << (reason.empty() ? "" : " (" + reason + ")") << "\n";
+  } else if (out.ok()) {
+    std::cerr << "kvmrun: guest powered off"
+              << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
   }
   if (!stopped_by.empty()) return kExitFailure;
-  if (!status->Success()) {
-    throw VmError("QEMU " + status->ToString() + (reason.empty() ? "" : " (" + reason + ")"),
+  if (!out.status.Success()) {
+    throw VmError("QEMU " + out.status.ToString() +
+                      (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")"),
                   machine->argv(), machine->StderrTail(), machine->console().Tail());
   }
+  if (!log_error.empty()) throw Error(log_error);
   return kExitOk;
 }
 

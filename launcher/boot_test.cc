@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdint>
 #include <ctime>
 #include <mutex>
-#include <regex>
+#include <set>
 #include <thread>
 
 #include "kvmrun/error.h"
@@ -38,12 +40,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kConsoleKeptBytes = 4u << 20;
 
-std::regex Compile(const std::string& pattern, const char* what) {
+ConsolePattern Compile(const std::string& pattern, const char* what) {
   try {
-    return std::regex(pattern);
-  } catch (const std::regex_error& e) {
-    throw UsageError(std::string(what) + ": invalid regular expression '" + pattern +
-                     "': " + e.what());
+    return ConsolePattern(pattern);
+  } catch (const UsageError& e) {
+    throw UsageError(std::string(what) + ": " + e.what());
   }
 }
 
@@ -85,10 +86,41 @@ void ValidateBootCase(const BootCase& c) {
   ValidateVmSpec(c.spec);
 }
 
+void ValidateBootCaseNames(const std::vector<BootCase>& cases) {
+  std::set<std::string_view> seen;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const std::string& name = cases[i].name;
+    const std::string which = "case " + std::to_string(i + 1) + ": ";
+    if (name.empty()) throw UsageError(which + "name: must not be empty");
+    if (name.size() > 200) throw UsageError(which + "name: longer than 200 bytes");
+    if (!seen.insert(name).second) {
+      throw UsageError(which + "name: '" + name +
+                       "' is used by an earlier case; names must be "
+                       "unique (they name the reports and log files)");
+    }
+  }
+}
+
+std::string BootCaseFileName(std::string_view name) {
+  std::string safe;
+  for (char c : name.substr(0, 100)) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+                      (c == '.' && !safe.empty());
+    safe += keep ? c : '_';
+  }
+  if (safe == name) return safe;
+  std::uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : name) hash = (hash ^ c) * 1099511628211ull;
+  char suffix[20];
+  std::snprintf(suffix, sizeof(suffix), "-%012llx",
+                static_cast<unsigned long long>(hash & 0xffffffffffffull));
+  return safe + suffix;
+}
+
 BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
   ValidateBootCase(c);
-  std::vector<std::regex> patterns = {Compile(c.expect, "--expect"),
-                                      std::regex(kKernelPanicPattern)};
+  std::vector<ConsolePattern> patterns = {Compile(c.expect, "--expect"),
+                                          ConsolePattern::Literal(kKernelPanicPattern)};
   for (const std::string& fail : c.fail) patterns.push_back(Compile(fail, "--fail"));
 
   BootCaseResult result;
@@ -111,7 +143,20 @@ BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
                                static_cast<double>(c.timeout.count()) * options.tcg_factor))
                          : c.timeout;
     vm->Continue();
-    const ConsoleMatch match = vm->console().WaitForAny(patterns, result.timeout);
+    // In slices, to notice a stop request.
+    const auto deadline = Clock::now() + result.timeout;
+    ConsoleMatch match;
+    bool interrupted = false;
+    do {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      match = vm->console().WaitForAny(patterns, std::clamp(left, 0ms, 250ms));
+      interrupted = options.stop != nullptr && options.stop->Pending();
+    } while (match.outcome == ConsoleMatch::Outcome::kTimeout && Clock::now() < deadline &&
+             !interrupted);
+    if (match.outcome == ConsoleMatch::Outcome::kTimeout && interrupted) {
+      vm->Shutdown(0ms);
+      throw Interrupted("a stop request", "before '" + c.expect + "' appeared");
+    }
     result.matched_line = match.line;
     switch (match.outcome) {
       case ConsoleMatch::Outcome::kMatched:
@@ -159,6 +204,13 @@ std::vector<BootCaseResult> RunBootCases(const std::vector<BootCase>& cases, int
   std::atomic<std::size_t> next{0};
   const auto worker = [&] {
     for (std::size_t i = next++; i < cases.size(); i = next++) {
+      if (options.stop != nullptr && options.stop->Pending()) {
+        results[i].name = cases[i].name;
+        results[i].outcome = BootOutcome::kError;
+        results[i].message = "not run: interrupted by a stop request";
+        if (options.on_result) options.on_result(results[i]);
+        continue;
+      }
       try {
         results[i] = RunBootCase(cases[i], options);
       } catch (const Error& e) {

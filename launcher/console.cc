@@ -1,7 +1,11 @@
 #include "kvmrun/console.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <optional>
+
+#include "kvmrun/error.h"
 
 namespace kvmrun {
 namespace {
@@ -13,22 +17,32 @@ std::string WithoutCr(std::string line) {
 
 }  // namespace
 
+ConsolePattern::ConsolePattern(std::string_view pattern) : pattern_(pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);  // the library never prints; the error is thrown instead
+  auto re = std::make_shared<const RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (!re->ok()) {
+    throw UsageError("invalid regular expression '" + pattern_ + "': " + re->error());
+  }
+  re_ = std::move(re);
+}
+
+ConsolePattern ConsolePattern::Literal(std::string_view text) {
+  return ConsolePattern(RE2::QuoteMeta(re2::StringPiece(text.data(), text.size())));
+}
+
+bool ConsolePattern::Matches(std::string_view line) const {
+  return RE2::PartialMatch(re2::StringPiece(line.data(), line.size()), *re_);
+}
+
 void ConsoleLog::Append(std::string_view bytes) {
   {
     std::lock_guard lock(mu_);
     bytes_ += bytes.size();
-    while (!bytes.empty()) {
-      const auto newline = bytes.find('\n');
-      const std::string_view piece = bytes.substr(0, newline);
-      if (partial_.size() < kMaxLineBytes) {
-        partial_.append(piece.substr(0, kMaxLineBytes - partial_.size()));
-      }
-      if (newline == std::string_view::npos) break;
-      AddLine(WithoutCr(std::move(partial_)));
-      partial_.clear();
+    splitter_.Push(bytes, [this](std::string line) {
+      AddLine(WithoutCr(std::move(line)));
       partial_consumed_ = false;
-      bytes.remove_prefix(newline + 1);
-    }
+    });
   }
   cv_.notify_all();
 }
@@ -49,12 +63,12 @@ void ConsoleLog::Close() {
   cv_.notify_all();
 }
 
-ConsoleMatch ConsoleLog::WaitForAny(const std::vector<std::regex>& patterns,
+ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
                                     std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto match = [&](const std::string& line) -> std::optional<std::size_t> {
     for (std::size_t i = 0; i < patterns.size(); ++i) {
-      if (std::regex_search(line, patterns[i])) return i;
+      if (patterns[i].Matches(line)) return i;
     }
     return std::nullopt;
   };
@@ -62,40 +76,70 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<std::regex>& patterns,
   // Lines before next_unconsumed_ belong to earlier matches. Lines this wait scans without a
   // match stay available to later waits (for other patterns).
   std::uint64_t scanned = next_unconsumed_;
+  // The unterminated line as last matched without success, and how many lines came before it:
+  // it is matched again only when it has grown or a new one began.
+  std::string tried_partial;
+  std::uint64_t tried_partial_at = 0;
+  const auto partial_is_new = [&](std::uint64_t end) {
+    return !partial_consumed_ && !splitter_.partial().empty() &&
+           !(end == tried_partial_at && splitter_.partial() == tried_partial);
+  };
   while (true) {
-    scanned = std::max(scanned, first_line_number_);  // dropped from the bounded history
     const std::uint64_t end = first_line_number_ + lines_.size();
-    for (; scanned < end; ++scanned) {
-      const std::string& line = lines_[scanned - first_line_number_];
-      if (auto index = match(line)) {
-        next_unconsumed_ = scanned + 1;
-        return {ConsoleMatch::Outcome::kMatched, *index, line};
-      }
+    // Skip lines dropped from the bounded history, or consumed by another waiter meanwhile.
+    scanned = std::min(std::max({scanned, first_line_number_, next_unconsumed_}), end);
+    std::vector<std::string> batch(
+        lines_.begin() + static_cast<std::ptrdiff_t>(scanned - first_line_number_), lines_.end());
+    std::optional<std::string> partial;
+    if (partial_is_new(end)) partial = splitter_.partial();
+
+    lock.unlock();
+    std::optional<std::size_t> found_line, found_pattern, partial_pattern;
+    for (std::size_t i = 0; i < batch.size() && !found_line; ++i) {
+      found_pattern = match(batch[i]);
+      if (found_pattern) found_line = i;
     }
-    if (!partial_consumed_ && !partial_.empty()) {
-      const std::string line = WithoutCr(partial_);
-      if (auto index = match(line)) {
-        // The line will get number `end` when it completes; it is consumed already.
-        partial_consumed_ = true;
-        next_unconsumed_ = end + 1;
-        return {ConsoleMatch::Outcome::kMatched, *index, line};
+    if (!found_line && partial) partial_pattern = match(WithoutCr(*partial));
+    lock.lock();
+
+    if (found_line) {
+      const std::uint64_t number = scanned + *found_line;
+      if (number >= next_unconsumed_) {
+        next_unconsumed_ = number + 1;
+        return {ConsoleMatch::Outcome::kMatched, *found_pattern, std::move(batch[*found_line])};
       }
+      continue;  // another waiter consumed it meanwhile: look again from where it left off
     }
+    scanned = end;
+    if (partial_pattern && end >= next_unconsumed_) {
+      // The unterminated line gets number `end` when it completes; it is consumed already.
+      // If it completed meanwhile, that line has the number `end` all the same.
+      if (first_line_number_ + lines_.size() == end) partial_consumed_ = true;
+      next_unconsumed_ = end + 1;
+      return {ConsoleMatch::Outcome::kMatched, *partial_pattern, WithoutCr(std::move(*partial))};
+    }
+    if (partial) {
+      tried_partial = std::move(*partial);
+      tried_partial_at = end;
+    }
+    const std::uint64_t now_end = first_line_number_ + lines_.size();
+    if (now_end != end || partial_is_new(now_end)) continue;  // more arrived while matching
     if (closed_) return {ConsoleMatch::Outcome::kClosed, 0, ""};
-    if (std::chrono::steady_clock::now() >= deadline)
+    if (std::chrono::steady_clock::now() >= deadline) {
       return {ConsoleMatch::Outcome::kTimeout, 0, ""};
+    }
     cv_.wait_until(lock, deadline);
   }
 }
 
-ConsoleMatch ConsoleLog::WaitFor(const std::regex& pattern, std::chrono::milliseconds timeout) {
+ConsoleMatch ConsoleLog::WaitFor(const ConsolePattern& pattern, std::chrono::milliseconds timeout) {
   return WaitForAny({pattern}, timeout);
 }
 
 std::string ConsoleLog::Tail(std::size_t count) const {
   std::lock_guard lock(mu_);
   std::vector<std::string> tail;
-  if (!partial_.empty()) tail.push_back(WithoutCr(partial_));
+  if (!splitter_.partial().empty()) tail.push_back(WithoutCr(splitter_.partial()));
   for (auto it = lines_.rbegin(); it != lines_.rend() && tail.size() < count; ++it) {
     tail.push_back(*it);
   }

@@ -15,6 +15,7 @@
 
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
+#include "kvmrun/qemu_command.h"
 #include "kvmrun/qemu_probe.h"
 #include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
@@ -314,7 +315,7 @@ const std::string& ProbeBootSector() {
 
 KvmBootResult RunProbeGuest(ProcessRunner& runner, const std::string& qemu, Accel accel,
                             const std::string& cpu_model, const std::string& work_dir,
-                            std::chrono::milliseconds deadline) {
+                            std::chrono::milliseconds deadline, StopRequests* stop) {
   const std::string image = work_dir + "/kvm-probe.img";
   {
     std::ofstream out(image, std::ios::binary | std::ios::trunc);
@@ -327,13 +328,22 @@ KvmBootResult RunProbeGuest(ProcessRunner& runner, const std::string& qemu, Acce
       "-accel",      std::string(ToString(accel)),
       "-cpu",        cpu_model,
       "-m",          "16",
-      "-drive",      "file=" + image + ",format=raw,if=ide,index=0,media=disk",
+      "-drive",      LocalFileDrive(image, DiskFormat::kRaw) + ",if=ide,index=0,media=disk",
       "-serial",     "stdio",
       "-device",     "isa-debug-exit,iobase=0xf4,iosize=0x04",
       "-no-reboot"};
-  for (const std::string& dir : FirmwareDirsFor(qemu)) args.insert(args.end(), {"-L", dir});
+  for (const std::string& dir : FirmwareDirsFor(qemu)) {
+    args.insert(args.end(), {"-L", LocalPath(dir)});
+  }
   const SpawnRequest request = QemuSpawnRequest(qemu, args);
-  const CapturedRun run = RunAndCapture(runner, request, deadline);
+  const CapturedRun run = [&] {
+    try {
+      return RunAndCapture(runner, request, deadline, 1 << 20, stop);
+    } catch (const Interrupted&) {
+      std::remove(image.c_str());
+      throw;
+    }
+  }();
   std::remove(image.c_str());
   if (run.out.find(kProbeGuestMarker) != std::string::npos &&
       run.status.code == kProbeGuestExitStatus) {
@@ -381,7 +391,8 @@ std::string Brief(KvmProblem problem) {
 }  // namespace
 
 KvmDiagnosis DiagnoseKvmForQemu(const std::string& qemu, KvmHost& host, ProcessRunner& runner,
-                                const ProbeCache& cache, const std::string& work_dir) {
+                                const ProbeCache& cache, const std::string& work_dir,
+                                StopRequests* stop) {
   std::optional<nlohmann::json> entry = cache.Load(qemu);
   const std::string boot_id = BootId();
   nlohmann::json cached = nlohmann::json::object();
@@ -398,7 +409,7 @@ KvmDiagnosis DiagnoseKvmForQemu(const std::string& qemu, KvmHost& host, ProcessR
     }
     ran_check = true;
     KvmBootResult result =
-        RunProbeGuest(runner, qemu, Accel::kKvm, model, work_dir, kProbeDeadline);
+        RunProbeGuest(runner, qemu, Accel::kKvm, model, work_dir, kProbeDeadline, stop);
     cached[model] = {{"ran", result.ran}, {"detail", result.detail}};
     return result;
   });
@@ -426,7 +437,7 @@ AccelDecision ChooseAccel(AccelRequest request, const KvmDiagnosis& diagnosis) {
               "KVM is not usable (" + Brief(diagnosis.problem) +
                   "); running under TCG, 10-50x slower ('kvmrun doctor' says more)"};
   }
-  return {Accel::kTcg, "max", ""};
+  return {Accel::kTcg, std::string(DefaultCpuModel(Accel::kTcg)), ""};
 }
 
 }  // namespace kvmrun

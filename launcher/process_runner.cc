@@ -36,17 +36,24 @@ namespace bp = boost::process::v2;
 
 // Runs in the child between fork and exec (Boost.Process calls on_exec_setup there). Only
 // async-signal-safe calls: no allocation, no locks.
+//
+// The child's descriptors 0, 1, 2, 3... are `sources[0]`, `sources[1]`... In two steps, so that
+// no source is overwritten before it is copied: first every source is duplicated above the
+// highest target, then each copy is moved onto its target.
 struct ChildSetup {
   const SpawnRequest& request;
   const char* const* envp;
   pid_t parent;
-  int null_fd;
+  std::vector<int>& sources;  // sized and filled before fork
+  std::vector<int>& copies;   // same size; written in the child only
 
   bp::error_code on_setup(bp::posix::default_launcher& launcher, const bp::filesystem::path&,
                           const char* const*) {
     launcher.env = envp;
-    // Keep the inherited descriptors out of Boost's close-everything-else step.
-    for (int fd : request.inherit_fds) launcher.fd_whitelist.push_back(fd);
+    // Keep the child's 3, 4, ... out of Boost's close-everything-else step.
+    for (std::size_t i = 3; i < sources.size(); ++i) {
+      launcher.fd_whitelist.push_back(static_cast<int>(i));
+    }
     return {};
   }
 
@@ -64,29 +71,55 @@ struct ChildSetup {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
     umask(request.umask);
-    if (dup2(null_fd, STDIN_FILENO) < 0 ||
-        dup2(request.stdout_fd >= 0 ? request.stdout_fd : null_fd, STDOUT_FILENO) < 0 ||
-        dup2(request.stderr_fd >= 0 ? request.stderr_fd : null_fd, STDERR_FILENO) < 0) {
-      return {errno, bp::system_category()};
+    const int count = static_cast<int>(sources.size());
+    for (int i = 0; i < count; ++i) {
+      copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, count);
+      if (copies[i] < 0) return {errno, bp::system_category()};
     }
-    // Nothing leaks into QEMU but what was asked for: mark everything close-on-exec, then
-    // clear the flag on the descriptors the child should keep.
-    syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-    for (int fd : request.inherit_fds) {
-      if (fcntl(fd, F_SETFD, 0) != 0) return {errno, bp::system_category()};
+    for (int i = 0; i < count; ++i) {
+      if (dup2(copies[i], i) < 0) return {errno, bp::system_category()};  // clears CLOEXEC
     }
+    // Nothing else leaks into QEMU: everything above the layout is closed at exec (Boost also
+    // closes it before exec; this holds even if it did not).
+    syscall(SYS_close_range, static_cast<unsigned>(count), ~0U, CLOSE_RANGE_CLOEXEC);
     return {};
   }
 };
 
+// Occupies every free descriptor below `limit` (with /dev/null) while it lives. Spawning
+// creates descriptors of its own (Boost's exec-error pipe); they must not take a number the
+// child's layout needs, or the layout would overwrite them.
+class LowFdReservation {
+ public:
+  explicit LowFdReservation(int limit) {
+    while (true) {
+      const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return;
+      if (fd >= limit) {
+        close(fd);
+        return;
+      }
+      held_.push_back(fd);
+    }
+  }
+  ~LowFdReservation() {
+    for (int fd : held_) close(fd);
+  }
+  LowFdReservation(const LowFdReservation&) = delete;
+  LowFdReservation& operator=(const LowFdReservation&) = delete;
+
+ private:
+  std::vector<int> held_;
+};
+
 class RealProcess : public Process {
  public:
-  explicit RealProcess(pid_t pid)
-      : pid_(pid), pidfd_(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))) {}
+  RealProcess(pid_t pid, bool group)
+      : pid_(pid), group_(group), pidfd_(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))) {}
 
   ~RealProcess() override {
     if (!status_) {
-      kill(pid_, SIGKILL);
+      Send(SIGKILL);
       Reap(true);
     }
     if (pidfd_ >= 0) close(pidfd_);
@@ -112,10 +145,15 @@ class RealProcess : public Process {
   }
 
   void Signal(int signal) override {
-    if (!status_) kill(pid_, signal);
+    if (!status_) Send(signal);
   }
 
  private:
+  void Send(int signal) {
+    // The group may not exist yet (the child has not reached setpgid): the child alone then.
+    if (!group_ || kill(-pid_, signal) != 0) kill(pid_, signal);
+  }
+
   // Collects the exit status if the child is gone; blocks when `block`.
   bool Reap(bool block) {
     int status = 0;
@@ -126,10 +164,14 @@ class RealProcess : public Process {
     if (r != pid_) return false;
     status_ =
         WIFSIGNALED(status) ? ExitStatus{-1, WTERMSIG(status)} : ExitStatus{WEXITSTATUS(status), 0};
+    // What is left of its group is orphaned now. The group's id cannot have been reused: Linux
+    // keeps a pid reserved while it is the id of a group with members.
+    if (group_) kill(-pid_, SIGKILL);
     return true;
   }
 
   pid_t pid_;
+  bool group_;
   int pidfd_;
   std::optional<ExitStatus> status_;
 };
@@ -153,19 +195,26 @@ class BoostProcessRunner : public ProcessRunner {
     for (const std::string& e : env) envp.push_back(e.c_str());
     envp.push_back(nullptr);
 
+    const int layout_size =
+        SpawnRequest::kFirstPassedFd + static_cast<int>(request.pass_fds.size());
+    const LowFdReservation reservation(layout_size);
     const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0) throw Error(std::string("cannot open /dev/null: ") + std::strerror(errno));
+    std::vector<int> sources = {null_fd, request.stdout_fd >= 0 ? request.stdout_fd : null_fd,
+                                request.stderr_fd >= 0 ? request.stderr_fd : null_fd};
+    sources.insert(sources.end(), request.pass_fds.begin(), request.pass_fds.end());
+    std::vector<int> copies(sources.size(), -1);
     std::vector<std::string> args(request.argv.begin() + (request.argv.empty() ? 0 : 1),
                                   request.argv.end());
     boost::asio::io_context context;
-    ChildSetup setup{request, envp.data(), getpid(), null_fd};
+    ChildSetup setup{request, envp.data(), getpid(), sources, copies};
     try {
       bp::process child(context.get_executor(), bp::filesystem::path(request.executable), args,
                         setup);
       close(null_fd);
       const pid_t pid = child.id();
       child.detach();  // kvmrun reaps it, through RealProcess
-      return std::make_unique<RealProcess>(pid);
+      return std::make_unique<RealProcess>(pid, request.own_process_group);
     } catch (const boost::system::system_error& e) {
       close(null_fd);
       throw Error("cannot run " + request.executable + ": " + e.code().message());

@@ -12,6 +12,16 @@ std::string EscapeQemuOptionValue(std::string_view value) {
   return out;
 }
 
+std::string LocalPath(std::string_view path) {
+  if (path.empty() || path.front() == '/') return std::string(path);
+  return "./" + std::string(path);
+}
+
+std::string LocalFileDrive(std::string_view path, DiskFormat format) {
+  return "file.driver=file,file.filename=" + EscapeQemuOptionValue(LocalPath(path)) +
+         ",format=" + std::string(ToString(format));
+}
+
 std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& plan) {
   std::vector<std::string> argv = {plan.qemu};
   const auto add = [&](std::initializer_list<std::string> args) {
@@ -19,8 +29,9 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
   };
 
   // A paused VM with only what kvmrun asks for: no default devices, no host config files.
-  add({"-name", EscapeQemuOptionValue(spec.name), "-nodefaults", "-no-user-config", "-display",
-       "none", "-S"});
+  // "guest=" keeps a name such as "db=primary" from being read as QEMU's own -name options.
+  add({"-name", "guest=" + EscapeQemuOptionValue(spec.name), "-nodefaults", "-no-user-config",
+       "-display", "none", "-S"});
   if (!spec.machine.empty()) add({"-machine", spec.machine});
   add({"-accel", std::string(ToString(plan.accel))});
   add({"-m", std::to_string(spec.memory_mib), "-smp", std::to_string(spec.cpus)});
@@ -30,37 +41,37 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
 
   // kvmrun's own monitor and the serial console: inherited socket descriptors, so there is no
   // socket file to race for, clean up or protect.
-  add({"-chardev", std::string("socket,id=") + kQmpChardevId + ",fd=" + std::to_string(plan.qmp_fd),
+  add({"-chardev", std::string("socket,id=") + kQmpChardevId + ",fd=" + std::to_string(kQmpFd),
        "-mon", std::string("chardev=") + kQmpChardevId + ",mode=control"});
   add({"-chardev",
-       std::string("socket,id=") + kConsoleChardevId + ",fd=" + std::to_string(plan.console_fd),
+       std::string("socket,id=") + kConsoleChardevId + ",fd=" + std::to_string(kConsoleFd),
        "-serial", std::string("chardev:") + kConsoleChardevId});
   if (!spec.qmp_socket.empty()) {
     add({"-chardev",
          std::string("socket,id=") + kPublicQmpChardevId +
-             ",path=" + EscapeQemuOptionValue(spec.qmp_socket) + ",server=on,wait=off",
+             ",path=" + EscapeQemuOptionValue(LocalPath(spec.qmp_socket)) + ",server=on,wait=off",
          "-mon", std::string("chardev=") + kPublicQmpChardevId + ",mode=control"});
   }
 
-  // -kernel, -initrd and -append take their value verbatim (no comma syntax).
-  if (!spec.kernel.empty()) add({"-kernel", spec.kernel});
-  if (!spec.initrd.empty()) add({"-initrd", spec.initrd});
+  // -kernel, -initrd and -append take their value verbatim (no comma syntax), and as separate
+  // argv elements a value starting with '-' stays a value.
+  if (!spec.kernel.empty()) add({"-kernel", LocalPath(spec.kernel)});
+  if (!spec.initrd.empty()) add({"-initrd", LocalPath(spec.initrd)});
   if (!spec.append.empty()) add({"-append", spec.append});
   for (const DiskSpec& disk : spec.disks) {
-    std::string drive = "file=" + EscapeQemuOptionValue(disk.path) +
-                        ",format=" + std::string(ToString(disk.format)) + ",if=virtio";
+    std::string drive = LocalFileDrive(disk.path, disk.format) + ",if=virtio";
     if (disk.read_only) drive += ",readonly=on";
     if (disk.snapshot) drive += ",snapshot=on";
     add({"-drive", drive});
   }
   if (!spec.cdrom.empty()) {
     add({"-drive",
-         "file=" + EscapeQemuOptionValue(spec.cdrom) + ",media=cdrom,readonly=on,if=ide"});
+         LocalFileDrive(spec.cdrom, DiskFormat::kRaw) + ",media=cdrom,readonly=on,if=ide"});
   }
   if (spec.network) add({"-nic", "user,model=virtio-net-pci"});
   if (spec.no_reboot) add({"-no-reboot"});
-  for (const std::string& dir : plan.firmware_dirs) add({"-L", dir});
-  for (const std::string& dir : spec.firmware_dirs) add({"-L", dir});
+  for (const std::string& dir : plan.firmware_dirs) add({"-L", LocalPath(dir)});
+  for (const std::string& dir : spec.firmware_dirs) add({"-L", LocalPath(dir)});
 
   argv.insert(argv.end(), spec.extra_args.begin(), spec.extra_args.end());
   return argv;

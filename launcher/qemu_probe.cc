@@ -1,5 +1,6 @@
 #include "kvmrun/qemu_probe.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,7 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 constexpr char kBinaryName[] = "qemu-system-x86_64";
-constexpr int kCacheFormat = 1;
+constexpr int kCacheFormat = 2;  // 2: machine_cpu_max
 
 std::string Absolute(const std::string& path) {
   std::error_code ec;
@@ -68,30 +69,30 @@ bool HasProperty(const std::vector<QomProperty>& properties, const std::string& 
 }
 
 // The QMP half of the probe: devices, properties and machine types.
-void ProbeOverQmp(const std::string& qemu, ProcessRunner& runner, QemuCapabilities& caps) {
+QemuCapabilities ProbeOverQmp(const std::string& qemu, ProcessRunner& runner, StopRequests* stop) {
   auto [ours, theirs] = MakeSocketPair();
   auto [err_read, err_write] = MakePipe();
-  SpawnRequest request = QemuSpawnRequest(
-      qemu, {"-machine", "none", "-accel", "tcg", "-nodefaults", "-no-user-config", "-display",
-             "none", "-chardev", "socket,id=probe,fd=" + std::to_string(theirs.get()), "-mon",
-             "chardev=probe,mode=control"});
-  request.inherit_fds = {theirs.get()};
+  SpawnRequest request =
+      QemuSpawnRequest(qemu, {"-machine", "none", "-accel", "tcg", "-nodefaults", "-no-user-config",
+                              "-display", "none", "-chardev",
+                              "socket,id=probe,fd=" + std::to_string(SpawnRequest::kFirstPassedFd),
+                              "-mon", "chardev=probe,mode=control"});
+  request.pass_fds = {theirs.get()};
   request.stderr_fd = err_write.get();
   std::unique_ptr<Process> child = runner.Spawn(request);
   theirs.Reset();
   err_write.Reset();
   try {
+    WaitForFd(ours.get(), POLLIN, 10s, stop, "while probing " + qemu);
     QmpClient qmp(AdoptQmpSocket(ours.Release()), 10s);
-    const QemuCapabilities live = CapabilitiesFromQmp(qmp);
-    caps.version = live.version;
-    caps.kvm_pit_lost_tick_policy = live.kvm_pit_lost_tick_policy;
-    caps.machine_hpet_property = live.machine_hpet_property;
-    caps.rtc_driftfix = live.rtc_driftfix;
-    caps.hv_time = live.hv_time;
-    caps.kvmclock = live.kvmclock;
-    caps.default_machine = live.default_machine;
-    caps.machine_types = live.machine_types;
+    QemuCapabilities caps = CapabilitiesFromQmp(qmp);
     qmp.Execute("quit");
+    child->Wait(5s);
+    return caps;
+  } catch (const Interrupted&) {
+    child->Signal(SIGKILL);
+    child->Wait(2s);
+    throw;
   } catch (const Error& e) {
     child->Signal(SIGKILL);
     child->Wait(2s);
@@ -100,7 +101,6 @@ void ProbeOverQmp(const std::string& qemu, ProcessRunner& runner, QemuCapabiliti
     throw Error("probing " + qemu + " over QMP failed: " + e.what() +
                 (n > 0 ? " (QEMU said: " + FirstLine(std::string(buffer, n)) + ")" : ""));
   }
-  child->Wait(5s);
 }
 
 struct BinaryIdentity {
@@ -138,6 +138,8 @@ QemuCapabilities CapabilitiesFromQmp(QmpClient& qmp) {
   for (const MachineInfo& machine : QueryMachines(qmp)) {
     caps.machine_types.push_back(machine.name);
     if (machine.is_default) caps.default_machine = machine.name;
+    caps.machine_cpu_max[machine.name] = machine.cpu_max;
+    if (!machine.alias.empty()) caps.machine_cpu_max[machine.alias] = machine.cpu_max;
   }
   std::sort(caps.machine_types.begin(), caps.machine_types.end());
   if (!caps.default_machine.empty()) {
@@ -174,8 +176,9 @@ std::string FindQemu(const std::string& explicit_path) {
                    "'sudo apt-get install qemu-system-x86' or pass --qemu PATH");
 }
 
-QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner) {
-  const CapturedRun run = RunAndCapture(runner, QemuSpawnRequest(qemu, {"-help"}), 10s);
+QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner, StopRequests* stop) {
+  const CapturedRun run =
+      RunAndCapture(runner, QemuSpawnRequest(qemu, {"-help"}), 10s, 1 << 20, stop);
   if (run.timed_out || !run.status.Success() ||
       run.out.find("QEMU emulator version") == std::string::npos) {
     const std::string said = FirstLine(!run.err.empty() ? run.err : run.out);
@@ -183,10 +186,9 @@ QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner) {
                      (run.timed_out ? "hung" : run.status.ToString()) +
                      (said.empty() ? "" : ", printing: " + said));
   }
-  QemuCapabilities caps;
+  QemuCapabilities caps = ProbeOverQmp(qemu, runner, stop);
   caps.no_hpet_flag = HelpListsFlag(run.out, "-no-hpet");
   caps.no_kvm_pit_reinjection_flag = HelpListsFlag(run.out, "-no-kvm-pit-reinjection");
-  ProbeOverQmp(qemu, runner, caps);
   return caps;
 }
 
@@ -211,7 +213,8 @@ std::optional<nlohmann::json> ProbeCache::Load(const std::string& qemu) const {
   std::ifstream in(PathFor(qemu));
   if (!in) return std::nullopt;
   try {
-    nlohmann::json entry = nlohmann::json::parse(in);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json entry = ParseBoundedJson(text);
     const nlohmann::json& binary = entry.at("binary");
     if (entry.at("format") != kCacheFormat || binary.at("path") != qemu ||
         binary.at("size") != id.size || binary.at("mtime_ns") != id.mtime_ns) {
@@ -256,7 +259,8 @@ nlohmann::json CapabilitiesToJson(const QemuCapabilities& caps) {
           {"hv_time", caps.hv_time},
           {"kvmclock", caps.kvmclock},
           {"default_machine", caps.default_machine},
-          {"machine_types", caps.machine_types}};
+          {"machine_types", caps.machine_types},
+          {"machine_cpu_max", caps.machine_cpu_max}};
 }
 
 QemuCapabilities CapabilitiesFromJson(const nlohmann::json& json) {
@@ -273,11 +277,12 @@ QemuCapabilities CapabilitiesFromJson(const nlohmann::json& json) {
   caps.kvmclock = json.at("kvmclock").get<bool>();
   caps.default_machine = json.at("default_machine").get<std::string>();
   caps.machine_types = json.at("machine_types").get<std::vector<std::string>>();
+  caps.machine_cpu_max = json.at("machine_cpu_max").get<std::map<std::string, int>>();
   return caps;
 }
 
-ProbeResult ProbeQemuCached(const std::string& qemu, ProcessRunner& runner,
-                            const ProbeCache& cache) {
+ProbeResult ProbeQemuCached(const std::string& qemu, ProcessRunner& runner, const ProbeCache& cache,
+                            StopRequests* stop) {
   const auto start = Clock::now();
   ProbeResult result;
   std::optional<nlohmann::json> entry = cache.Load(qemu);
@@ -290,7 +295,7 @@ ProbeResult ProbeQemuCached(const std::string& qemu, ProcessRunner& runner,
     }
   }
   if (!result.from_cache) {
-    result.caps = ProbeQemu(qemu, runner);
+    result.caps = ProbeQemu(qemu, runner, stop);
     nlohmann::json fresh = nlohmann::json::object();
     // Keep what else the entry holds (the KVM check) only if it was for this same binary.
     if (entry) fresh = *entry;

@@ -14,7 +14,8 @@
 namespace kvmrun {
 
 CapturedRun RunAndCapture(ProcessRunner& runner, SpawnRequest request,
-                          std::chrono::milliseconds timeout, std::size_t max_bytes) {
+                          std::chrono::milliseconds timeout, std::size_t max_bytes,
+                          StopRequests* stop) {
   auto [out_read, out_write] = MakePipe();
   auto [err_read, err_write] = MakePipe();
   request.stdout_fd = out_write.get();
@@ -25,7 +26,9 @@ CapturedRun RunAndCapture(ProcessRunner& runner, SpawnRequest request,
 
   CapturedRun run;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  pollfd fds[2] = {{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}};
+  pollfd fds[3] = {{out_read.get(), POLLIN, 0},
+                   {err_read.get(), POLLIN, 0},
+                   {stop != nullptr ? stop->fd() : -1, POLLIN, 0}};
   std::string* sinks[2] = {&run.out, &run.err};
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
     const auto left =
@@ -35,7 +38,12 @@ CapturedRun RunAndCapture(ProcessRunner& runner, SpawnRequest request,
       child->Signal(SIGKILL);
       break;
     }
-    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    if (poll(fds, 3, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    if (fds[2].revents & POLLIN) {
+      child->Signal(SIGKILL);
+      child->Wait(std::chrono::seconds(5));
+      ThrowIfStopRequested(stop, "while running " + request.executable);
+    }
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buffer[65536];

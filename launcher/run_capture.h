@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kvmrun/process.h"
+#include "kvmrun/stop_requests.h"
 
 namespace kvmrun {
 
@@ -17,9 +18,11 @@ struct CapturedRun {
 };
 
 // Spawns `request` with stdout and stderr on pipes, reads both (up to `max_bytes` each) until
-// the child exits or `timeout` passes (then kills it).
+// the child exits or `timeout` passes (then kills it). A stop request kills it too and throws
+// Interrupted.
 CapturedRun RunAndCapture(ProcessRunner& runner, SpawnRequest request,
-                          std::chrono::milliseconds timeout, std::size_t max_bytes = 1 << 20);
+                          std::chrono::milliseconds timeout, std::size_t max_bytes = 1 << 20,
+                          StopRequests* stop = nullptr);
 
 }  // namespace kvmrun
 

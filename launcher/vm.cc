@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "kvmrun/qemu_probe.h"
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/runtime_dir.h"
+#include "kvmrun/stop_requests.h"
 #include "launcher/qemu_install.h"
 #include "launcher/unique_fd.h"
 
@@ -66,18 +68,44 @@ void FillDefaults(VmOptions& o) {
   if (o.runtime_base.empty()) o.runtime_base = DefaultRuntimeBase();
 }
 
+// What the probed QEMU says about the spec: the machine type exists and takes that many CPUs
+// (QEMU would refuse both only after starting).
+void CheckAgainstMachine(const VmSpec& spec, const QemuCapabilities& caps) {
+  if (caps.machine_cpu_max.empty()) return;  // capabilities given, not probed
+  const std::string machine = spec.machine.empty() ? caps.default_machine : spec.machine;
+  const auto it = caps.machine_cpu_max.find(machine);
+  if (it == caps.machine_cpu_max.end()) {
+    std::string aliases;
+    for (const auto& [name, max] : caps.machine_cpu_max) {
+      if (std::find(caps.machine_types.begin(), caps.machine_types.end(), name) ==
+          caps.machine_types.end()) {
+        aliases += (aliases.empty() ? "" : ", ") + name;
+      }
+    }
+    throw UsageError("--machine: unknown machine type '" + machine + "'; valid: " + aliases +
+                     ", or a versioned type such as " + caps.default_machine);
+  }
+  if (it->second > 0 && spec.cpus > it->second) {
+    throw UsageError("--cpus: invalid value '" + std::to_string(spec.cpus) + "'; valid: 1 to " +
+                     std::to_string(it->second) + " for machine type " + machine);
+  }
+}
+
 Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir,
                  VmTimings& timings) {
   Decisions d;
   d.qemu = FindQemu(spec.qemu);
   const ProbeCache cache(o.cache_dir);
   auto start = Clock::now();
-  d.caps = o.capabilities ? *o.capabilities : ProbeQemuCached(d.qemu, *o.runner, cache).caps;
+  d.caps = o.capabilities ? *o.capabilities
+                          : ProbeQemuCached(d.qemu, *o.runner, cache, o.stop.get()).caps;
   timings.probe = Since(start);
+  CheckAgainstMachine(spec, d.caps);
   start = Clock::now();
   if (spec.accel != AccelRequest::kTcg) {
-    d.kvm = o.kvm_diagnosis ? *o.kvm_diagnosis
-                            : DiagnoseKvmForQemu(d.qemu, *o.kvm_host, *o.runner, cache, work_dir);
+    d.kvm = o.kvm_diagnosis
+                ? *o.kvm_diagnosis
+                : DiagnoseKvmForQemu(d.qemu, *o.kvm_host, *o.runner, cache, work_dir, o.stop.get());
   }
   timings.kvm_check = Since(start);
   d.accel = ChooseAccel(spec.accel, d.kvm);
@@ -89,9 +117,45 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir,
   return d;
 }
 
-LaunchPlan MakePlan(const Decisions& d, int qmp_fd, int console_fd) {
-  return LaunchPlan{d.qemu, d.accel.accel, d.accel.cpu_model, d.rendering,
-                    qmp_fd, console_fd,    d.firmware_dirs};
+LaunchPlan MakePlan(const Decisions& d) {
+  return LaunchPlan{d.qemu, d.accel.accel, d.accel.cpu_model, d.rendering, d.firmware_dirs};
+}
+
+// Opens the console log for writing. open() of a FIFO without a reader blocks until one comes;
+// the wait happens here instead, where a stop request can end it.
+UniqueFd OpenConsoleLog(const VmOptions& o) {
+  bool told = false;
+  while (true) {
+    const int fd = open(o.console_log.c_str(),
+                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+    if (fd >= 0) {
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      return UniqueFd(fd);
+    }
+    if (errno != ENXIO) {
+      throw UsageError("--console-log '" + o.console_log + "': " + std::strerror(errno));
+    }
+    if (!told && o.on_notice) {
+      o.on_notice("console log '" + o.console_log + "' is a FIFO with no reader; waiting for one");
+    }
+    told = true;
+    const int stop_fd = o.stop ? o.stop->fd() : -1;
+    pollfd p{stop_fd, POLLIN, 0};
+    poll(&p, 1, 100);
+    ThrowIfStopRequested(o.stop.get(), "while waiting for a reader of the console log");
+  }
+}
+
+// Writes all of `bytes`; returns 0, or the errno of the failure.
+int WriteFully(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
 }
 
 // The last non-empty line of `text`.
@@ -115,7 +179,21 @@ struct Vm::Io {
   std::thread thread;
   mutable std::mutex mu;
   std::string stderr_tail;
-  std::string stderr_line;
+  LineSplitter stderr_lines;
+  std::uint64_t console_log_bytes = 0;
+  std::string console_log_error;  // the first failure to write the console log
+
+  // Keeps the last kStderrTailBytes of QEMU's stderr; returns the lines `bytes` completed.
+  std::vector<std::string> AppendStderr(std::string_view bytes) {
+    std::vector<std::string> lines;
+    std::lock_guard lock(mu);
+    stderr_tail.append(bytes);
+    if (stderr_tail.size() > kStderrTailBytes) {
+      stderr_tail.erase(0, stderr_tail.size() - kStderrTailBytes);
+    }
+    stderr_lines.Push(bytes, [&](std::string line) { lines.push_back(std::move(line)); });
+    return lines;
+  }
 };
 
 Vm::Vm() : console_(std::make_unique<ConsoleLog>()) {}
@@ -142,14 +220,24 @@ const std::string& Vm::runtime_dir() const {
   return runtime_ ? runtime_->path() : kNone;
 }
 
-std::unique_ptr<Vm> Vm::Start(const VmSpec& spec, VmOptions options) {
+std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   const auto start = Clock::now();
+  const VmSpec spec = WithAbsolutePaths(given);
   ValidateVmSpec(spec);
   std::unique_ptr<Vm> vm(new Vm());
   vm->spec_ = spec;
   vm->options_ = std::move(options);
   VmOptions& o = vm->options_;
   FillDefaults(o);
+  for (const DiskSpec& disk : spec.disks) {
+    if (!disk.format_given && disk.format == DiskFormat::kRaw && HasQcow2Header(disk.path) &&
+        o.on_notice) {
+      o.on_notice("disk '" + disk.path +
+                  "' starts with a qcow2 header but is opened as raw: kvmrun never takes the "
+                  "format from an image's content (a guest writes it); add ,format=qcow2 if "
+                  "you made it as qcow2");
+    }
+  }
 
   // A kvmrun killed with SIGKILL could not remove its directory (its QEMU died with it).
   RemoveStaleRuntimeDirs(o.runtime_base);
@@ -166,20 +254,14 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& spec, VmOptions options) {
   auto [qmp_ours, qmp_theirs] = MakeSocketPair();
   auto [console_ours, console_theirs] = MakeSocketPair();
   auto [err_read, err_write] = MakePipe();
-  vm->argv_ = BuildQemuArgv(spec, MakePlan(d, qmp_theirs.get(), console_theirs.get()));
+  vm->argv_ = BuildQemuArgv(spec, MakePlan(d));
 
   vm->io_ = std::make_unique<Io>();
-  if (!o.console_log.empty()) {
-    vm->io_->console_file =
-        UniqueFd(open(o.console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-    if (vm->io_->console_file.get() < 0) {
-      throw UsageError("--console-log '" + o.console_log + "': " + std::strerror(errno));
-    }
-  }
+  if (!o.console_log.empty()) vm->io_->console_file = OpenConsoleLog(o);
 
   SpawnRequest request = QemuSpawnRequest(vm->qemu_, {});
   request.argv = vm->argv_;
-  request.inherit_fds = {qmp_theirs.get(), console_theirs.get()};
+  request.pass_fds = {qmp_theirs.get(), console_theirs.get()};  // kQmpFd, kConsoleFd
   request.stderr_fd = err_write.get();
   auto spawn_start = Clock::now();
   vm->process_ = o.runner->Spawn(request);
@@ -192,7 +274,12 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& spec, VmOptions options) {
   vm->io_->stderr_read = std::move(err_read);
   vm->StartIo();
 
+  // The greeting comes when QEMU is ready; a QEMU that hangs before it can still be stopped.
+  const bool greeted =
+      WaitForFd(qmp_ours.get(), POLLIN, o.qmp_timeout, o.stop.get(), "while QEMU was starting");
   try {
+    if (!greeted)
+      throw QmpTimeout("no QMP greeting within " + std::to_string(o.qmp_timeout.count()) + " ms");
     vm->qmp_ = std::make_unique<QmpClient>(AdoptQmpSocket(qmp_ours.Release()), o.qmp_timeout);
   } catch (const Error& e) {
     vm->FailStart(std::string("QEMU did not start (") + e.what() + ")");
@@ -254,6 +341,13 @@ void Vm::StartIo() {
   io_->wake_read = std::move(wake_read);
   io_->wake_write = std::move(wake_write);
   io_->thread = std::thread([this] {
+    // A console log or console callback writing to a pipe whose reader went away gets EPIPE
+    // instead of a SIGPIPE that would kill the process (this thread only: the signal is
+    // directed at the thread that wrote).
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
     Io& io = *io_;
     pollfd fds[3] = {{io.console.get(), POLLIN, 0},
                      {io.stderr_read.get(), POLLIN, 0},
@@ -280,25 +374,10 @@ void Vm::StartIo() {
         if (i == 0) {
           console_->Append(bytes);
           if (options_.on_console) options_.on_console(bytes);
-          if (io.console_file.get() >= 0) {
-            [[maybe_unused]] const ssize_t w = write(io.console_file.get(), buffer, n);
-          }
+          if (io.console_file.get() >= 0) WriteConsoleLog(bytes);
           continue;
         }
-        std::vector<std::string> lines;
-        {
-          std::lock_guard lock(io.mu);
-          io.stderr_tail.append(bytes);
-          if (io.stderr_tail.size() > kStderrTailBytes) {
-            io.stderr_tail.erase(0, io.stderr_tail.size() - kStderrTailBytes);
-          }
-          io.stderr_line.append(bytes);
-          std::size_t newline;
-          while ((newline = io.stderr_line.find('\n')) != std::string::npos) {
-            lines.push_back(io.stderr_line.substr(0, newline));
-            io.stderr_line.erase(0, newline + 1);
-          }
-        }
+        const std::vector<std::string> lines = io.AppendStderr(bytes);
         if (options_.on_qemu_stderr) {
           for (const std::string& line : lines) options_.on_qemu_stderr(line);
         }
@@ -313,6 +392,31 @@ void Vm::StopIo() {
   const char byte = 1;
   [[maybe_unused]] const ssize_t n = write(io_->wake_write.get(), &byte, 1);
   io_->thread.join();
+}
+
+void Vm::WriteConsoleLog(std::string_view bytes) {
+  Io& io = *io_;
+  const int err = WriteFully(io.console_file.get(), bytes);
+  std::string failure;
+  {
+    std::lock_guard lock(io.mu);
+    if (err == 0) {
+      io.console_log_bytes += bytes.size();
+      return;
+    }
+    // Nothing more is written: a log with a hole in the middle would mislead.
+    io.console_file.Reset();
+    io.console_log_error = "writing the console log '" + options_.console_log + "' failed after " +
+                           std::to_string(io.console_log_bytes) + " bytes: " + std::strerror(err);
+    failure = io.console_log_error;
+  }
+  if (options_.on_notice) options_.on_notice(failure + "; the rest of the console is not saved");
+}
+
+std::string Vm::ConsoleLogError() const {
+  if (!io_) return "";
+  std::lock_guard lock(io_->mu);
+  return io_->console_log_error;
 }
 
 std::string Vm::StderrTail() const {
@@ -334,7 +438,7 @@ void Vm::Resume(MissedTicks missed) {
   qmp_->Execute("cont");
 }
 
-ConsoleMatch Vm::WaitForConsole(const std::regex& pattern, std::chrono::milliseconds timeout) {
+ConsoleMatch Vm::WaitForConsole(const ConsolePattern& pattern, std::chrono::milliseconds timeout) {
   return console_->WaitFor(pattern, timeout);
 }
 
@@ -370,14 +474,23 @@ void Vm::RemovePublicSocket() {
   }
 }
 
-ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace) {
+ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop) {
   const auto start = Clock::now();
   const auto done = [&](ShutdownStep step) {
     timings_.shutdown = Since(start);
     return ShutdownResult{*exit_status_, step};
   };
   if (exit_status_ || WaitForExit(0ms)) return done(ShutdownStep::kAlreadyExited);
+  // A stop request while the ladder runs means "now": the remaining steps are skipped.
+  bool hurry = false;
+  const auto exited_within = [&](std::chrono::milliseconds wait) {
+    if (hurry) return false;
+    if (WaitForExit(wait, stop != nullptr ? stop->fd() : -1)) return true;
+    hurry = stop != nullptr && stop->Take().has_value();
+    return false;
+  };
   const auto ask = [&](const char* command) {
+    if (hurry) return;
     try {
       qmp_->Execute(command, nullptr, options_.step_timeout);
     } catch (const Error&) {
@@ -387,14 +500,16 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace) {
   };
   if (grace > 0ms && qmp_) {
     ask("system_powerdown");
-    if (WaitForExit(grace)) return done(ShutdownStep::kPowerdown);
+    if (exited_within(grace)) return done(ShutdownStep::kPowerdown);
   }
   if (qmp_) {
     ask("quit");
-    if (WaitForExit(options_.step_timeout)) return done(ShutdownStep::kQuit);
+    if (exited_within(options_.step_timeout)) return done(ShutdownStep::kQuit);
   }
-  process_->Signal(SIGTERM);
-  if (WaitForExit(options_.step_timeout)) return done(ShutdownStep::kTerminate);
+  if (!hurry) {
+    process_->Signal(SIGTERM);
+    if (exited_within(options_.step_timeout)) return done(ShutdownStep::kTerminate);
+  }
   process_->Signal(SIGKILL);
   if (WaitForExit(10s)) return done(ShutdownStep::kKill);
   throw VmError("QEMU (pid " + std::to_string(pid()) + ") survived SIGKILL", argv_, StderrTail());
@@ -418,7 +533,7 @@ std::vector<std::string> PlanVmArgv(const VmSpec& spec, VmOptions options) {
   RuntimeDir work = RuntimeDir::Create(options.runtime_base);
   VmTimings timings;
   const Decisions d = Decide(spec, options, work.path(), timings);
-  return BuildQemuArgv(spec, MakePlan(d, 3, 4));
+  return BuildQemuArgv(spec, MakePlan(d));
 }
 
 }  // namespace kvmrun

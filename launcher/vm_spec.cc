@@ -1,12 +1,16 @@
 #include "kvmrun/vm_spec.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "kvmrun/error.h"
@@ -70,6 +74,33 @@ void RequireReadableFile(const std::string& path, std::string_view what, bool al
   }
 }
 
+// QEMU unlinks whatever is at a server socket's path before it binds. Only an absent path, or
+// a socket of this user's that nobody listens on (left by a QEMU that was killed), is free.
+void RequireFreeSocketPath(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    throw UsageError("--qmp-socket '" + path + "': " + std::strerror(errno));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    throw UsageError("--qmp-socket '" + path +
+                     "' exists and is not a socket; QEMU would delete it (choose a new path)");
+  }
+  if (st.st_uid != getuid()) {
+    throw UsageError("--qmp-socket '" + path + "' is another user's socket");
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof(addr.sun_path) - 1));
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool live =
+      fd >= 0 && connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+  if (fd >= 0) close(fd);
+  if (live) {
+    throw UsageError("--qmp-socket '" + path + "' is in use: a running program listens on it");
+  }
+}
+
 std::uint64_t HostMemoryMib() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page_size = sysconf(_SC_PAGESIZE);
@@ -120,16 +151,103 @@ std::uint64_t ParseMemorySize(std::string_view text, std::string_view option) {
   return kib >> 10;
 }
 
-DiskFormat DetectDiskFormat(const std::string& path) {
+DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
+                           std::string_view option) {
+  const auto bad = [&](const std::string& why) {
+    return UsageError(std::string(option) + ": invalid value '" + std::string(text) + "' (" + why +
+                      "); valid: FILE or FILE,format=raw|qcow2 (write a comma in FILE as ,,)");
+  };
+  // QEMU's own convention: ",," is a literal comma, a single ',' starts an option.
+  DiskSpec disk;
+  disk.read_only = read_only;
+  disk.snapshot = snapshot;
+  std::size_t at = 0;
+  for (; at < text.size(); ++at) {
+    if (text[at] != ',') {
+      disk.path += text[at];
+    } else if (at + 1 < text.size() && text[at + 1] == ',') {
+      disk.path += ',';
+      ++at;
+    } else {
+      break;
+    }
+  }
+  if (disk.path.empty()) throw bad("no file name");
+  while (at < text.size()) {
+    const std::size_t end = std::min(text.find(',', at + 1), text.size());
+    const std::string_view item = text.substr(at + 1, end - at - 1);
+    at = end;
+    if (item.rfind("format=", 0) != 0) throw bad("unknown option '" + std::string(item) + "'");
+    const auto format = FindByName(item.substr(7), kAllDiskFormats);
+    if (!format) throw bad("unknown format '" + std::string(item.substr(7)) + "'");
+    disk.format = *format;
+    disk.format_given = true;
+  }
+  if (!disk.format_given) {
+    const std::string extension = std::filesystem::path(disk.path).extension().string();
+    disk.format = EqualsIgnoreCase(extension, ".qcow2") || EqualsIgnoreCase(extension, ".qcow")
+                      ? DiskFormat::kQcow2
+                      : DiskFormat::kRaw;
+  }
+  return disk;
+}
+
+bool HasQcow2Header(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("disk '" + path + "': cannot be read");
   char magic[4] = {};
-  in.read(magic, sizeof(magic));
-  return std::memcmp(magic, "QFI\xfb", 4) == 0 ? DiskFormat::kQcow2 : DiskFormat::kRaw;
+  return in.read(magic, sizeof(magic)) && std::memcmp(magic, "QFI\xfb", 4) == 0;
+}
+
+bool IsQemuModelName(std::string_view name) {
+  if (name.empty() || name.front() == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string FindDetachingOption(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    // QEMU accepts its options with one dash or two.
+    const std::string_view name = std::string_view(arg).substr(arg.rfind("--", 0) == 0 ? 2 : 1);
+    if (!arg.empty() && arg[0] == '-' && name == "daemonize") return arg;
+  }
+  return "";
+}
+
+VmSpec WithAbsolutePaths(VmSpec spec) {
+  const auto absolute = [](std::string& path) {
+    if (path.empty() || path.front() == '/') return;
+    std::error_code ec;
+    const std::filesystem::path made = std::filesystem::absolute(path, ec);
+    if (!ec) path = made.string();
+  };
+  absolute(spec.qemu);
+  absolute(spec.kernel);
+  absolute(spec.initrd);
+  absolute(spec.cdrom);
+  absolute(spec.qmp_socket);
+  for (DiskSpec& disk : spec.disks) absolute(disk.path);
+  for (std::string& dir : spec.firmware_dirs) absolute(dir);
+  return spec;
 }
 
 void ValidateVmSpec(const VmSpec& spec) {
   if (spec.name.empty()) throw UsageError("--name: the VM name must not be empty");
+  if (!spec.machine.empty() && !IsQemuModelName(spec.machine)) {
+    throw UsageError("--machine: invalid value '" + spec.machine +
+                     "'; valid: a machine type such as q35 or pc-i440fx-7.2 (letters, digits, "
+                     "'.', '_', '-'; properties go in --extra-arg)");
+  }
+  if (!spec.cpu_model.empty() && !IsQemuModelName(spec.cpu_model)) {
+    throw UsageError("--cpu: invalid value '" + spec.cpu_model +
+                     "'; valid: a CPU model such as max or Skylake-Client (letters, digits, "
+                     "'.', '_', '-'; features go in --extra-arg)");
+  }
+  if (const std::string detach = FindDetachingOption(spec.extra_args); !detach.empty()) {
+    throw UsageError("--extra-arg: '" + detach +
+                     "' would detach QEMU from kvmrun, which then could not stop it; "
+                     "kvmrun refuses it");
+  }
   if (spec.memory_mib == 0) throw UsageError("--memory: the VM needs at least 1 MiB");
   const std::uint64_t host_mib = HostMemoryMib();
   if (host_mib != 0 && spec.memory_mib > host_mib) {
@@ -159,6 +277,7 @@ void ValidateVmSpec(const VmSpec& spec) {
       throw UsageError("--qmp-socket: the path is " + std::to_string(spec.qmp_socket.size()) +
                        " bytes; a Unix socket path must be at most " + std::to_string(kMax));
     }
+    RequireFreeSocketPath(spec.qmp_socket);
   }
 }
 

@@ -21,7 +21,7 @@ QmpGreeting ParseGreeting(const nlohmann::json& json) {
     greeting.capabilities = qmp.value("capabilities", nlohmann::json::array());
   } catch (const nlohmann::json::exception& e) {
     throw QmpProtocolError("malformed QMP greeting (" + std::string(e.what()) +
-                           "): " + json.dump());
+                           "): " + JsonExcerpt(json));
   }
   return greeting;
 }
@@ -223,7 +223,8 @@ void QmpClient::Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events) 
   if (!greeted_) {
     if (message.kind != QmpMessageKind::kGreeting) {
       throw QmpProtocolError("expected the QMP greeting first, got a QMP " +
-                             std::string(ToString(message.kind)) + ": " + message.json.dump());
+                             std::string(ToString(message.kind)) + ": " +
+                             JsonExcerpt(message.json));
     }
     greeting_ = ParseGreeting(message.json);
     greeted_ = true;
@@ -234,14 +235,31 @@ void QmpClient::Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events) 
       throw QmpProtocolError("unexpected second QMP greeting");
     case QmpMessageKind::kReturn:
     case QmpMessageKind::kError: {
+      const bool ok = message.kind == QmpMessageKind::kReturn;
       const nlohmann::json& id = message.id();
-      if (!id.is_number_integer() || waiting_.count(id.get<std::int64_t>()) == 0) {
+      std::optional<std::int64_t> to;
+      if (!id.is_null()) resyncing_ = false;  // QEMU is reading whole commands again
+      if (id.is_number_integer() && waiting_.count(id.get<std::int64_t>()) != 0) {
+        to = id.get<std::int64_t>();
+      } else if (id.is_null() && !ok && !resyncing_) {
+        // QEMU answers input it could not parse (a JSON error, nesting over its limit) with
+        // an error that has no id. It reads commands in order, so the error is for the oldest
+        // command still waiting. The rest of that input then yields more errors without an id
+        // (one per stray token: 1031 for 2000 levels of nesting, QEMU 7.2); they are dropped
+        // until a reply with an id shows QEMU back in step.
+        for (std::int64_t waiting : waiting_) {
+          if (replies_.count(waiting) == 0) {
+            to = waiting;
+            resyncing_ = true;
+            break;
+          }
+        }
+      }
+      if (!to) {
         ++unmatched_replies_;
         return;
       }
-      const bool ok = message.kind == QmpMessageKind::kReturn;
-      replies_[id.get<std::int64_t>()] =
-          Reply{ok, std::move(message.json[ok ? "return" : "error"])};
+      replies_[*to] = Reply{ok, std::move(message.json[ok ? "return" : "error"])};
       return;
     }
     case QmpMessageKind::kEvent:

@@ -9,12 +9,12 @@ namespace {
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 // A short, printable excerpt of `text` for error messages.
-std::string Excerpt(std::string_view text) {
+std::string Excerpt(std::string_view text, std::size_t max_chars = 40) {
   std::string out;
-  for (char c : text.substr(0, 40)) {
+  for (char c : text.substr(0, max_chars)) {
     out += std::isprint(static_cast<unsigned char>(c)) ? c : '.';
   }
-  return text.size() > 40 ? out + "..." : out;
+  return text.size() > max_chars ? out + "..." : out;
 }
 
 }  // namespace
@@ -41,7 +41,7 @@ const nlohmann::json& QmpMessage::id() const {
 
 QmpMessage ClassifyQmpMessage(nlohmann::json json) {
   if (!json.is_object()) {
-    throw QmpProtocolError("QMP message is not a JSON object: " + Excerpt(json.dump()));
+    throw QmpProtocolError("QMP message is not a JSON object: " + JsonExcerpt(json, 40));
   }
   QmpMessage message;
   if (json.contains("return")) {
@@ -49,19 +49,19 @@ QmpMessage ClassifyQmpMessage(nlohmann::json json) {
   } else if (json.contains("error")) {
     const auto& error = json["error"];
     if (!error.is_object() || !error.contains("class") || !error["class"].is_string()) {
-      throw QmpProtocolError("QMP error reply without an error class: " + Excerpt(json.dump()));
+      throw QmpProtocolError("QMP error reply without an error class: " + JsonExcerpt(json, 40));
     }
     message.kind = QmpMessageKind::kError;
   } else if (json.contains("event")) {
     if (!json["event"].is_string()) {
-      throw QmpProtocolError("QMP event name is not a string: " + Excerpt(json.dump()));
+      throw QmpProtocolError("QMP event name is not a string: " + JsonExcerpt(json, 40));
     }
     message.kind = QmpMessageKind::kEvent;
   } else if (json.contains("QMP")) {
     message.kind = QmpMessageKind::kGreeting;
   } else {
     throw QmpProtocolError("unknown QMP message (no return, error, event or QMP member): " +
-                           Excerpt(json.dump()));
+                           JsonExcerpt(json, 40));
   }
   message.json = std::move(json);
   return message;
@@ -119,7 +119,10 @@ std::optional<QmpMessage> QmpDecoder::Next() {
     } else if (c == '"') {
       in_string_ = true;
     } else if (c == '{' || c == '[') {
-      ++depth_;
+      if (++depth_ > kMaxJsonDepth) {
+        failed_ = true;
+        Fail("message nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", scan_);
+      }
     } else if (c == '}' || c == ']') {
       --depth_;
     }
@@ -151,6 +154,33 @@ std::optional<QmpMessage> QmpDecoder::Next() {
     }
   }
   return std::nullopt;
+}
+
+std::string JsonExcerpt(const nlohmann::json& json, std::size_t max_chars) {
+  return Excerpt(json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), max_chars);
+}
+
+nlohmann::json ParseBoundedJson(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if ((c == '{' || c == '[') && ++depth > kMaxJsonDepth) {
+      throw JsonTooDeep("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return nlohmann::json::parse(text);
 }
 
 std::string EncodeQmpCommand(std::string_view command, const nlohmann::json& arguments,

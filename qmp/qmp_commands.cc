@@ -11,9 +11,8 @@ auto Run(QmpClient& qmp, const std::string& command, const nlohmann::json& argum
   try {
     return parse(reply);
   } catch (const nlohmann::json::exception& e) {
-    std::string shown = reply.dump();
-    if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
-    throw QmpProtocolError("unexpected reply to '" + command + "' (" + e.what() + "): " + shown);
+    throw QmpProtocolError("unexpected reply to '" + command + "' (" + e.what() +
+                           "): " + JsonExcerpt(reply));
   }
 }
 
@@ -107,8 +106,8 @@ std::vector<MachineInfo> QueryMachines(QmpClient& qmp) {
   return Run(qmp, "query-machines", nullptr, [](const nlohmann::json& r) {
     std::vector<MachineInfo> machines;
     for (const auto& m : r) {
-      machines.push_back(
-          {m.at("name").get<std::string>(), m.value("alias", ""), m.value("is-default", false)});
+      machines.push_back({m.at("name").get<std::string>(), m.value("alias", ""),
+                          m.value("is-default", false), m.value("cpu-max", 0)});
     }
     return machines;
   });

@@ -9,8 +9,8 @@ KVMRUN_JOBS=${KVMRUN_JOBS:-2}
 KVMRUN_PACKAGES=(
   cmake make g++
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
-  libgtest-dev libbenchmark-dev
-  qemu-system-x86 busybox-static cpio libxml2-utils
+  libgtest-dev libbenchmark-dev libre2-dev pkg-config
+  qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -145,11 +145,7 @@ class ProbeOutput {
   void Append(std::string_view bytes) {
     std::lock_guard lock(mu_);
     const double now = Now();
-    partial_.append(bytes);
-    std::size_t newline;
-    while ((newline = partial_.find('\n')) != std::string::npos) {
-      const std::string line = partial_.substr(0, newline);
-      partial_.erase(0, newline + 1);
+    lines_.Push(bytes, [&](const std::string& line) {
       int rate = 0;
       if (auto sample = ParseTickLine(line, &rate)) {
         sample->host_s = now;
@@ -162,7 +158,7 @@ class ProbeOutput {
         error_ = line.substr(line.find("KVMRUN-TICKS-ERROR"));
         ended_ = true;
       }
-    }
+    });
     cv_.notify_all();
   }
 
@@ -188,10 +184,11 @@ class ProbeOutput {
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::string partial_;
+  LineSplitter lines_;
   std::vector<TickSample> samples_;
-  bool started_ = false;
-  bool ended_ = false;
+  // Read by the measuring loop without the lock, written under it by the console thread.
+  std::atomic<bool> started_ = false;
+  std::atomic<bool> ended_ = false;
   std::string error_;
 };
 

@@ -6,7 +6,6 @@
 #include <kvmrun/vm.h>
 
 #include <cstdlib>
-#include <regex>
 
 namespace {
 
@@ -30,10 +29,11 @@ TEST(HarnessExample, BootsTheGuestAndSeesItsMarker) {
   EXPECT_TRUE(vm->clock_report()->ok());
   vm->Continue();
 
-  const kvmrun::ConsoleMatch ready = vm->WaitForConsole(std::regex("KVMRUN-GUEST-READY"), 120s);
+  const kvmrun::ConsoleMatch ready =
+      vm->WaitForConsole(kvmrun::ConsolePattern("KVMRUN-GUEST-READY"), 120s);
   ASSERT_EQ(ready.outcome, kvmrun::ConsoleMatch::Outcome::kMatched) << vm->console().Tail();
   const kvmrun::ConsoleMatch clock =
-      vm->WaitForConsole(std::regex("KVMRUN-GUEST-CLOCKSOURCE (\\S+)"), 30s);
+      vm->WaitForConsole(kvmrun::ConsolePattern("KVMRUN-GUEST-CLOCKSOURCE (\\S+)"), 30s);
   EXPECT_EQ(clock.outcome, kvmrun::ConsoleMatch::Outcome::kMatched);
 
   // The guest holds; the harness decides when it ends.

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kvmrun/stop_requests.h"
 #include "kvmrun/vm.h"
 
 namespace kvmrun {
@@ -26,7 +27,7 @@ namespace kvmrun {
 struct BootCase {
   std::string name = "boot";
   VmSpec spec;                    // no_reboot is forced on: a reboot or panic ends the case
-  std::string expect;             // ECMAScript regex, matched against each console line
+  std::string expect;             // RE2 regex (console.h), matched against each console line
   std::vector<std::string> fail;  // regexes that fail the case when they match first
   std::chrono::milliseconds timeout{60000};  // under KVM
 };
@@ -59,11 +60,24 @@ struct BootTestOptions {
   std::function<void(const std::string& name, std::string_view bytes)> on_console;
   // Called once per case when it ends (from the thread that ran it).
   std::function<void(const BootCaseResult&)> on_result;
+  // While a request is pending (it is never taken here), running cases end as errors
+  // ("interrupted") with their VMs stopped, and no further case starts.
+  StopRequests* stop = nullptr;
 };
 
 // Throws UsageError for a case that cannot run: no pattern, an invalid regex, nothing to boot,
 // or a spec ValidateVmSpec rejects.
 void ValidateBootCase(const BootCase& boot_case);
+
+// Throws UsageError unless every case has a non-empty name of at most 200 bytes, different
+// from the others' (they key reports and log files).
+void ValidateBootCaseNames(const std::vector<BootCase>& cases);
+
+// A file name for case `name` that stays inside its directory: letters, digits, '.', '_' and
+// '-' are kept, anything else ('/', "..", spaces, control bytes) becomes '_', no leading '.',
+// and a name that had to change gets a hash of the original so that two names never share a
+// file. At most 120 bytes, without extension.
+std::string BootCaseFileName(std::string_view name);
 
 // Runs one case to its end. UsageError (a bad case) propagates; every other failure is the
 // case's result.

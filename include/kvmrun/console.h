@@ -13,13 +13,39 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+namespace re2 {
+class RE2;
+}
+
 namespace kvmrun {
+
+// A regular expression for console lines, in RE2 syntax (Perl-like: classes, groups,
+// alternation, repetition, \d \s \w, (?i); no backreferences or lookaround). Matching takes
+// time linear in the line's length whatever the pattern: the guest writes the lines, and with
+// a backtracking engine (std::regex, PCRE) a pattern such as (a+)+# against a line of a's
+// would run for hours. Cheap to copy; safe to use from several threads at once.
+class ConsolePattern {
+ public:
+  // Throws UsageError("invalid regular expression '<pattern>': <why>").
+  explicit ConsolePattern(std::string_view pattern);
+  // A pattern that matches `text` literally.
+  static ConsolePattern Literal(std::string_view text);
+
+  const std::string& pattern() const { return pattern_; }
+  // True when the pattern matches anywhere in `line`.
+  bool Matches(std::string_view line) const;
+
+ private:
+  ConsolePattern() = default;
+  std::string pattern_;
+  std::shared_ptr<const re2::RE2> re_;
+};
 
 struct ConsoleMatch {
   enum class Outcome { kMatched, kTimeout, kClosed };
@@ -28,11 +54,45 @@ struct ConsoleMatch {
   std::string line;         // the matching line, without its line ending
 };
 
+// Cuts a byte stream into lines at each '\n' (the '\n' dropped, a '\r' before it kept).
+// A line longer than max_line_bytes keeps its first max_line_bytes: whoever writes the stream
+// (a guest, QEMU) cannot make the reader's memory grow. Not thread-safe.
+class LineSplitter {
+ public:
+  static constexpr std::size_t kDefaultMaxLineBytes = 4096;
+
+  explicit LineSplitter(std::size_t max_line_bytes = kDefaultMaxLineBytes)
+      : max_line_bytes_(max_line_bytes) {}
+
+  // Calls on_line(std::string) for each line `bytes` completes, in order.
+  template <typename OnLine>
+  void Push(std::string_view bytes, OnLine&& on_line) {
+    while (!bytes.empty()) {
+      const std::size_t newline = bytes.find('\n');
+      if (partial_.size() < max_line_bytes_) {
+        partial_.append(bytes.substr(0, newline).substr(0, max_line_bytes_ - partial_.size()));
+      }
+      if (newline == std::string_view::npos) return;
+      std::string line = std::move(partial_);
+      partial_.clear();
+      on_line(std::move(line));
+      bytes.remove_prefix(newline + 1);
+    }
+  }
+
+  // The line begun but not yet ended.
+  const std::string& partial() const { return partial_; }
+
+ private:
+  std::size_t max_line_bytes_;
+  std::string partial_;
+};
+
 class ConsoleLog {
  public:
   static constexpr std::size_t kDefaultMaxLines = 20000;
-  // Longer lines are cut: a guest controls them, and std::regex recurses per character.
-  static constexpr std::size_t kMaxLineBytes = 4096;
+  // Longer lines are cut: a guest controls them.
+  static constexpr std::size_t kMaxLineBytes = LineSplitter::kDefaultMaxLineBytes;
 
   explicit ConsoleLog(std::size_t max_lines = kDefaultMaxLines) : max_lines_(max_lines) {}
 
@@ -44,10 +104,11 @@ class ConsoleLog {
   // Waits until a line not yet consumed by an earlier match matches one of `patterns`, the
   // console closes, or `timeout` passes. A match consumes the lines up to and including it,
   // so successive waits move forward through the output, expect-style; a wait that finds
-  // nothing consumes nothing. The current unterminated line is matched too.
-  ConsoleMatch WaitForAny(const std::vector<std::regex>& patterns,
+  // nothing consumes nothing. The current unterminated line is matched too. Matching happens
+  // outside the lock, so a slow match never holds up the reader or other waiters.
+  ConsoleMatch WaitForAny(const std::vector<ConsolePattern>& patterns,
                           std::chrono::milliseconds timeout);
-  ConsoleMatch WaitFor(const std::regex& pattern, std::chrono::milliseconds timeout);
+  ConsoleMatch WaitFor(const ConsolePattern& pattern, std::chrono::milliseconds timeout);
 
   // The last `lines` lines (the unterminated one included), joined with '\n'.
   std::string Tail(std::size_t lines = 20) const;
@@ -63,7 +124,7 @@ class ConsoleLog {
   std::deque<std::string> lines_;
   std::uint64_t first_line_number_ = 0;  // number of lines_.front()
   std::uint64_t next_unconsumed_ = 0;    // first line number a wait may match
-  std::string partial_;
+  LineSplitter splitter_{kMaxLineBytes};
   bool partial_consumed_ = false;
   bool closed_ = false;
   std::uint64_t bytes_ = 0;

@@ -20,6 +20,7 @@
 
 #include "kvmrun/process.h"
 #include "kvmrun/qemu_capabilities.h"
+#include "kvmrun/stop_requests.h"
 #include "kvmrun/vm_spec.h"
 
 namespace kvmrun {
@@ -89,10 +90,10 @@ inline constexpr int kProbeGuestExitStatus = 33;
 
 // Boots the probe guest with `qemu` under `accel` and `cpu_model` within `deadline`, using
 // `work_dir` for its disk image. Used by the functional check (under KVM) and by tests (under
-// TCG, to prove the probe guest itself works).
+// TCG, to prove the probe guest itself works). A stop request ends it with Interrupted.
 KvmBootResult RunProbeGuest(ProcessRunner& runner, const std::string& qemu, Accel accel,
                             const std::string& cpu_model, const std::string& work_dir,
-                            std::chrono::milliseconds deadline);
+                            std::chrono::milliseconds deadline, StopRequests* stop = nullptr);
 
 class ProbeCache;
 
@@ -101,7 +102,8 @@ class ProbeCache;
 // the host's boot id, so it costs its seconds once per boot.
 inline constexpr std::chrono::milliseconds kProbeDeadline{3000};
 KvmDiagnosis DiagnoseKvmForQemu(const std::string& qemu, KvmHost& host, ProcessRunner& runner,
-                                const ProbeCache& cache, const std::string& work_dir);
+                                const ProbeCache& cache, const std::string& work_dir,
+                                StopRequests* stop = nullptr);
 
 // What the launcher decided, and what it says about it.
 struct AccelDecision {

@@ -28,16 +28,23 @@ struct SpawnRequest {
   std::string executable;              // absolute path; nothing is looked up on PATH, no shell
   std::vector<std::string> argv;       // argv[0] included
   std::vector<std::string> extra_env;  // "NAME=value", added to (or replacing in) the environment
-  // Descriptors the child keeps under the same numbers. Every other descriptor of this
-  // process is closed in the child, whatever its close-on-exec flag says.
-  std::vector<int> inherit_fds;
+  // Descriptors the child gets as 3, 4, 5...: pass_fds[i] becomes descriptor
+  // kFirstPassedFd + i in the child, whatever its number is here. The child's layout never
+  // depends on which numbers happen to be free in this process (with fd 1 closed here, a
+  // socket created here may well be fd 1). Every other descriptor of this process is closed
+  // in the child, whatever its close-on-exec flag says.
+  std::vector<int> pass_fds;
+  static constexpr int kFirstPassedFd = 3;
   int stdout_fd = -1;  // -1: /dev/null. stdin is always /dev/null.
   int stderr_fd = -1;  // -1: /dev/null
   // The child is killed (SIGKILL) when the thread that spawned it exits, so a kvmrun killed
   // with SIGKILL leaves no QEMU behind (PR_SET_PDEATHSIG).
   bool die_with_parent = true;
   // The child leads its own process group, so a terminal's Ctrl-C reaches kvmrun only and
-  // kvmrun decides how QEMU stops.
+  // kvmrun decides how QEMU stops. Signals then go to the whole group, and whatever is left
+  // of the group when the child has exited is killed: a wrapper script's grandchildren, or
+  // helpers QEMU forked, cannot outlive it (a process that leaves the group with setsid, as
+  // -daemonize does, can; kvmrun refuses such options).
   bool own_process_group = true;
   // Files and sockets the child creates are private to the user: 0600 (QEMU's public QMP
   // socket among them). QEMU creates no directories.
@@ -54,7 +61,8 @@ class Process {
   virtual std::optional<ExitStatus> Wait(std::chrono::milliseconds timeout) = 0;
   // A descriptor that becomes readable when the child exits (for poll), or -1.
   virtual int exit_fd() const = 0;
-  // Sends `signal` unless the child was already reaped.
+  // Sends `signal` to the child (to its whole process group when it leads one), unless the
+  // child was already reaped.
   virtual void Signal(int signal) = 0;
 };
 

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <compare>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -55,6 +56,8 @@ struct QemuCapabilities {
   // Filled only by a probe of a real binary.
   std::string default_machine;
   std::vector<std::string> machine_types;
+  // The most virtual CPUs each machine type takes, by name and by alias ("q35").
+  std::map<std::string, int> machine_cpu_max;
 
   // True when the clock-related facts (version major.minor and every flag above) agree;
   // ignores the micro version and the probe-only fields.

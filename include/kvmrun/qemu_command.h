@@ -18,10 +18,13 @@ struct LaunchPlan {
   Accel accel = Accel::kTcg;
   std::string cpu_model;  // the model the clock policy's CPU features are added to
   ClockRendering clock;
-  int qmp_fd = -1;                         // kvmrun's private QMP connection, as numbered in QEMU
-  int console_fd = -1;                     // the serial console, as numbered in QEMU
   std::vector<std::string> firmware_dirs;  // -L, beyond the spec's own
 };
+
+// kvmrun's private QMP connection and the serial console as QEMU sees them: the first two
+// descriptors kvmrun passes (SpawnRequest::pass_fds), so always 3 and 4, in --dry-run too.
+inline constexpr int kQmpFd = 3;
+inline constexpr int kConsoleFd = 4;
 
 // The ids kvmrun gives its chardevs; an extra -chardev with the same id is rejected by QEMU.
 inline constexpr char kQmpChardevId[] = "kvmrun-qmp";
@@ -30,6 +33,20 @@ inline constexpr char kPublicQmpChardevId[] = "kvmrun-qmp-public";
 
 // QEMU's comma syntax for option values: each ',' in `value` is doubled.
 std::string EscapeQemuOptionValue(std::string_view value);
+
+// `path` as a name QEMU cannot read as anything but a local file: a relative path gets "./"
+// in front, so no ':' can come before its first '/' (QEMU's protocol prefixes, "nbd:",
+// "json:").
+std::string LocalPath(std::string_view path);
+
+// The start of a -drive value that opens `path` as a local file in `format`, whatever the name
+// looks like: with `file=`, QEMU reads "nbd:...", "json:{...}" or "vm-12:00.img" as a
+// protocol; with the file driver named explicitly, the name is only a name.
+std::string LocalFileDrive(std::string_view path, DiskFormat format);
+
+// Every user value in the argv is escaped or validated (ValidateVmSpec) so that it stays one
+// value: a name, path or model never adds options of its own. spec.extra_args are the
+// exception by design, appended verbatim.
 
 // The full argv, argv[0] included. QEMU starts paused (-S) with no default devices; the clock
 // arguments come after the machine and CPU so a user's extra arguments, appended last, are

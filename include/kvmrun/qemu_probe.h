@@ -17,6 +17,7 @@
 #include "kvmrun/process.h"
 #include "kvmrun/qemu_capabilities.h"
 #include "kvmrun/qmp_client.h"
+#include "kvmrun/stop_requests.h"
 
 namespace kvmrun {
 
@@ -26,8 +27,10 @@ namespace kvmrun {
 std::string FindQemu(const std::string& explicit_path);
 
 // Asks the binary. Throws UsageError when it does not behave like qemu-system-x86_64 (with
-// what it printed), Error when it fails or hangs during the probe.
-QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner);
+// what it printed), Error when it fails or hangs during the probe, Interrupted on a stop
+// request.
+QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner,
+                           StopRequests* stop = nullptr);
 
 // What a QEMU shows of itself over QMP (everything ProbeQemu learns but the -help flags):
 // also usable on a running VM that kvmrun did not start.
@@ -65,8 +68,8 @@ struct ProbeResult {
 };
 
 // ProbeQemu through the cache.
-ProbeResult ProbeQemuCached(const std::string& qemu, ProcessRunner& runner,
-                            const ProbeCache& cache);
+ProbeResult ProbeQemuCached(const std::string& qemu, ProcessRunner& runner, const ProbeCache& cache,
+                            StopRequests* stop = nullptr);
 
 }  // namespace kvmrun
 

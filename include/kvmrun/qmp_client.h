@@ -99,7 +99,8 @@ class QmpClient {
   // False once the connection has ended (EOF, protocol error or Close()).
   bool connected() const;
 
-  // How many replies arrived with an id nobody was waiting for (late or foreign replies).
+  // How many replies arrived that no command was waiting for: late or foreign ids, and the
+  // further errors without an id that follow one bad input.
   std::uint64_t unmatched_replies() const;
 
   // Ends the connection; calls waiting in other threads fail with QmpDisconnected.
@@ -136,6 +137,7 @@ class QmpClient {
   std::map<std::int64_t, Reply> replies_;
   std::deque<QmpEvent> events_;
   std::uint64_t unmatched_replies_ = 0;
+  bool resyncing_ = false;  // after an error without an id, until a reply with one
   std::function<void(const QmpEvent&)> handler_;
   std::mutex write_mu_;
 };

@@ -41,6 +41,27 @@ QmpMessage ClassifyQmpMessage(nlohmann::json json);
 
 inline constexpr std::size_t kDefaultMaxQmpMessageBytes = 64u << 20;  // 64 MiB
 
+// The deepest nesting of objects and arrays kvmrun accepts in JSON from outside (a QMP peer,
+// the user's arguments, a cases file). Deeper input is refused with a clear error instead of
+// reaching code that recurses per level (serializing, comparing) and overflowing the stack.
+// QMP's own messages nest a handful of levels; QEMU's parser stops at 1024.
+inline constexpr int kMaxJsonDepth = 128;
+
+// JSON text nested deeper than kMaxJsonDepth.
+class JsonTooDeep : public Error {
+ public:
+  using Error::Error;
+};
+
+// At most `max_chars` of `json` serialized, printable, for an error message. Safe for JSON
+// from outside: what the decoder and ParseBoundedJson let through is nested at most
+// kMaxJsonDepth deep.
+std::string JsonExcerpt(const nlohmann::json& json, std::size_t max_chars = 200);
+
+// Parses JSON `text` from outside. Throws JsonTooDeep (before building anything) and
+// nlohmann::json::exception for malformed text.
+nlohmann::json ParseBoundedJson(std::string_view text);
+
 class QmpDecoder {
  public:
   explicit QmpDecoder(std::size_t max_message_bytes = kDefaultMaxQmpMessageBytes);

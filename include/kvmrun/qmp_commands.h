@@ -69,6 +69,7 @@ struct MachineInfo {
   std::string name;
   std::string alias;  // e.g. "pc" for pc-i440fx-7.2
   bool is_default = false;
+  int cpu_max = 0;  // the most CPUs it takes; 0 when QEMU did not say
 };
 std::vector<MachineInfo> QueryMachines(QmpClient& qmp);
 

@@ -2,7 +2,7 @@
 //
 //   auto vm = kvmrun::Vm::Start(spec);          // QEMU runs paused; clocks read back and verified
 //   vm->Continue();                             // the guest starts
-//   vm->WaitForConsole(std::regex("login:"), 60s);
+//   vm->WaitForConsole(kvmrun::ConsolePattern("login:"), 60s);
 //   vm->Shutdown();                             // powerdown, quit, SIGTERM, SIGKILL
 //
 // Start() finds QEMU, probes it (cached), decides the accelerator (KVM when usable, else TCG
@@ -28,7 +28,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +37,7 @@
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/process.h"
 #include "kvmrun/qmp_client.h"
+#include "kvmrun/stop_requests.h"
 #include "kvmrun/vm_spec.h"
 
 namespace kvmrun {
@@ -57,8 +57,13 @@ struct VmOptions {
   std::function<void(std::string_view)> on_qemu_stderr;
   // kvmrun's notices: the TCG fallback, a verification warning. One line each.
   std::function<void(std::string_view)> on_notice;
-  // The console is also written to this file (created or truncated).
+  // The console is also written to this file (created or truncated; a FIFO is waited for
+  // until it has a reader). A write that fails (ENOSPC, EPIPE) ends the log and is reported
+  // by on_notice and ConsoleLogError(); the VM runs on.
   std::string console_log;
+  // Requests that end Start() (QEMU torn down, Interrupted thrown) wherever it waits: the
+  // probes, a FIFO console log, a QEMU that has not greeted yet. See stop_requests.h.
+  std::shared_ptr<StopRequests> stop;
 
   std::chrono::milliseconds qmp_timeout{10000};
   // How long each step of the stop ladder after powerdown (quit, SIGTERM, SIGKILL) may take,
@@ -113,7 +118,7 @@ class Vm {
   void Resume(MissedTicks missed = MissedTicks::kCatchUp);
 
   // Waits for a console line matching `pattern`; see ConsoleLog::WaitFor.
-  ConsoleMatch WaitForConsole(const std::regex& pattern, std::chrono::milliseconds timeout);
+  ConsoleMatch WaitForConsole(const ConsolePattern& pattern, std::chrono::milliseconds timeout);
   ConsoleLog& console() { return *console_; }
 
   QmpClient& qmp() { return *qmp_; }
@@ -123,8 +128,10 @@ class Vm {
   std::optional<ExitStatus> WaitForExit(std::chrono::milliseconds timeout, int interrupt_fd = -1);
 
   // The ladder: system_powerdown and `grace` for the guest to power off, then quit, then
-  // SIGTERM, then SIGKILL, each with a short wait. Idempotent.
-  ShutdownResult Shutdown(std::chrono::milliseconds grace = kDefaultPowerdownGrace);
+  // SIGTERM, then SIGKILL, each with a short wait. Idempotent. A request on `stop` during the
+  // ladder (a second Ctrl-C) cuts it short: SIGKILL at once.
+  ShutdownResult Shutdown(std::chrono::milliseconds grace = kDefaultPowerdownGrace,
+                          StopRequests* stop = nullptr);
 
   std::optional<ExitStatus> exit_status() const { return exit_status_; }
   // Why QEMU shut down, from its SHUTDOWN event ("guest-shutdown", "host-qmp-quit", ...),
@@ -146,6 +153,8 @@ class Vm {
   const std::string& runtime_dir() const;
 
   std::string StderrTail() const;
+  // Why the console log stopped being written (empty while all is well).
+  std::string ConsoleLogError() const;
 
  private:
   struct Io;
@@ -155,6 +164,7 @@ class Vm {
   [[noreturn]] void FailStart(const std::string& what);
   void Kill();
   void RemovePublicSocket();
+  void WriteConsoleLog(std::string_view bytes);
 
   VmSpec spec_;
   VmOptions options_;
@@ -178,7 +188,7 @@ class Vm {
 };
 
 // The LaunchPlan and argv Start() would use, without starting anything (for --dry-run). The
-// private sockets are shown as fd=3 and fd=4.
+// private sockets are fd=3 and fd=4, as in every real start.
 std::vector<std::string> PlanVmArgv(const VmSpec& spec, VmOptions options = {});
 
 }  // namespace kvmrun

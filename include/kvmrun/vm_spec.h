@@ -30,11 +30,18 @@ std::string_view ToString(VerifyMode mode);
 VerifyMode ParseVerifyMode(std::string_view text, std::string_view option = "--verify");
 
 enum class DiskFormat { kRaw, kQcow2 };
+inline constexpr std::array kAllDiskFormats{DiskFormat::kRaw, DiskFormat::kQcow2};
 std::string_view ToString(DiskFormat format);
 
+// A disk image. Its format is never taken from the file's content: a guest writes its own
+// disk, and a raw disk whose first bytes the guest made a qcow2 header would be reopened as
+// qcow2 with a backing file of the guest's choosing, i.e. any host file the user can read
+// (libvirt refuses to probe for the same reason). The format is what the user says, else
+// what the file name says (.qcow2), else raw.
 struct DiskSpec {
   std::string path;
-  DiskFormat format = DiskFormat::kRaw;  // DetectDiskFormat() picks it from the file's header
+  DiskFormat format = DiskFormat::kRaw;
+  bool format_given = false;  // the user named the format (else it came from the file name)
   bool read_only = false;
   bool snapshot = false;  // writes go to a temporary overlay and are discarded
 };
@@ -62,8 +69,9 @@ struct VmSpec {
 
   // A public QMP monitor at this path (mode 0600), besides kvmrun's private one.
   std::string qmp_socket;
-  // Extra QEMU arguments, appended last. They can override anything, the clock policy
-  // included; verification then says so.
+  // Extra QEMU arguments, appended last and passed verbatim: the one place where the user
+  // speaks QEMU's own syntax. They can override anything, the clock policy included
+  // (verification then says so); options that detach QEMU are refused.
   std::vector<std::string> extra_args;
 
   VerifyMode verify = VerifyMode::kEnforce;
@@ -73,14 +81,35 @@ struct VmSpec {
 // option and the valid forms for 0, garbage, or more than 1 TiB.
 std::uint64_t ParseMemorySize(std::string_view text, std::string_view option = "--memory");
 
-// The format of the disk image at `path` from its first bytes (qcow2 magic, else raw).
-// Throws UsageError when the file cannot be read.
-DiskFormat DetectDiskFormat(const std::string& path);
+// Parses a disk argument, "FILE[,format=raw|qcow2]"; a comma in FILE is written ",,".
+// Without format=, the file name decides (.qcow2 or .qcow: qcow2, anything else: raw).
+// Throws UsageError naming `option`, the argument and the valid forms.
+DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
+                           std::string_view option = "--disk");
 
-// Checks everything that can be checked before QEMU runs: sizes, counts, and that the kernel,
-// initrd, disks and cdrom are readable regular files. Throws UsageError naming the first
-// problem.
+// Whether the file at `path` starts with a qcow2 header (for a warning when it is opened as
+// raw; never to choose the format). False when it cannot be read.
+bool HasQcow2Header(const std::string& path);
+
+// The names QEMU options accept for a machine type or CPU model: letters, digits, '.', '_',
+// '-' (not first). Anything else would be read as more of QEMU's option syntax.
+bool IsQemuModelName(std::string_view name);
+
+// Options that would detach QEMU from kvmrun (-daemonize): kvmrun could no longer stop it,
+// and would report "powered off" while the VM runs on. Returns the first one in `args`, or "".
+std::string FindDetachingOption(const std::vector<std::string>& args);
+
+// Checks everything that can be checked before QEMU runs: sizes, counts, names, that the
+// kernel, initrd, disks and cdrom are readable regular files, that extra arguments do not
+// detach QEMU, and that the public QMP socket path is free (absent, or a stale socket of this
+// user's that nothing listens on: QEMU deletes whatever is there before it binds). Throws
+// UsageError naming the first problem.
 void ValidateVmSpec(const VmSpec& spec);
+
+// The spec with every path made absolute (against the current directory): QEMU reads a name
+// with a ':' before its first '/' as a protocol ("nbd:", "json:{...}"), which an absolute
+// path cannot have. Relative paths would also change meaning for a process with another cwd.
+VmSpec WithAbsolutePaths(VmSpec spec);
 
 }  // namespace kvmrun
 

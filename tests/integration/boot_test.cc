@@ -106,7 +106,7 @@ TEST_F(BootTest, KillNineOfKvmrunMidBootLeavesNoQemu) {
   std::vector<pid_t> qemus;
   for (int i = 0; i < 400 && qemus.empty(); ++i) {
     std::this_thread::sleep_for(25ms);
-    qemus = testing::QemusWithArgument(name);
+    qemus = testing::QemusOfVm(name);
   }
   ASSERT_EQ(qemus.size(), 1u) << kvmrun.Output();
   kvmrun.Signal(SIGKILL);
@@ -136,7 +136,7 @@ TEST_F(BootTest, SigtermShutsTheVmDownThroughTheLadderInBoundedTime) {
   EXPECT_NE(kvmrun.Output().find("kvmrun: SIGTERM: shutting the VM down"), std::string::npos);
   EXPECT_NE(kvmrun.Output().find("VM stopped: SIGTERM (stopped by "), std::string::npos)
       << kvmrun.Output();
-  EXPECT_TRUE(testing::QemusWithArgument(name).empty());
+  EXPECT_TRUE(testing::QemusOfVm(name).empty());
   EXPECT_TRUE(RuntimeEmpty());
 }
 
@@ -147,7 +147,9 @@ TEST_F(BootTest, ADiskQemuCannotOpenExitsOneWithQemusMessage) {
   args.insert(args.end(), {"--disk", disk});
   const auto r = RunKvmrun(args, Options());
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find("QEMU exit code 1: qemu-system-x86_64: -drive file=" + disk),
+  EXPECT_NE(r.err.find("QEMU exit code 1: qemu-system-x86_64: -drive file.driver=file,"
+                       "file.filename=" +
+                       disk),
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("  command: "), std::string::npos);
@@ -164,7 +166,7 @@ TEST_F(BootTest, AnExtraArgThatBreaksThePolicyExitsThreeAndLeavesNoQemu) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.out.find(testing::kGuestMarker), std::string::npos) << "the guest never ran";
-  EXPECT_TRUE(testing::QemusWithArgument(name).empty());
+  EXPECT_TRUE(testing::QemusOfVm(name).empty());
   EXPECT_TRUE(RuntimeEmpty());
 }
 

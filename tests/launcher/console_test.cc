@@ -4,18 +4,37 @@
 
 #include <thread>
 
+#include "kvmrun/error.h"
+
 namespace kvmrun {
 namespace {
 
 using namespace std::chrono_literals;
 using Outcome = ConsoleMatch::Outcome;
 
+TEST(LineSplitterTest, JoinsPiecesCutsLongLinesAndKeepsThePartial) {
+  LineSplitter splitter(8);
+  std::vector<std::string> lines;
+  const auto push = [&](std::string_view bytes) {
+    splitter.Push(bytes, [&](std::string line) { lines.push_back(std::move(line)); });
+  };
+  push("ab");
+  push("c\r\n\nthis line is far too long\nrest");
+  EXPECT_EQ(lines, (std::vector<std::string>{"abc\r", "", "this lin"}));
+  EXPECT_EQ(splitter.partial(), "rest");
+  push(std::string(100, 'x'));
+  EXPECT_EQ(splitter.partial(), "restxxxx");
+  push("\n");
+  EXPECT_EQ(lines.back(), "restxxxx");
+  EXPECT_EQ(splitter.partial(), "");
+}
+
 TEST(ConsoleLogTest, LinesSplitAcrossAppendsAndCrlf) {
   ConsoleLog log;
   log.Append("KVMRUN-GU");
   log.Append("EST-READY\r");
   log.Append("\nnext line\r\n");
-  const ConsoleMatch m = log.WaitFor(std::regex("^KVMRUN-GUEST-READY$"), 0ms);
+  const ConsoleMatch m = log.WaitFor(ConsolePattern("^KVMRUN-GUEST-READY$"), 0ms);
   EXPECT_EQ(m.outcome, Outcome::kMatched);
   EXPECT_EQ(m.line, "KVMRUN-GUEST-READY");
 }
@@ -23,10 +42,10 @@ TEST(ConsoleLogTest, LinesSplitAcrossAppendsAndCrlf) {
 TEST(ConsoleLogTest, SuccessiveWaitsMoveForward) {
   ConsoleLog log;
   log.Append("step 1\nstep 2\nstep 3\n");
-  EXPECT_EQ(log.WaitFor(std::regex("step \\d"), 0ms).line, "step 1");
-  EXPECT_EQ(log.WaitFor(std::regex("step \\d"), 0ms).line, "step 2");
-  EXPECT_EQ(log.WaitFor(std::regex("step 1"), 0ms).outcome, Outcome::kTimeout);
-  EXPECT_EQ(log.WaitFor(std::regex("step 3"), 0ms).line, "step 3");
+  EXPECT_EQ(log.WaitFor(ConsolePattern("step \\d"), 0ms).line, "step 1");
+  EXPECT_EQ(log.WaitFor(ConsolePattern("step \\d"), 0ms).line, "step 2");
+  EXPECT_EQ(log.WaitFor(ConsolePattern("step 1"), 0ms).outcome, Outcome::kTimeout);
+  EXPECT_EQ(log.WaitFor(ConsolePattern("step 3"), 0ms).line, "step 3");
 }
 
 TEST(ConsoleLogTest, KernelMessagesInterleavedBetweenGuestLines) {
@@ -34,7 +53,7 @@ TEST(ConsoleLogTest, KernelMessagesInterleavedBetweenGuestLines) {
   log.Append("[    1.23] virtio_blk virtio0: [vda] 2048 512-byte logical blocks\r\n");
   log.Append("[    1.24] random: crng init done\r\nKVMRUN-GUEST-READY\r\n[    1.25] reboot\r\n");
   const ConsoleMatch m =
-      log.WaitForAny({std::regex("Kernel panic"), std::regex("KVMRUN-GUEST-READY")}, 0ms);
+      log.WaitForAny({ConsolePattern("Kernel panic"), ConsolePattern("KVMRUN-GUEST-READY")}, 0ms);
   EXPECT_EQ(m.outcome, Outcome::kMatched);
   EXPECT_EQ(m.pattern, 1u);
 }
@@ -42,9 +61,9 @@ TEST(ConsoleLogTest, KernelMessagesInterleavedBetweenGuestLines) {
 TEST(ConsoleLogTest, APromptWithoutNewlineMatchesOnce) {
   ConsoleLog log;
   log.Append("boot ok\nlogin: ");
-  EXPECT_EQ(log.WaitFor(std::regex("login: $"), 0ms).outcome, Outcome::kMatched);
+  EXPECT_EQ(log.WaitFor(ConsolePattern("login: $"), 0ms).outcome, Outcome::kMatched);
   log.Append("\n");
-  EXPECT_EQ(log.WaitFor(std::regex("login:"), 0ms).outcome, Outcome::kTimeout)
+  EXPECT_EQ(log.WaitFor(ConsolePattern("login:"), 0ms).outcome, Outcome::kTimeout)
       << "the completed prompt line was consumed already";
 }
 
@@ -56,7 +75,7 @@ TEST(ConsoleLogTest, PatternSpanningAReadBoundaryMatchesWhenTheLineCompletes) {
       log.Append(piece);
     }
   });
-  const ConsoleMatch m = log.WaitFor(std::regex("^KVMRUN-GUEST-READY$"), 5s);
+  const ConsoleMatch m = log.WaitFor(ConsolePattern("^KVMRUN-GUEST-READY$"), 5s);
   writer.join();
   EXPECT_EQ(m.outcome, Outcome::kMatched);
 }
@@ -69,7 +88,7 @@ TEST(ConsoleLogTest, WaitEndsWhenTheConsoleCloses) {
     log.Close();
   });
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(log.WaitFor(std::regex("never"), 10s).outcome, Outcome::kClosed);
+  EXPECT_EQ(log.WaitFor(ConsolePattern("never"), 10s).outcome, Outcome::kClosed);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "no polling sleep, no full timeout";
   closer.join();
   EXPECT_EQ(log.Tail(), "last words");
@@ -83,7 +102,7 @@ TEST(ConsoleLogTest, TenMebibyteFloodKeepsABoundedTailAndStillMatches) {
   for (int i = 0; i < 100; ++i) log.Append(chunk);      // ~10 MB
   log.Append("MARKER after the flood\n");
   EXPECT_EQ(log.bytes(), 100u * 100'000 + 23);
-  const ConsoleMatch m = log.WaitFor(std::regex("^MARKER"), 1s);
+  const ConsoleMatch m = log.WaitFor(ConsolePattern("^MARKER"), 1s);
   EXPECT_EQ(m.outcome, Outcome::kMatched);
   const std::string tail = log.Tail(3);
   EXPECT_EQ(tail, line + "\n" + line + "\nMARKER after the flood");
@@ -93,6 +112,54 @@ TEST(ConsoleLogTest, OverlongLinesAreCut) {
   ConsoleLog log;
   log.Append(std::string(ConsoleLog::kMaxLineBytes * 2, 'y') + "\n");
   EXPECT_EQ(log.Tail(1).size(), ConsoleLog::kMaxLineBytes);
+}
+
+}  // namespace
+}  // namespace kvmrun
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Patterns that make a backtracking engine run for hours on a line the guest controls take
+// time linear in the line here (RE2): the wait ends on its own timeout.
+TEST(ConsolePatternTest, CatastrophicPatternsFinishAndMatchWhenTheyShould) {
+  ConsoleLog log;
+  log.Append(std::string(4000, 'a') + "\n");
+  log.Append(std::string(4000, 'a'));  // and as the unterminated line
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(log.WaitForAny({ConsolePattern("(a+)+#"), ConsolePattern("^(a|aa)+b")}, 100ms).outcome,
+            ConsoleMatch::Outcome::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(log.WaitFor(ConsolePattern("^(a|aa)+$"), 0ms).outcome, ConsoleMatch::Outcome::kMatched);
+}
+
+TEST(ConsolePatternTest, InvalidPatternsAreUsageErrorsAndLiteralsQuote) {
+  try {
+    ConsolePattern("(unclosed");
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("invalid regular expression '(unclosed': missing )"),
+              std::string::npos)
+        << e.what();
+  }
+  const ConsolePattern literal = ConsolePattern::Literal("Kernel panic - not syncing (x)");
+  EXPECT_TRUE(literal.Matches("[ 1.0] Kernel panic - not syncing (x): VFS"));
+  EXPECT_FALSE(literal.Matches("Kernel panic - not syncing x"));
+}
+
+// A waiter consumes what it matched even when more lines arrive while it matches.
+TEST(ConsolePatternTest, LinesArrivingDuringAWaitAreAllSeen) {
+  ConsoleLog log;
+  std::thread writer([&] {
+    for (int i = 0; i < 2000; ++i) log.Append("line " + std::to_string(i) + "\n");
+  });
+  EXPECT_EQ(log.WaitFor(ConsolePattern("^line 1999$"), 10s).outcome,
+            ConsoleMatch::Outcome::kMatched);
+  writer.join();
+  EXPECT_EQ(log.WaitFor(ConsolePattern("^line 1500$"), 0ms).outcome,
+            ConsoleMatch::Outcome::kTimeout);  // consumed by the match above
 }
 
 }  // namespace

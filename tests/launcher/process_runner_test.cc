@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
@@ -44,21 +45,108 @@ TEST(ProcessRunnerTest, ArgumentsPassVerbatimWithoutAShell) {
   EXPECT_EQ(RunAndCapture(*runner, r, 10s).out, "a b $HOME 'q' x;y\n");
 }
 
-TEST(ProcessRunnerTest, OnlyInheritedDescriptorsReachTheChild) {
+// The first line from `fd` (a grandchild may keep the pipe open: no waiting for EOF).
+std::string ReadLine(int fd) {
+  std::string line;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n') line += c;
+  return line;
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buffer[256];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+    out.append(buffer, static_cast<std::size_t>(n));
+  return out;
+}
+
+TEST(ProcessRunnerTest, PassedDescriptorsBecomeThreeFourAndNothingElseLeaks) {
   auto runner = MakeProcessRunner();
-  auto [inherit_r, inherit_w] = MakePipe();        // close-on-exec, asked to be inherited
-  const int leaked = open("/dev/null", O_RDONLY);  // NOT close-on-exec, not asked for
+  auto [a_r, a_w] = MakePipe();  // close-on-exec, passed
+  auto [b_r, b_w] = MakePipe();
+  const int leaked = open("/dev/null", O_RDONLY);  // NOT close-on-exec, not passed
   ASSERT_GE(leaked, 0);
-  SpawnRequest r = Shell("ls /proc/$$/fd");
-  r.inherit_fds = {inherit_w.get()};
+  SpawnRequest r = Shell("echo three >&3; echo four >&4; ls /proc/$$/fd");
+  r.pass_fds = {b_w.get(), a_w.get()};
   const CapturedRun run = RunAndCapture(*runner, r, 10s);
   close(leaked);
-  const auto has = [&](int fd) {
-    return ("\n" + run.out).find("\n" + std::to_string(fd) + "\n") != std::string::npos;
-  };
-  EXPECT_TRUE(has(inherit_w.get())) << run.out;
-  EXPECT_FALSE(has(leaked)) << run.out;
-  EXPECT_FALSE(has(inherit_r.get())) << run.out;
+  a_w.Reset();
+  b_w.Reset();
+  EXPECT_EQ(ReadAll(b_r.get()), "three\n");
+  EXPECT_EQ(ReadAll(a_r.get()), "four\n");
+  EXPECT_EQ(run.out, "0\n1\n2\n3\n4\n");  // the shell's descriptors, whatever ours were numbered
+}
+
+// With stdin and stdout closed in the parent, the next descriptors it creates are 0 and 1. The
+// child must still get /dev/null, its stdout pipe and its passed socket where they belong,
+// not whichever of them happens to hold which number.
+TEST(ProcessRunnerTest, LayoutHoldsWhenTheParentsStandardDescriptorsAreClosed) {
+  const int saved_in = dup(STDIN_FILENO);
+  const int saved_out = dup(STDOUT_FILENO);
+  ASSERT_GE(saved_in, 0);
+  ASSERT_GE(saved_out, 0);
+  close(STDIN_FILENO);
+  close(STDOUT_FILENO);
+  int pair[2];
+  const int made = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair);  // takes 0 and 1
+  std::string out, passed;
+  CapturedRun run;
+  if (made == 0) {
+    auto runner = MakeProcessRunner();
+    SpawnRequest r = Shell("read line; echo \"stdin:$line\"; echo socket >&3");
+    r.pass_fds = {pair[1]};
+    run = RunAndCapture(*runner, r, 10s);
+    close(pair[1]);
+    passed = ReadAll(pair[0]);
+    close(pair[0]);
+  }
+  dup2(saved_in, STDIN_FILENO);
+  dup2(saved_out, STDOUT_FILENO);
+  close(saved_in);
+  close(saved_out);
+  ASSERT_EQ(made, 0);
+  EXPECT_EQ(pair[0], 0);
+  EXPECT_EQ(pair[1], 1);
+  EXPECT_EQ(run.out, "stdin:\n");  // /dev/null, not the socket
+  EXPECT_EQ(passed, "socket\n");
+}
+
+TEST(ProcessRunnerTest, SignalsReachTheWholeGroupAndLeftoversDieWithTheLeader) {
+  auto runner = MakeProcessRunner();
+  auto [r, w] = MakePipe();
+  // A wrapper that leaves a grandchild behind, as a QEMU wrapper script may.
+  SpawnRequest request = Shell("sleep 300 3>&- & echo $! >&3; exec sleep 301");
+  request.pass_fds = {w.get()};
+  auto child = runner->Spawn(request);
+  w.Reset();
+  const pid_t grandchild = std::stoi(ReadLine(r.get()));
+  child->Signal(SIGTERM);
+  ASSERT_TRUE(child->Wait(10s).has_value());
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = kill(grandchild, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "grandchild " << grandchild << " outlived the group";
+}
+
+TEST(ProcessRunnerTest, AGrandchildLeftWhenTheChildExitsIsKilled) {
+  auto runner = MakeProcessRunner();
+  auto [r, w] = MakePipe();
+  SpawnRequest request = Shell("sleep 300 3>&- & echo $! >&3; exit 0");
+  request.pass_fds = {w.get()};
+  auto child = runner->Spawn(request);
+  w.Reset();
+  const pid_t grandchild = std::stoi(ReadLine(r.get()));
+  ASSERT_EQ(child->Wait(10s), (ExitStatus{0, 0}));
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = kill(grandchild, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "grandchild " << grandchild << " was orphaned";
 }
 
 TEST(ProcessRunnerTest, ChildStartsWithDefaultSignalsInItsOwnGroup) {

@@ -14,8 +14,6 @@ LaunchPlan Plan(const VmSpec& spec, Accel accel) {
   plan.cpu_model = std::string(DefaultCpuModel(accel));
   plan.clock = RenderClock(MakeClockPolicy(spec.os, spec.clock_overrides),
                            ShippedCapabilitiesFor("7.2"), accel);
-  plan.qmp_fd = 5;
-  plan.console_fd = 7;
   return plan;
 }
 
@@ -31,7 +29,7 @@ TEST(BuildQemuArgvTest, LinuxKernelBootUnderKvm) {
   spec.append = "console=ttyS0 quiet";
   EXPECT_EQ(BuildQemuArgv(spec, Plan(spec, Accel::kKvm)), (Argv{"/usr/bin/qemu-system-x86_64",
                                                                 "-name",
-                                                                "kvmrun",
+                                                                "guest=kvmrun",
                                                                 "-nodefaults",
                                                                 "-no-user-config",
                                                                 "-display",
@@ -52,11 +50,11 @@ TEST(BuildQemuArgvTest, LinuxKernelBootUnderKvm) {
                                                                 "-machine",
                                                                 "hpet=off",
                                                                 "-chardev",
-                                                                "socket,id=kvmrun-qmp,fd=5",
+                                                                "socket,id=kvmrun-qmp,fd=3",
                                                                 "-mon",
                                                                 "chardev=kvmrun-qmp,mode=control",
                                                                 "-chardev",
-                                                                "socket,id=kvmrun-console,fd=7",
+                                                                "socket,id=kvmrun-console,fd=4",
                                                                 "-serial",
                                                                 "chardev:kvmrun-console",
                                                                 "-kernel",
@@ -76,7 +74,7 @@ TEST(BuildQemuArgvTest, WindowsUnderTcgDropsKvmOnlySettings) {
   const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kTcg));
   const Argv expected_head = {"/usr/bin/qemu-system-x86_64",
                               "-name",
-                              "kvmrun",
+                              "guest=kvmrun",
                               "-nodefaults",
                               "-no-user-config",
                               "-display",
@@ -115,8 +113,8 @@ TEST(BuildQemuArgvTest, WindowsUnderKvmGetsTheHypervClockOnTheCpu) {
 
 TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
   VmSpec spec;
-  spec.disks = {{"/vm/a,b c.qcow2", DiskFormat::kQcow2, false, false},
-                {"/vm/ro.img", DiskFormat::kRaw, true, true}};
+  spec.disks = {{.path = "/vm/a,b c.qcow2", .format = DiskFormat::kQcow2},
+                {.path = "/vm/ro.img", .read_only = true, .snapshot = true}};
   spec.cdrom = "/iso/x,y.iso";
   spec.network = true;
   spec.no_reboot = true;
@@ -128,15 +126,48 @@ TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
   plan.firmware_dirs = {"/opt/qemu/share/qemu"};
   const Argv argv = BuildQemuArgv(spec, plan);
   const Argv tail(argv.end() - 19, argv.end());
-  EXPECT_EQ(tail, (Argv{"-chardev",
-                        "socket,id=kvmrun-qmp-public,path=/run/vm,,1/qmp.sock,server=on,wait=off",
-                        "-mon", "chardev=kvmrun-qmp-public,mode=control", "-drive",
-                        "file=/vm/a,,b c.qcow2,format=qcow2,if=virtio", "-drive",
-                        "file=/vm/ro.img,format=raw,if=virtio,readonly=on,snapshot=on", "-drive",
-                        "file=/iso/x,,y.iso,media=cdrom,readonly=on,if=ide", "-nic",
-                        "user,model=virtio-net-pci", "-no-reboot", "-L", "/opt/qemu/share/qemu",
-                        "-L", "/opt/fw", "-rtc", "base=localtime"}));
+  EXPECT_EQ(
+      tail,
+      (Argv{"-chardev", "socket,id=kvmrun-qmp-public,path=/run/vm,,1/qmp.sock,server=on,wait=off",
+            "-mon", "chardev=kvmrun-qmp-public,mode=control", "-drive",
+            "file.driver=file,file.filename=/vm/a,,b c.qcow2,format=qcow2,if=virtio", "-drive",
+            "file.driver=file,file.filename=/vm/ro.img,format=raw,if=virtio,"
+            "readonly=on,snapshot=on",
+            "-drive",
+            "file.driver=file,file.filename=/iso/x,,y.iso,format=raw,media=cdrom,"
+            "readonly=on,if=ide",
+            "-nic", "user,model=virtio-net-pci", "-no-reboot", "-L", "/opt/qemu/share/qemu", "-L",
+            "/opt/fw", "-rtc", "base=localtime"}));
   EXPECT_NE(std::find(argv.begin(), argv.end(), "kvm-pit.lost_tick_policy=delay"), argv.end());
+}
+
+// User values never turn into QEMU options of their own: a name with '=' and ',', relative
+// paths that look like protocols, values that start with '-'.
+TEST(BuildQemuArgvTest, NamesAndPathsStayOneValue) {
+  VmSpec spec;
+  spec.name = "db=primary,process=evil";
+  spec.kernel = "-daemonize";
+  spec.initrd = "nbd:host:10809";
+  spec.disks = {{.path = "json:{\"driver\":\"null-co\"}"}, {.path = "vm-12:00.img"}};
+  spec.qmp_socket = "q,m.sock";
+  const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kTcg));
+  const auto after = [&](const std::string& option, int nth = 0) {
+    for (auto it = argv.begin(); it != argv.end(); ++it) {
+      if (*it == option && nth-- == 0) return *(it + 1);
+    }
+    return std::string("(missing)");
+  };
+  EXPECT_EQ(after("-name"), "guest=db=primary,,process=evil");
+  EXPECT_EQ(after("-kernel"), "./-daemonize");
+  EXPECT_EQ(after("-initrd"), "./nbd:host:10809");
+  EXPECT_EQ(after("-drive", 0),
+            "file.driver=file,file.filename=./json:{\"driver\":\"null-co\"},format=raw,if=virtio");
+  EXPECT_EQ(after("-drive", 1),
+            "file.driver=file,file.filename=./vm-12:00.img,format=raw,if=virtio");
+  EXPECT_EQ(after("-chardev", 2),
+            "socket,id=kvmrun-qmp-public,path=./q,,m.sock,server=on,wait=off");
+  EXPECT_EQ(LocalPath("/abs"), "/abs");
+  EXPECT_EQ(LocalPath("rel:x"), "./rel:x");
 }
 
 TEST(BuildQemuArgvTest, KernelPathsAreNotEscaped) {

@@ -16,29 +16,13 @@ using namespace std::chrono_literals;
 using testing::FakeQemuBehaviour;
 using testing::FakeQemuRunner;
 
-KvmDiagnosis NoKvm() {
-  KvmDiagnosis d;
-  d.problem = KvmProblem::kNoDeviceNode;
-  d.summary = "no /dev/kvm device node";
-  return d;
-}
-
 class VmLifecycleTest : public ::testing::Test {
  protected:
   std::unique_ptr<Vm> Start(FakeQemuBehaviour behaviour, VmSpec spec = {}) {
     runner_ = std::make_shared<FakeQemuRunner>(std::move(behaviour));
     spec.qemu = "/bin/true";  // found and executable; the fake runner never runs it
     spec.verify = VerifyMode::kOff;
-    VmOptions options;
-    options.runner = runner_;
-    options.capabilities = ShippedCapabilitiesFor("7.2");
-    options.kvm_diagnosis = NoKvm();
-    options.runtime_base = runtime_.path();
-    options.cache_dir = runtime_.path() + "/cache";
-    options.qmp_timeout = 500ms;
-    options.step_timeout = 200ms;
-    options.on_notice = [this](std::string_view n) { notices_.emplace_back(n); };
-    return Vm::Start(spec, options);
+    return Vm::Start(spec, testing::FakeVmOptions(runner_, runtime_.path(), notices_));
   }
   bool RuntimeEmpty() const { return std::filesystem::is_empty(runtime_.path()); }
 
@@ -56,13 +40,13 @@ TEST_F(VmLifecycleTest, StartsPausedThenContinuesAndReadsTheConsole) {
   EXPECT_NE(notices_[0].find("running under TCG"), std::string::npos);
   EXPECT_TRUE(std::filesystem::is_directory(vm->runtime_dir()));
   vm->Continue();
-  const ConsoleMatch m = vm->WaitForConsole(std::regex("GUEST-READY"), 5s);
+  const ConsoleMatch m = vm->WaitForConsole(ConsolePattern("GUEST-READY"), 5s);
   EXPECT_EQ(m.outcome, ConsoleMatch::Outcome::kMatched);
   EXPECT_EQ(runner_->commands(), (std::vector<std::string>{"qmp_capabilities", "cont"}));
   const auto& argv = runner_->last_request().argv;
   EXPECT_NE(std::find(argv.begin(), argv.end(), "-S"), argv.end());
   EXPECT_TRUE(runner_->last_request().die_with_parent);
-  EXPECT_EQ(runner_->last_request().inherit_fds.size(), 2u);
+  EXPECT_EQ(runner_->last_request().pass_fds.size(), 2u);
 }
 
 TEST_F(VmLifecycleTest, LadderStopsAtPowerdownWhenTheGuestCooperates) {
@@ -138,7 +122,7 @@ TEST_F(VmLifecycleTest, NoGreetingIsAVmErrorAndTheProcessIsKilled) {
     Start(b);
     FAIL();
   } catch (const VmError& e) {
-    EXPECT_NE(std::string(e.what()).find("QEMU did not start (waiting for the QMP greeting"),
+    EXPECT_NE(std::string(e.what()).find("QEMU did not start (no QMP greeting within"),
               std::string::npos)
         << e.what();
   }

@@ -1,7 +1,12 @@
 #include "kvmrun/vm_spec.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "kvmrun/error.h"
@@ -65,7 +70,7 @@ TEST_F(ValidateVmSpecTest, AcceptsAPlainKernelBoot) {
 TEST_F(ValidateVmSpecTest, PathsWithCommasSpacesQuotesAndNewlinesAreFine) {
   VmSpec spec;
   spec.kernel = File("a,b c'd\"e\nf");
-  spec.disks.push_back({File("disk, 1.img"), DiskFormat::kRaw, false, false});
+  spec.disks.push_back({.path = File("disk, 1.img")});
   EXPECT_NO_THROW(ValidateVmSpec(spec));
 }
 
@@ -86,7 +91,7 @@ TEST_F(ValidateVmSpecTest, NamesTheFirstProblem) {
   spec.initrd = File("initrd");
   ExpectUsageError(spec, "--initrd and --append need --kernel");
   spec = {};
-  spec.disks.push_back({dir_.path() + "/nope.img", DiskFormat::kRaw, false, false});
+  spec.disks.push_back({.path = dir_.path() + "/nope.img"});
   ExpectUsageError(spec, "disk '" + dir_.path() + "/nope.img'");
   spec = {};
   spec.cdrom = "/dev/null";
@@ -97,13 +102,102 @@ TEST_F(ValidateVmSpecTest, NamesTheFirstProblem) {
   spec = {};
   spec.name = "";
   ExpectUsageError(spec, "--name");
+  spec = {};
+  spec.machine = "q35,accel=kvm";
+  ExpectUsageError(spec, "--machine: invalid value 'q35,accel=kvm'");
+  spec = {};
+  spec.cpu_model = "max,+vmx";
+  ExpectUsageError(spec, "--cpu: invalid value 'max,+vmx'");
+  spec = {};
+  spec.extra_args = {"-m", "1G", "--daemonize"};
+  ExpectUsageError(spec, "--extra-arg: '--daemonize' would detach QEMU from kvmrun");
 }
 
-TEST_F(ValidateVmSpecTest, DetectsQcow2ByItsMagic) {
-  EXPECT_EQ(DetectDiskFormat(File("raw.img", std::string(512, '\0'))), DiskFormat::kRaw);
-  EXPECT_EQ(DetectDiskFormat(File("q.qcow2", std::string("QFI\xfb\0\0\0\3", 8))),
-            DiskFormat::kQcow2);
-  EXPECT_THROW(DetectDiskFormat(dir_.path() + "/none"), UsageError);
+// The format comes from the user or the file name, never from the content a guest writes.
+TEST_F(ValidateVmSpecTest, DiskFormatIsNeverTakenFromTheContent) {
+  const std::string raw_with_header = File("disk.img", std::string("QFI\xfb\0\0\0\3", 8));
+  const DiskSpec disk = ParseDiskArgument(raw_with_header, false, false);
+  EXPECT_EQ(disk.format, DiskFormat::kRaw);
+  EXPECT_FALSE(disk.format_given);
+  EXPECT_TRUE(HasQcow2Header(raw_with_header));
+  EXPECT_FALSE(HasQcow2Header(File("plain.img", std::string(512, '\0'))));
+  EXPECT_FALSE(HasQcow2Header(dir_.path() + "/none"));
+
+  EXPECT_EQ(ParseDiskArgument("/images/base.QCOW2", false, false).format, DiskFormat::kQcow2);
+  const DiskSpec given = ParseDiskArgument("/images/x.img,format=qcow2", true, true);
+  EXPECT_EQ(given.path, "/images/x.img");
+  EXPECT_EQ(given.format, DiskFormat::kQcow2);
+  EXPECT_TRUE(given.format_given && given.read_only && given.snapshot);
+  EXPECT_EQ(ParseDiskArgument("/a,,b.qcow2,format=raw", false, false).path, "/a,b.qcow2");
+  EXPECT_EQ(ParseDiskArgument("/a,,b.qcow2,format=raw", false, false).format, DiskFormat::kRaw);
+  EXPECT_EQ(ParseDiskArgument("vm-12:00.img", false, false).path, "vm-12:00.img");
+  for (const char* bad :
+       {"", ",format=raw", "/x.img,format=vmdk", "/x.img,bus=virtio", "/disk,1.img"}) {
+    SCOPED_TRACE(bad);
+    try {
+      ParseDiskArgument(bad, false, false);
+      FAIL() << "accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("valid: FILE or FILE,format=raw|qcow2"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(QemuNamesTest, ModelNamesCannotCarryOptions) {
+  for (const char* ok : {"q35", "pc-i440fx-7.2", "max", "Skylake-Client-v4", "EPYC_x"}) {
+    EXPECT_TRUE(IsQemuModelName(ok)) << ok;
+  }
+  for (const char* bad : {"", "q35,hpet=on", "-daemonize", "max=1", "a b", "help\n"}) {
+    EXPECT_FALSE(IsQemuModelName(bad)) << bad;
+  }
+  EXPECT_EQ(FindDetachingOption({"-daemonize"}), "-daemonize");
+  EXPECT_EQ(FindDetachingOption({"-name", "daemonize"}), "");
+  EXPECT_EQ(FindDetachingOption({"-S", "--daemonize"}), "--daemonize");
+}
+
+// QEMU deletes whatever is at the path of a server socket before binding: a regular file, a
+// link, or a live socket would be destroyed or stolen.
+TEST_F(ValidateVmSpecTest, PublicSocketPathMustBeFreeOrAStaleSocket) {
+  VmSpec spec;
+  spec.qmp_socket = File("precious.txt", "keep me");
+  ExpectUsageError(spec, "exists and is not a socket; QEMU would delete it");
+  spec.qmp_socket = dir_.path() + "/link.sock";
+  ASSERT_EQ(symlink("/etc/passwd", spec.qmp_socket.c_str()), 0);
+  ExpectUsageError(spec, "exists and is not a socket");
+
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string live = dir_.path() + "/live.sock";
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", live.c_str());
+  const int server = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(server, 1), 0);
+  spec.qmp_socket = live;
+  ExpectUsageError(spec, "is in use: a running program listens on it");
+  close(server);  // the socket file stays, with nobody listening: stale, and free to reuse
+  EXPECT_NO_THROW(ValidateVmSpec(spec));
+  spec.qmp_socket = dir_.path() + "/absent.sock";
+  EXPECT_NO_THROW(ValidateVmSpec(spec));
+}
+
+TEST(WithAbsolutePathsTest, EveryPathBecomesAbsolute) {
+  VmSpec spec;
+  spec.kernel = "vm-12:00/vmlinuz";
+  spec.initrd = "/boot/initrd";
+  spec.disks.push_back({.path = "json:{}.img"});
+  spec.cdrom = "nbd:host.iso";
+  spec.qmp_socket = "q.sock";
+  spec.firmware_dirs = {"fw"};
+  const std::string cwd = std::filesystem::current_path().string();
+  const VmSpec out = WithAbsolutePaths(spec);
+  EXPECT_EQ(out.kernel, cwd + "/vm-12:00/vmlinuz");
+  EXPECT_EQ(out.initrd, "/boot/initrd");
+  EXPECT_EQ(out.disks[0].path, cwd + "/json:{}.img");
+  EXPECT_EQ(out.cdrom, cwd + "/nbd:host.iso");
+  EXPECT_EQ(out.qmp_socket, cwd + "/q.sock");
+  EXPECT_EQ(out.firmware_dirs[0], cwd + "/fw");
 }
 
 TEST(AccelRequestTest, ParsesAndRejects) {

@@ -86,6 +86,42 @@ TEST(QmpClientTest, WrongTypedFieldsAreProtocolErrorsNotCrashes) {
   }
 }
 
+// QEMU answers input it cannot parse with an error that has no id; it belongs to the oldest
+// command waiting, which must see it instead of timing out.
+TEST(QmpClientTest, AnErrorWithoutAnIdGoesToTheOldestWaitingCommand) {
+  auto peer = GreetingPeer();
+  QmpClient client(FakeTransport(peer), 1s);
+  peer->SetResponder([](const nlohmann::json&) -> std::vector<std::string> {
+    return {R"({"error": {"class": "GenericError", "desc": "JSON parse error"}})"
+            "\r\n"};
+  });
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    client.Execute("query-status", nullptr, 5s);
+    FAIL();
+  } catch (const QmpError& e) {
+    EXPECT_EQ(e.description(), "JSON parse error");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(client.unmatched_replies(), 0u);
+}
+
+// The rest of an unparsable input gives QEMU more errors without an id; they must not be
+// taken for the next command's answer.
+TEST(QmpClientTest, FurtherErrorsWithoutAnIdDoNotPoisonTheNextCommand) {
+  auto peer = GreetingPeer();
+  QmpClient client(FakeTransport(peer), 1s);
+  peer->SetResponder([](const nlohmann::json& c) -> std::vector<std::string> {
+    const std::string idless = R"({"error": {"class": "GenericError", "desc": "stray"}})"
+                               "\r\n";
+    if (c["execute"] == "bad") return {idless, idless, idless};
+    return {nlohmann::json{{"return", "fine"}, {"id", c["id"]}}.dump() + "\r\n"};
+  });
+  EXPECT_THROW(client.Execute("bad"), QmpError);
+  EXPECT_EQ(client.Execute("good"), "fine");
+  EXPECT_EQ(client.unmatched_replies(), 2u);
+}
+
 TEST(QmpClientTest, ExecuteReturnsTheValue) {
   auto peer = GreetingPeer({{"query-kvm", {{"enabled", false}, {"present", true}}}});
   QmpClient client(FakeTransport(peer), 1s);

@@ -165,3 +165,37 @@ TEST(QmpEncodeTest, CommandsCarryAnIdAndEndInCrlf) {
 
 }  // namespace
 }  // namespace kvmrun
+
+namespace kvmrun {
+namespace {
+
+std::string Nested(int depth) {
+  return "{\"return\": " + std::string(depth, '[') + std::string(depth, ']') + "}";
+}
+
+// Nesting from a peer is refused before anything recursive sees it.
+TEST(QmpDecoderTest, NestingDeeperThanTheLimitIsAProtocolError) {
+  QmpDecoder ok;
+  ok.Feed(Nested(kMaxJsonDepth - 1));
+  EXPECT_TRUE(ok.Next().has_value());
+  QmpDecoder deep;
+  deep.Feed(Nested(100000));
+  try {
+    deep.Next();
+    FAIL();
+  } catch (const QmpProtocolError& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 128 levels"), std::string::npos);
+  }
+}
+
+TEST(ParseBoundedJsonTest, RefusesDeepNestingButNotDeepLookingStrings) {
+  EXPECT_EQ(ParseBoundedJson(R"({"a": "[[[[[[[[[[[[[["})")["a"], "[[[[[[[[[[[[[[");
+  EXPECT_EQ(
+      ParseBoundedJson(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']')).size(),
+      1u);
+  EXPECT_THROW(ParseBoundedJson(std::string(kMaxJsonDepth + 1, '[')), JsonTooDeep);
+  EXPECT_THROW(ParseBoundedJson("{oops"), nlohmann::json::exception);
+}
+
+}  // namespace
+}  // namespace kvmrun

@@ -21,6 +21,7 @@
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"
+#include "tests/support/scratch.h"
 #include "tests/support/test_guest.h"
 
 namespace kvmrun {
@@ -31,47 +32,8 @@ using namespace std::chrono_literals;
 
 constexpr uid_t kNobody = 65534;
 
-// Everything under `dir` that is a socket or a kvmrun runtime directory.
-std::vector<std::string> Leftovers(const std::string& dir) {
-  std::vector<std::string> found;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (it->is_socket(ec) || (it->is_directory(ec) && name.rfind("kvmrun-", 0) == 0)) {
-      found.push_back(it->path().string());
-    }
-  }
-  return found;
-}
-
-// A scratch area per suite: files to point the CLI at, and the runtime and cache directories.
-class Scratch {
- public:
-  Scratch() {
-    chmod(dir_.path().c_str(), 0755);  // "nobody" must reach the files
-    fs::create_directories(Run());
-    fs::create_directories(Cache());
-    chmod(Run().c_str(), 0777);
-    chmod(Cache().c_str(), 0777);
-  }
-  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
-  std::string Run() const { return dir_.path() + "/run"; }
-  std::string Cache() const { return dir_.path() + "/cache"; }
-  std::string File(const std::string& name, const std::string& content, mode_t mode = 0644) const {
-    const std::string path = Path(name);
-    std::ofstream(path) << content;
-    chmod(path.c_str(), mode);
-    return path;
-  }
-  std::string Dir(const std::string& name) const {
-    fs::create_directories(Path(name));
-    return Path(name);
-  }
-
- private:
-  testing::TempDir dir_;
-};
+using testing::Leftovers;
+using testing::Scratch;
 
 struct CliCase {
   std::string name;
@@ -93,8 +55,7 @@ testing::CommandResult RunCase(const CliCase& c, const Scratch& scratch) {
   argv.insert(argv.end(), c.args.begin(), c.args.end());
   testing::CommandOptions options;
   options.timeout = 60s;
-  options.extra_env = {"XDG_RUNTIME_DIR=" + scratch.Run(), "XDG_CACHE_HOME=" + scratch.Cache(),
-                       "HOME=" + scratch.Cache()};
+  options.extra_env = scratch.Env();
   options.extra_env.insert(options.extra_env.end(), c.env.begin(), c.env.end());
   return testing::RunCommand(argv, options);
 }
@@ -211,7 +172,7 @@ TEST_F(ReliabilityTest, CliBadInputsAndFaults) {
       {"unreadable disk",
        Run({"--os", "linux", "--disk", unreadable}),
        2,
-       "cannot be read",
+       "is not readable",
        {},
        true},
       {"QEMU path missing",
@@ -495,7 +456,7 @@ class VmFaultTest : public ReliabilityTest {
   // The QEMU whose argv holds `name`, once it runs.
   pid_t WaitForQemu(const std::string& name) const {
     for (int i = 0; i < 400; ++i) {
-      const auto pids = testing::QemusWithArgument(name);
+      const auto pids = testing::QemusOfVm(name);
       if (!pids.empty()) return pids[0];
       std::this_thread::sleep_for(25ms);
     }
@@ -567,6 +528,8 @@ TEST_F(VmFaultTest, PathsWithCommasSpacesQuotesAndNewlinesWork) {
   fs::copy_file(testing::TestKernel(), odd + "/vm,linuz");
   fs::copy_file(testing::TestInitrd(), odd + "/init rd,gz");
   const std::string disk = odd + "/disk,1 \"x\".img";
+  std::string disk_arg;  // a comma in --disk is written ",,"
+  for (char c : disk) disk_arg += c == ',' ? std::string(",,") : std::string(1, c);
   std::ofstream(disk) << std::string(1 << 20, '\0');
   const std::string socket = odd + "/q,m p.sock";
   testing::CommandOptions options;
@@ -574,8 +537,8 @@ TEST_F(VmFaultTest, PathsWithCommasSpacesQuotesAndNewlinesWork) {
   options.timeout = 120s;
   const auto r = testing::RunKvmrun(
       {"run", "--os", "linux", "--accel", "tcg", "--kernel", odd + "/vm,linuz", "--initrd",
-       odd + "/init rd,gz", "--append", "console=ttyS0 quiet panic=-1 x=\"a,b c\"", "--disk", disk,
-       "--qmp-socket", socket, "--no-reboot"},
+       odd + "/init rd,gz", "--append", "console=ttyS0 quiet panic=-1 x=\"a,b c\"", "--disk",
+       disk_arg, "--qmp-socket", socket, "--no-reboot"},
       options);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(testing::kGuestMarker), std::string::npos);

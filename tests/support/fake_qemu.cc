@@ -72,10 +72,13 @@ class FakeProcess : public Process {
 };
 
 // The number after "id=<chardev>,fd=" in the argv.
-int InheritedFd(const std::vector<std::string>& argv, const std::string& chardev) {
+// The descriptor of ours that the child would see under the number the argv gives `chardev`.
+int PassedFd(const SpawnRequest& request, const std::string& chardev) {
   const std::string marker = "socket,id=" + chardev + ",fd=";
-  for (const std::string& arg : argv) {
-    if (arg.rfind(marker, 0) == 0) return std::stoi(arg.substr(marker.size()));
+  for (const std::string& arg : request.argv) {
+    if (arg.rfind(marker, 0) != 0) continue;
+    const std::size_t index = std::stoul(arg.substr(marker.size())) - SpawnRequest::kFirstPassedFd;
+    return index < request.pass_fds.size() ? request.pass_fds[index] : -1;
   }
   return -1;
 }
@@ -103,8 +106,8 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
   state_ = std::make_shared<State>();
   auto state = state_;
   // Keep our own copies: the launcher closes its copies of QEMU's ends after spawning.
-  const int qmp = InheritedFd(request.argv, "kvmrun-qmp");
-  const int console = InheritedFd(request.argv, "kvmrun-console");
+  const int qmp = PassedFd(request, "kvmrun-qmp");
+  const int console = PassedFd(request, "kvmrun-console");
   state->qmp_fd = qmp >= 0 ? dup(qmp) : -1;
   state->console_fd = console >= 0 ? dup(console) : -1;
   const int err = request.stderr_fd >= 0 ? dup(request.stderr_fd) : -1;
@@ -187,6 +190,24 @@ std::vector<std::string> FakeQemuRunner::commands() const {
 std::vector<int> FakeQemuRunner::signals() const {
   std::lock_guard lock(state_->mu);
   return state_->signals;
+}
+
+VmOptions FakeVmOptions(std::shared_ptr<FakeQemuRunner> runner, const std::string& dir,
+                        std::vector<std::string>& notices) {
+  using namespace std::chrono_literals;
+  VmOptions options;
+  options.runner = std::move(runner);
+  options.capabilities = ShippedCapabilitiesFor("7.2");
+  KvmDiagnosis no_kvm;
+  no_kvm.problem = KvmProblem::kNoDeviceNode;
+  no_kvm.summary = "no /dev/kvm device node";
+  options.kvm_diagnosis = no_kvm;
+  options.runtime_base = dir;
+  options.cache_dir = dir + "/cache";
+  options.qmp_timeout = 500ms;
+  options.step_timeout = 200ms;
+  options.on_notice = [&notices](std::string_view n) { notices.emplace_back(n); };
+  return options;
 }
 
 }  // namespace kvmrun::testing

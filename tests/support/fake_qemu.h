@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kvmrun/process.h"
+#include "kvmrun/vm.h"
 
 namespace kvmrun::testing {
 
@@ -51,6 +52,12 @@ class FakeQemuRunner : public ProcessRunner {
   std::shared_ptr<State> state_;
   std::thread server_;
 };
+
+// VmOptions that start a Vm on `runner` without probing anything: QEMU 7.2's shipped
+// capabilities, no KVM, short timeouts, runtime and cache directories under `dir`, notices
+// appended to `notices`.
+VmOptions FakeVmOptions(std::shared_ptr<FakeQemuRunner> runner, const std::string& dir,
+                        std::vector<std::string>& notices);
 
 }  // namespace kvmrun::testing
 

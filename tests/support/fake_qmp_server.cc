@@ -47,6 +47,9 @@ std::string IdOf(const std::string& command) {
   return command.substr(at + 5, end - at - 5);
 }
 
+// A JSON value nested `depth` arrays deep.
+std::string Nested(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
 }  // namespace
 
 FakeQmpServer::FakeQmpServer(std::string path, FakeServerBehaviour behaviour)
@@ -87,6 +90,12 @@ void FakeQmpServer::Serve(int client) {
     }
     return;
   }
+  if (behaviour_ == FakeServerBehaviour::kNestedGreeting) {
+    SendAll(client, "{\"QMP\": {\"version\": " + Nested(100000) + "}}\r\n");
+    while (ReadCommand(client, stop_[0], command)) {
+    }
+    return;
+  }
   SendAll(client, kGreeting);
   if (!ReadCommand(client, stop_[0], command)) return;  // qmp_capabilities
   SendAll(client, "{\"return\": {}, \"id\": " + IdOf(command) + "}\r\n");
@@ -103,8 +112,17 @@ void FakeQmpServer::Serve(int client) {
         SendAll(client,
                 "{\"return\": \"" + std::string(10u << 20, 'x') + "\", \"id\": " + id + "}\r\n");
         break;
+      case FakeServerBehaviour::kNestedReply:
+        SendAll(client, "{\"return\": " + Nested(100000) + ", \"id\": " + id + "}\r\n");
+        break;
+      case FakeServerBehaviour::kIdlessError:
+        SendAll(client,
+                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, "
+                "nesting too deep\"}}\r\n");
+        break;
       case FakeServerBehaviour::kNeverAnswers:
       case FakeServerBehaviour::kNoGreeting:
+      case FakeServerBehaviour::kNestedGreeting:
         break;
     }
   }

@@ -15,6 +15,9 @@ enum class FakeServerBehaviour {
   kHugeReply,         // greets, then answers every command with a 10 MiB return value
   kNoGreeting,        // accepts and says nothing
   kNeverAnswers,      // greets, answers qmp_capabilities, then ignores every command
+  kNestedGreeting,    // greets with a value nested 100000 levels deep
+  kNestedReply,       // greets, then answers every command with a value nested 100000 deep
+  kIdlessError,       // greets, then answers every command with an error that has no id
 };
 
 class FakeQmpServer {

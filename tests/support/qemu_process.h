@@ -53,6 +53,10 @@ std::vector<pid_t> ProcessesWithArgument(const std::string& arg);
 // The same, only QEMUs (argv[0] names a qemu-system binary): a VM's -name is also in the argv
 // of the kvmrun that started it.
 std::vector<pid_t> QemusWithArgument(const std::string& arg);
+// The QEMUs of the VM kvmrun named `name` (-name guest=NAME; a name without commas).
+inline std::vector<pid_t> QemusOfVm(const std::string& name) {
+  return QemusWithArgument("guest=" + name);
+}
 
 class ScopedQemu {
  public:

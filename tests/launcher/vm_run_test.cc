@@ -1,0 +1,88 @@
+// RunUntilExit against a fake QEMU: the guest ending by itself, the timeout, stop requests and
+// a second request cutting the ladder short.
+#include "kvmrun/vm_run.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "tests/support/fake_qemu.h"
+#include "tests/support/qemu_process.h"
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeQemuBehaviour;
+using testing::FakeQemuRunner;
+
+class VmRunTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Vm> Start(FakeQemuBehaviour behaviour) {
+    runner_ = std::make_shared<FakeQemuRunner>(std::move(behaviour));
+    VmSpec spec;
+    spec.qemu = "/bin/true";  // found and executable; the fake runner never runs it
+    spec.verify = VerifyMode::kOff;
+    auto vm = Vm::Start(spec, testing::FakeVmOptions(runner_, runtime_.path(), notices_));
+    vm->Continue();
+    return vm;
+  }
+
+  testing::TempDir runtime_;
+  std::shared_ptr<FakeQemuRunner> runner_;
+  std::vector<std::string> notices_;
+};
+
+TEST_F(VmRunTest, TheTimeoutRunsTheLadderAndSaysSo) {
+  auto vm = Start({});
+  std::vector<std::string> stopping;
+  RunLimits limits;
+  limits.timeout = 50ms;
+  limits.grace = 1s;
+  limits.on_stopping = [&](std::string_view why) { stopping.emplace_back(why); };
+  const RunOutcome out = RunUntilExit(*vm, limits);
+  EXPECT_EQ(out.stopped_by, "timeout");
+  EXPECT_EQ(out.step, ShutdownStep::kPowerdown);
+  EXPECT_FALSE(out.ok());
+  EXPECT_EQ(stopping, (std::vector<std::string>{"timeout"}));
+}
+
+TEST_F(VmRunTest, AStopRequestRunsTheLadderAndASecondOneKillsAtOnce) {
+  FakeQemuBehaviour stubborn;
+  stubborn.powerdown_works = false;
+  auto vm = Start(stubborn);
+  StopRequests stop;
+  RunLimits limits;
+  limits.grace = 60s;  // would hold the ladder for a minute without the second request
+  limits.stop = &stop;
+  limits.on_stopping = [&](std::string_view) {
+    std::thread([&] {
+      std::this_thread::sleep_for(100ms);
+      stop.Request("second");
+    }).detach();
+  };
+  stop.Request("first");
+  const auto start = std::chrono::steady_clock::now();
+  const RunOutcome out = RunUntilExit(*vm, limits);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(out.stopped_by, "first");
+  EXPECT_EQ(out.step, ShutdownStep::kKill);
+  EXPECT_EQ(runner_->signals(), (std::vector<int>{SIGKILL}));
+  EXPECT_FALSE(stop.Pending());
+}
+
+TEST_F(VmRunTest, AGuestThatPowersOffIsOkAndTheMarkerIsTimed) {
+  FakeQemuBehaviour b;
+  b.console_text = "booting\r\nMARKER here\r\n";
+  auto vm = Start(b);
+  RunLimits limits;
+  limits.timeout = 200ms;
+  limits.marker = ConsolePattern("^MARKER");
+  const RunOutcome out = RunUntilExit(*vm, limits);
+  ASSERT_TRUE(out.marker_after.has_value());
+  EXPECT_LE(*out.marker_after, out.ran);
+}
+
+}  // namespace
+}  // namespace kvmrun
