@@ -33,10 +33,10 @@
 #include "kvmrun/error.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_probe.h"
-#include "kvmrun/runtime_dir.h"
 #include "kvmrun/vm.h"
 #include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
+#include "launcher/runtime_dir.h"
 #include "launcher/unique_fd.h"
 
 namespace kvmrun {

@@ -1,7 +1,6 @@
 // kvmrun boot-test: boot a kernel (or several) and pass when the console says so. For CI.
 #include <signal.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,34 +10,53 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "kvmrun/boot_test.h"
+#include "cli/vm_options.h"
+#include "kvmrun/boot_case.h"
 #include "kvmrun/error.h"
+#include "kvmrun/junit.h"
 #include "kvmrun/qmp_codec.h"
 
 namespace kvmrun::cli {
 namespace {
 
-using namespace std::chrono_literals;
-
 constexpr std::size_t kFailureContextLines = 15;
+
+po::options_description BootTestOptionsDescription() {
+  po::options_description options("Options");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("expect", po::value<std::string>()->value_name("REGEX"),
+       "pass when a console line matches (RE2 syntax)")
+      ("fail", po::value<std::vector<std::string>>()->value_name("REGEX"),
+       "fail when a console line matches this first (repeatable); kernel panics always fail")
+      ("timeout", po::value<double>()->default_value(60)->value_name("S"),
+       "seconds to wait under KVM")
+      ("tcg-factor", po::value<double>()->default_value(10)->value_name("F"),
+       "under TCG the timeout is multiplied by F")
+      ("junit", po::value<std::string>()->value_name("FILE"), "write a JUnit XML report")
+      ("console-log", po::value<std::string>()->value_name("PATH"),
+       "write the console to PATH (with --cases: a directory of NAME.log files, NAME made\n"
+       "safe for a file name)")
+      ("cases", po::value<std::string>()->value_name("FILE"),
+       "a JSON array of cases ({\"name\", \"kernel\", \"initrd\", \"append\", \"disk\", "
+       "\"expect\", \"fail\", \"timeout\", \"os\", \"memory\"}); options give the defaults")
+      ("jobs,j", po::value<int>()->default_value(1)->value_name("N"), "cases to run at once")
+      ("name", po::value<std::string>()->default_value("boot")->value_name("NAME"),
+       "the case name in reports");
+  // clang-format on
+  AddGuestOptions(options, "linux");
+  AddHardwareOptions(options);
+  AddPayloadOptions(options, true);
+  return options;
+}
 
 // The case the command-line options describe; also the defaults for each entry of --cases.
 BootCase CaseFromOptions(const po::variables_map& vm) {
   BootCase c;
-  c.spec.os = ParseGuestOs(vm["os"].as<std::string>());
-  c.spec.clock_overrides = GetOverrides(vm);
-  if (vm.count("qemu")) c.spec.qemu = vm["qemu"].as<std::string>();
-  c.spec.accel = ParseAccelRequest(vm["accel"].as<std::string>());
-  c.spec.memory_mib = ParseMemorySize(vm["memory"].as<std::string>());
-  c.spec.cpus = vm["cpus"].as<int>();
-  if (vm.count("kernel")) c.spec.kernel = vm["kernel"].as<std::string>();
-  if (vm.count("initrd")) c.spec.initrd = vm["initrd"].as<std::string>();
-  if (vm.count("append")) c.spec.append = vm["append"].as<std::string>();
-  if (vm.count("disk")) {
-    for (const std::string& arg : vm["disk"].as<std::vector<std::string>>()) {
-      c.spec.disks.push_back(ParseDiskArgument(arg, false, true));
-    }
-  }
+  ApplyGuestOptions(vm, c.spec);
+  ApplyHardwareOptions(vm, c.spec);
+  ApplyPayloadOptions(vm, c.spec, true);
   if (vm.count("expect")) c.expect = vm["expect"].as<std::string>();
   if (vm.count("fail")) c.fail = vm["fail"].as<std::vector<std::string>>();
   c.timeout = PositiveSeconds(vm["timeout"].as<double>(), "--timeout");
@@ -47,74 +65,46 @@ BootCase CaseFromOptions(const po::variables_map& vm) {
   return c;
 }
 
-// --cases FILE: a JSON array of objects; each field overrides the command-line default.
+// --cases FILE, read and handed to the library; errors name the file.
 std::vector<BootCase> CasesFromFile(const std::string& path, const BootCase& defaults) {
+  const std::string where = "--cases '" + path + "': ";
   struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw UsageError("--cases '" + path + "': not a readable file");
+    throw UsageError(where + "not a readable file");
   }
   std::ifstream in(path, std::ios::binary);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) throw UsageError("--cases '" + path + "': cannot be read");
-  nlohmann::json json;
+  if (!in && !in.eof()) throw UsageError(where + "cannot be read");
   try {
-    json = ParseBoundedJson(text);
+    return BootCasesFromJson(ParseBoundedJson(text), defaults);
+  } catch (const UsageError& e) {
+    throw UsageError(where + e.what());
   } catch (const std::exception& e) {  // malformed, or nested too deep
-    throw UsageError("--cases '" + path + "': not JSON (" + e.what() + ")");
+    throw UsageError(where + "not JSON (" + e.what() + ")");
   }
-  if (!json.is_array() || json.empty()) {
-    throw UsageError("--cases '" + path + "': expected a non-empty JSON array of cases");
-  }
-  std::vector<BootCase> cases;
-  for (const nlohmann::json& entry : json) {
-    BootCase c = defaults;
-    c.name = "case-" + std::to_string(cases.size() + 1);
-    try {
-      if (!entry.is_object()) throw UsageError("each case must be a JSON object");
-      for (const auto& [key, value] : entry.items()) {
-        if (key == "name") {
-          c.name = value.get<std::string>();
-        } else if (key == "os") {
-          c.spec.os = ParseGuestOs(value.get<std::string>());
-        } else if (key == "kernel") {
-          c.spec.kernel = value.get<std::string>();
-        } else if (key == "initrd") {
-          c.spec.initrd = value.get<std::string>();
-        } else if (key == "append") {
-          c.spec.append = value.get<std::string>();
-        } else if (key == "expect") {
-          c.expect = value.get<std::string>();
-        } else if (key == "fail") {
-          c.fail = value.get<std::vector<std::string>>();
-        } else if (key == "timeout") {
-          c.timeout = PositiveSeconds(value.get<double>(), "timeout");
-        } else if (key == "memory") {
-          c.spec.memory_mib = ParseMemorySize(value.get<std::string>(), "memory");
-        } else if (key == "disk") {
-          c.spec.disks.clear();
-          for (const std::string& d : value.get<std::vector<std::string>>()) {
-            c.spec.disks.push_back(ParseDiskArgument(d, false, true, "disk"));
-          }
-        } else {
-          throw UsageError("unknown field '" + key +
-                           "'; valid: name, os, kernel, initrd, append, disk, expect, fail, "
-                           "timeout, memory");
-        }
-      }
-    } catch (const nlohmann::json::exception& e) {
-      throw UsageError("--cases '" + path + "' case " + std::to_string(cases.size() + 1) +
-                       ": wrong type (" + e.what() + ")");
-    } catch (const UsageError& e) {
-      throw UsageError("--cases '" + path + "' case " + std::to_string(cases.size() + 1) + ": " +
-                       e.what());
-    }
-    c.spec.name = "kvmrun-" + c.name;
-    cases.push_back(std::move(c));
-  }
-  return cases;
 }
 
-// The last `count` lines of `text`.
+struct BootTestRequest {
+  std::vector<BootCase> cases;
+  int jobs = 1;
+  BootTestOptions options;
+};
+
+// Everything the command line and the cases file ask for, checked before anything runs.
+BootTestRequest RequestFrom(const po::variables_map& vm) {
+  BootTestRequest request;
+  const BootCase defaults = CaseFromOptions(vm);
+  request.cases = vm.count("cases") ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
+                                    : std::vector<BootCase>{defaults};
+  ValidateBootCaseNames(request.cases);
+  for (const BootCase& c : request.cases) ValidateBootCase(c);
+  request.jobs = vm["jobs"].as<int>();
+  request.options.tcg_factor = vm["tcg-factor"].as<double>();
+  ValidateBootTestOptions(request.jobs, request.options);
+  return request;
+}
+
+// The last `count` lines of `text`, indented.
 std::string LastLines(const std::string& text, std::size_t count) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -133,75 +123,6 @@ std::string FormatSeconds(std::chrono::milliseconds ms) {
   out.precision(1);
   out << std::fixed << static_cast<double>(ms.count()) / 1000 << " s";
   return out.str();
-}
-
-po::options_description BootTestOptionsDescription() {
-  po::options_description options("Options");
-  // clang-format off
-  options.add_options()
-      ("help,h", "show this help")
-      ("kernel", po::value<std::string>()->value_name("FILE"), "the kernel to boot")
-      ("initrd", po::value<std::string>()->value_name("FILE"), "its initramfs")
-      ("append", po::value<std::string>()->value_name("ARGS"),
-       "kernel command line (add console=ttyS0; panic=-1 makes a panic end the case at once)")
-      ("disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"),
-       "a disk image, attached with writes discarded (repeatable); raw, or qcow2 for a .qcow2\n"
-       "name, unless format=raw|qcow2 says otherwise (never guessed from the content)")
-      ("expect", po::value<std::string>()->value_name("REGEX"), "pass when a console line matches")
-      ("fail", po::value<std::vector<std::string>>()->value_name("REGEX"),
-       "fail when a console line matches this first (repeatable); kernel panics always fail")
-      ("timeout", po::value<double>()->default_value(60)->value_name("S"),
-       "seconds to wait under KVM")
-      ("tcg-factor", po::value<double>()->default_value(10)->value_name("F"),
-       "under TCG the timeout is multiplied by F")
-      ("junit", po::value<std::string>()->value_name("FILE"), "write a JUnit XML report")
-      ("console-log", po::value<std::string>()->value_name("PATH"),
-       "write the console to PATH (with --cases: a directory of NAME.log files, NAME made\n"
-       "safe for a file name)")
-      ("cases", po::value<std::string>()->value_name("FILE"),
-       "a JSON array of cases ({\"name\", \"kernel\", \"initrd\", \"append\", \"disk\", "
-       "\"expect\", \"fail\", \"timeout\", \"os\", \"memory\"}); options give the defaults")
-      ("jobs,j", po::value<int>()->default_value(1)->value_name("N"), "cases to run at once")
-      ("name", po::value<std::string>()->default_value("boot")->value_name("NAME"),
-       "the case name in reports")
-      ("os", po::value<std::string>()->default_value("linux")->value_name("OS"),
-       "guest OS (clock policy)")
-      ("qemu", po::value<std::string>()->value_name("PATH"), "qemu-system-x86_64 to run")
-      ("accel", po::value<std::string>()->default_value("auto")->value_name("auto|kvm|tcg"),
-       "accelerator")
-      ("memory,m", po::value<std::string>()->default_value("512M")->value_name("SIZE"),
-       "guest memory")
-      ("cpus", po::value<int>()->default_value(1)->value_name("N"), "virtual CPUs");
-  // clang-format on
-  AddOverrideOptions(options);
-  return options;
-}
-
-struct BootTestRequest {
-  std::vector<BootCase> cases;
-  int jobs = 1;
-  double tcg_factor = 10;
-};
-
-// Everything the command line and the cases file ask for, checked before anything runs.
-BootTestRequest RequestFrom(const po::variables_map& vm) {
-  BootTestRequest request;
-  const BootCase defaults = CaseFromOptions(vm);
-  request.cases = vm.count("cases") ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
-                                    : std::vector<BootCase>{defaults};
-  ValidateBootCaseNames(request.cases);
-  for (const BootCase& c : request.cases) ValidateBootCase(c);
-  request.jobs = vm["jobs"].as<int>();
-  if (request.jobs < 1 || request.jobs > 256) {
-    throw UsageError("--jobs: invalid value '" + std::to_string(request.jobs) +
-                     "'; valid: 1 to 256");
-  }
-  request.tcg_factor = vm["tcg-factor"].as<double>();
-  if (!(request.tcg_factor >= 1) || request.tcg_factor > 1000) {
-    throw UsageError("--tcg-factor: invalid value '" + std::to_string(request.tcg_factor) +
-                     "'; valid: 1 to 1000");
-  }
-  return request;
 }
 
 // Writes `text` to `path`; throws Error naming the file when it cannot.
@@ -229,7 +150,8 @@ int BootTestCommand(const Args& args) {
         "Boots a guest under its clock policy (verified, as 'kvmrun run' does) and waits for a\n"
         "console line matching --expect. Fails on a --fail match, a kernel panic, QEMU exiting\n"
         "or the timeout, then powers the guest off. The timeout is for KVM; under TCG it is\n"
-        "multiplied by --tcg-factor (printed). Exit 0 when every case passed, 1 otherwise,\n"
+        "multiplied by --tcg-factor (printed). SIGINT/SIGTERM stop the running cases and skip\n"
+        "the rest; the report is still written. Exit 0 when every case passed, 1 otherwise,\n"
         "2 on bad usage. The last line is 'N passed, N failed'.\n\n"
         "Examples:\n"
         "  kvmrun boot-test --kernel bzImage --initrd initrd --append 'console=ttyS0 panic=-1' \\\n"
@@ -238,19 +160,9 @@ int BootTestCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  const BootTestRequest request = RequestFrom(vm);
+  BootTestRequest request = RequestFrom(vm);
   const std::vector<BootCase>& cases = request.cases;
-  const int jobs = request.jobs;
-
-  BootTestOptions run;
-  run.tcg_factor = request.tcg_factor;
-  std::mutex print;
-  bool noticed = false;
-  run.vm.on_notice = [&](std::string_view notice) {
-    std::lock_guard lock(print);
-    if (!noticed) std::cerr << "kvmrun: " << notice << std::endl;
-    noticed = true;
-  };
+  BootTestOptions& run = request.options;
   std::string console_path;
   if (vm.count("console-log")) {
     console_path = vm["console-log"].as<std::string>();
@@ -259,13 +171,14 @@ int BootTestCommand(const Args& args) {
                        "': cannot create the directory: " + std::strerror(errno));
     }
   }
-  // SIGINT/SIGTERM end the running cases (their VMs stopped) and skip the rest; the report
-  // is still written.
-  const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});
-  run.stop = stop.get();
-  std::cout << "kvmrun boot-test: " << cases.size() << " case(s), " << jobs
-            << " at a time; timeout " << FormatSeconds(cases.front().timeout) << " under KVM, x"
-            << run.tcg_factor << " under TCG" << std::endl;
+
+  std::mutex print;
+  bool noticed = false;
+  run.vm.on_notice = [&](std::string_view notice) {
+    std::lock_guard lock(print);
+    if (!noticed) std::cerr << "kvmrun: " << notice << std::endl;
+    noticed = true;
+  };
   run.on_result = [&](const BootCaseResult& r) {
     std::lock_guard lock(print);
     std::cout << (r.passed() ? "PASS " : "FAIL ") << r.name << " (" << FormatSeconds(r.elapsed)
@@ -275,8 +188,15 @@ int BootTestCommand(const Args& args) {
       std::cout << "  last console lines:\n" << LastLines(r.console, kFailureContextLines);
     }
   };
+  // SIGINT/SIGTERM end the running cases (their VMs stopped) and skip the rest.
+  const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});
+  run.stop = stop.get();
+  std::cout << "kvmrun boot-test: " << cases.size() << " case(s), " << request.jobs
+            << " at a time; timeout " << FormatSeconds(cases.front().timeout) << " under KVM, x"
+            << run.tcg_factor << " under TCG" << std::endl;
 
-  const std::vector<BootCaseResult> results = RunBootCases(cases, jobs, run);
+  const std::string started_at = UtcTimestamp();
+  const std::vector<BootCaseResult> results = RunBootCases(cases, request.jobs, run);
   std::size_t passed = 0;
   for (const BootCaseResult& r : results) {
     passed += r.passed();
@@ -287,7 +207,8 @@ int BootTestCommand(const Args& args) {
     }
   }
   if (vm.count("junit")) {
-    WriteFile(vm["junit"].as<std::string>(), JunitXml(results, "kvmrun boot-test"), "--junit");
+    WriteFile(vm["junit"].as<std::string>(),
+              JunitXml(results, {"kvmrun boot-test", started_at, HostName()}), "--junit");
   }
   std::cout << passed << " passed, " << results.size() - passed << " failed";
   if (const auto reason = stop->Take()) std::cout << " (interrupted by " << *reason << ")";

@@ -1,9 +1,12 @@
 #include "cli/cli_common.h"
 
+#include <unistd.h>
+
+#include <ctime>
 #include <sstream>
 
 #include "kvmrun/error.h"
-#include "kvmrun/names.h"
+#include "policy/names.h"
 
 namespace kvmrun::cli {
 
@@ -61,6 +64,30 @@ po::variables_map Parse(const Args& args, const po::options_description& options
   return vm;
 }
 
+std::string FlagFor(std::string_view field) {
+  // Fields whose flag is not simply the field with '-' for '_'.
+  static const std::pair<std::string_view, std::string_view> kRenamed[] = {
+      {"memory_mib", "--memory"},
+      {"cpu_model", "--cpu"},
+      {"disks", "--disk"},
+      {"extra_args", "--extra-arg"},
+      {"firmware_dirs", "--firmware-dir"},
+      {"duration_s", "--duration"},
+      {"rate_hz", "--rate"},
+  };
+  for (const auto& [name, flag] : kRenamed) {
+    if (name == field) return std::string(flag);
+  }
+  std::string flag = "--";
+  for (char c : field) flag += c == '_' ? '-' : c;
+  return flag;
+}
+
+std::string CliMessage(const UsageError& error) {
+  if (error.field().empty() || error.field()[0] == '$') return error.what();
+  return FlagFor(error.field()) + ": " + error.detail();
+}
+
 std::string HelpText(const std::string& usage, const std::string& summary,
                      const po::options_description& options) {
   std::ostringstream out;
@@ -93,9 +120,9 @@ ClockOverrides GetOverrides(const po::variables_map& vm) {
   if (auto v = given("rtc-base")) o.rtc_base = ParseRtcBase(*v);
   if (auto v = given("rtc-policy")) o.rtc_policy = ParseRtcTickPolicy(*v);
   if (auto v = given("pit-policy")) o.pit_policy = ParsePitTickPolicy(*v);
-  if (auto v = given("hpet")) o.hpet = ParseToggle(*v, "--hpet");
-  if (auto v = given("hv-time")) o.hv_time = ParseToggle(*v, "--hv-time");
-  if (auto v = given("kvmclock")) o.kvmclock = ParseToggle(*v, "--kvmclock");
+  if (auto v = given("hpet")) o.hpet = ParseToggle(*v, "hpet");
+  if (auto v = given("hv-time")) o.hv_time = ParseToggle(*v, "hv_time");
+  if (auto v = given("kvmclock")) o.kvmclock = ParseToggle(*v, "kvmclock");
   return o;
 }
 
@@ -114,6 +141,21 @@ std::chrono::milliseconds WaitOption(const po::variables_map& vm) {
                      "'; valid: 0 to 3600 seconds");
   }
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+std::string UtcTimestamp() {
+  char text[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  return text;
+}
+
+std::string HostName() {
+  char host[256] = "localhost";
+  gethostname(host, sizeof(host) - 1);
+  return host;
 }
 
 void RejectConflicts(const po::variables_map& vm, const std::vector<std::string>& names) {

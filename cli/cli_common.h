@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kvmrun/clock_policy.h"
+#include "kvmrun/error.h"
 
 namespace kvmrun::cli {
 
@@ -30,6 +31,12 @@ using Args = std::vector<std::string>;
 po::variables_map Parse(const Args& args, const po::options_description& options,
                         const po::positional_options_description* positional = nullptr);
 
+// The flag that sets a library field: "memory_mib" -> "--memory", "qmp_socket" ->
+// "--qmp-socket". The library names fields in its own terms and never a flag.
+std::string FlagFor(std::string_view field);
+// A UsageError in the CLI's words: "--memory: invalid value ..." for a field's error.
+std::string CliMessage(const UsageError& error);
+
 // The subcommand's --help text: usage line, summary, options.
 std::string HelpText(const std::string& usage, const std::string& summary,
                      const po::options_description& options);
@@ -45,6 +52,10 @@ std::chrono::milliseconds PositiveSeconds(double seconds, const std::string& wha
 
 // The --wait option's value (seconds, >= 0) as a duration; throws UsageError when negative.
 std::chrono::milliseconds WaitOption(const po::variables_map& vm);
+
+// Now in UTC, ISO 8601 ("2026-11-30T12:00:00"), and this host's name: for reports.
+std::string UtcTimestamp();
+std::string HostName();
 
 // Throws UsageError when more than one of the named options was given.
 void RejectConflicts(const po::variables_map& vm, const std::vector<std::string>& names);

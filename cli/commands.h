@@ -4,7 +4,7 @@
 #define KVMRUN_CLI_COMMANDS_H_
 
 #include "cli/cli_common.h"
-#include "kvmrun/boot_test.h"
+#include "kvmrun/boot_case.h"
 #include "kvmrun/vm_spec.h"
 
 namespace kvmrun::cli {

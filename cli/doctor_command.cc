@@ -4,8 +4,8 @@
 #include "cli/commands.h"
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/qemu_probe.h"
-#include "kvmrun/runtime_dir.h"
-#include "kvmrun/text_table.h"
+#include "launcher/runtime_dir.h"
+#include "policy/text_table.h"
 
 namespace kvmrun::cli {
 

@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
@@ -48,7 +49,7 @@ int Dispatch(const Subcommand& s, const Args& args) {
   try {
     return s.run(args);
   } catch (const kvmrun::UsageError& e) {
-    std::cerr << prefix << e.what() << "\n";
+    std::cerr << prefix << kvmrun::cli::CliMessage(e) << "\n";
     return kvmrun::cli::kExitUsage;
   } catch (const kvmrun::ClockMismatchError& e) {
     std::cerr << prefix << e.what() << "\n" << kvmrun::FormatClockReport(e.report());

@@ -5,10 +5,10 @@
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_os.h"
-#include "kvmrun/names.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_probe.h"
-#include "kvmrun/text_table.h"
+#include "policy/names.h"
+#include "policy/text_table.h"
 
 namespace kvmrun::cli {
 namespace {

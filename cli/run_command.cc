@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/vm_options.h"
 #include "kvmrun/error.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/vm.h"
@@ -38,28 +39,10 @@ std::vector<T> Many(const po::variables_map& vm, const char* option) {
   return vm.count(option) ? vm[option].as<std::vector<T>>() : std::vector<T>{};
 }
 
-void AddVmOptions(po::options_description& options) {
+// What only `run` has besides the shared VM options (vm_options.h).
+void AddRunVmOptions(po::options_description& options) {
   // clang-format off
   options.add_options()
-      ("os", po::value<std::string>()->value_name("OS"),
-       "guest OS: picks the clock policy (kvmrun policy --list)")
-      ("qemu", po::value<std::string>()->value_name("PATH"),
-       "qemu-system-x86_64 to run (default: $KVMRUN_QEMU, then PATH)")
-      ("accel", po::value<std::string>()->default_value("auto")->value_name("auto|kvm|tcg"),
-       "auto: KVM when usable, else TCG with a notice")
-      ("machine", po::value<std::string>()->value_name("TYPE"), "machine type (default: QEMU's)")
-      ("cpu", po::value<std::string>()->value_name("MODEL"),
-       "CPU model (default: host under KVM, max under TCG)")
-      ("memory,m", po::value<std::string>()->default_value("512M")->value_name("SIZE"),
-       "guest memory: 512 (MiB), 512M, 2G")
-      ("cpus", po::value<int>()->default_value(1)->value_name("N"), "virtual CPUs")
-      ("kernel", po::value<std::string>()->value_name("FILE"), "boot this kernel directly")
-      ("initrd", po::value<std::string>()->value_name("FILE"), "initramfs for --kernel")
-      ("append", po::value<std::string>()->value_name("ARGS"), "kernel command line")
-      ("disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"),
-       "a virtio disk (repeatable). The format is raw, or qcow2 for a .qcow2 name; say\n"
-       "format=qcow2|raw otherwise: it is never guessed from the content, which the guest\n"
-       "writes. A comma in FILE is written ,,")
       ("readonly-disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"),
        "a read-only virtio disk (repeatable; as --disk)")
       ("snapshot", "discard all writes to the disks")
@@ -68,37 +51,24 @@ void AddVmOptions(po::options_description& options) {
       ("no-reboot", "a guest reboot ends the VM")
       ("name", po::value<std::string>()->default_value("kvmrun")->value_name("NAME"), "VM name")
       ("qmp-socket", po::value<std::string>()->value_name("PATH"),
-       "also open a QMP monitor at PATH (mode 0600)")
+       "also open a QMP monitor at PATH (mode 0600; PATH must not exist, or be a stale socket)")
       ("firmware-dir", po::value<std::vector<std::string>>()->value_name("DIR"),
        "QEMU -L firmware directory (repeatable; automatic for a QEMU outside /usr)")
       ("extra-arg", po::value<std::vector<std::string>>()->value_name("ARG"),
-       "a raw QEMU argument, appended last (repeatable)")
+       "a raw QEMU argument, appended last (repeatable; -daemonize is refused)")
       ("verify", po::value<std::string>()->default_value("enforce")->value_name("off|warn|enforce"),
        "check the clocks before the guest runs; enforce stops on a mismatch (exit 3)");
   // clang-format on
-  AddOverrideOptions(options);
 }
 
 VmSpec SpecFrom(const po::variables_map& vm) {
-  if (!vm.count("os")) throw UsageError("--os is required; see 'kvmrun policy --list'");
   VmSpec spec;
-  spec.os = ParseGuestOs(vm["os"].as<std::string>());
-  spec.clock_overrides = GetOverrides(vm);
-  if (vm.count("qemu")) spec.qemu = vm["qemu"].as<std::string>();
-  spec.accel = ParseAccelRequest(vm["accel"].as<std::string>());
-  if (vm.count("machine")) spec.machine = vm["machine"].as<std::string>();
-  if (vm.count("cpu")) spec.cpu_model = vm["cpu"].as<std::string>();
-  spec.memory_mib = ParseMemorySize(vm["memory"].as<std::string>());
-  spec.cpus = vm["cpus"].as<int>();
-  if (vm.count("kernel")) spec.kernel = vm["kernel"].as<std::string>();
-  if (vm.count("initrd")) spec.initrd = vm["initrd"].as<std::string>();
-  if (vm.count("append")) spec.append = vm["append"].as<std::string>();
   const bool snapshot = vm.count("snapshot") > 0;
-  for (const std::string& arg : Many<std::string>(vm, "disk")) {
-    spec.disks.push_back(ParseDiskArgument(arg, false, snapshot));
-  }
+  ApplyGuestOptions(vm, spec);
+  ApplyHardwareOptions(vm, spec);
+  ApplyPayloadOptions(vm, spec, snapshot);
   for (const std::string& arg : Many<std::string>(vm, "readonly-disk")) {
-    spec.disks.push_back(ParseDiskArgument(arg, true, snapshot, "--readonly-disk"));
+    spec.disks.push_back(ParseDiskArgument(arg, true, snapshot, "readonly_disk"));
   }
   if (vm.count("cdrom")) spec.cdrom = vm["cdrom"].as<std::string>();
   spec.network = vm.count("net") > 0;
@@ -121,7 +91,10 @@ nlohmann::json TimingsJson(const VmTimings& t) {
 
 po::options_description RunOptions() {
   po::options_description options("Options");
-  AddVmOptions(options);
+  AddGuestOptions(options);
+  AddHardwareOptions(options);
+  AddPayloadOptions(options, false);
+  AddRunVmOptions(options);
   // clang-format off
   options.add_options()
       ("help,h", "show this help")
@@ -135,7 +108,9 @@ po::options_description RunOptions() {
       ("json", "print a JSON report on stdout at the end (the console then goes to stderr)")
       ("marker", po::value<std::string>()->value_name("REGEX"),
        "report (with --json) how long after 'cont' a console line first matched REGEX")
-      ("dry-run", "print the QEMU command line and exit");
+      ("dry-run", "print the QEMU command line and exit: no VM and no probe guest is started\n"
+                  "(QEMU runs only to probe its capabilities when they are not cached; stderr\n"
+                  "says what was run or assumed)");
   // clang-format on
   return options;
 }
@@ -173,7 +148,7 @@ int RunCommand(const Args& args) {
     try {
       limits.marker = ConsolePattern(vm["marker"].as<std::string>());
     } catch (const UsageError& e) {
-      throw UsageError(std::string("--marker: ") + e.what());
+      throw UsageError("marker", e.what());
     }
   }
 
@@ -184,9 +159,12 @@ int RunCommand(const Args& args) {
     std::cerr << "kvmrun: " << notice << std::endl;
   };
   if (vm.count("dry-run")) {
-    std::cout << ShellJoin(PlanVmArgv(spec, vm_options)) << "\n";
-    std::cerr << "kvmrun: fd 3 and 4 stand for kvmrun's QMP and console sockets, which QEMU "
-                 "inherits when kvmrun runs it\n";
+    vm_options.on_notice = nullptr;  // the plan's notes say it all, once
+    const VmPlan plan = PlanVm(spec, vm_options);
+    std::cout << ShellJoin(plan.argv) << "\n";
+    for (const std::string& note : plan.notes) std::cerr << "kvmrun: --dry-run: " << note << "\n";
+    std::cerr << "kvmrun: --dry-run: no VM was started; fd 3 and 4 stand for kvmrun's QMP and "
+                 "console sockets, which QEMU inherits when kvmrun runs it\n";
     return kExitOk;
   }
   // From here on SIGINT, SIGTERM and SIGHUP are requests the library acts on wherever it

@@ -1,19 +1,29 @@
 // kvmrun timecheck: how many timer ticks a policy loses when the VM stalls, measured in a guest.
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/vm_options.h"
 #include "kvmrun/error.h"
+#include "kvmrun/probe_guest.h"
 #include "kvmrun/timecheck.h"
 
 namespace kvmrun::cli {
 namespace {
 
-// The probe guest scripts/make-test-guest builds (with --probe) into the build tree.
-constexpr char kDefaultGuestDir[] = KVMRUN_DEFAULT_GUEST_DIR;
+namespace fs = std::filesystem;
 
-std::string GuestFile(const po::variables_map& vm, const char* option, const char* name) {
-  if (vm.count(option)) return vm[option].as<std::string>();
-  return std::string(kDefaultGuestDir) + "/" + name;
+// The probe-guest builder next to this kvmrun: libexec/kvmrun beside it in a build tree,
+// <prefix>/libexec/kvmrun for <prefix>/bin/kvmrun. Empty: the library's install default.
+std::string ToolsNextToThisBinary() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (const fs::path& dir :
+       {exe.parent_path() / "libexec/kvmrun", exe.parent_path().parent_path() / "libexec/kvmrun"}) {
+    if (fs::exists(dir / "make-test-guest", ec)) return dir.string();
+  }
+  return "";
 }
 
 }  // namespace
@@ -23,7 +33,6 @@ int TimecheckCommand(const Args& args) {
   // clang-format off
   options.add_options()
       ("help,h", "show this help")
-      ("os", po::value<std::string>()->value_name("OS"), "the policy to measure (its OS)")
       ("stall", po::value<std::string>()->default_value("sigstop")->value_name("KIND"),
        "sigstop (QEMU stopped by a signal), qmp (QMP stop/cont), starve (host CPU busy), none")
       ("stalls", po::value<int>()->default_value(3)->value_name("N"), "how many stalls")
@@ -36,12 +45,13 @@ int TimecheckCommand(const Args& args) {
        "also measure this policy in the same invocation: default (QEMU's defaults) or an OS")
       ("drop-owed-ticks", "with --stall qmp: resume with rtc-reset-reinjection (see docs)")
       ("json", "print the measurements as JSON")
-      ("kernel", po::value<std::string>()->value_name("FILE"), "probe guest kernel (default: the test guest)")
-      ("initrd", po::value<std::string>()->value_name("FILE"), "probe guest initramfs, with /bin/kvmrun-probe")
-      ("qemu", po::value<std::string>()->value_name("PATH"), "qemu-system-x86_64 to run")
-      ("accel", po::value<std::string>()->default_value("auto")->value_name("auto|kvm|tcg"), "accelerator");
+      ("kernel", po::value<std::string>()->value_name("FILE"),
+       "probe guest kernel (default: $KVMRUN_GUEST_DIR, else the one kvmrun builds once in\n"
+       "~/.cache/kvmrun/probe-guest)")
+      ("initrd", po::value<std::string>()->value_name("FILE"),
+       "probe guest initramfs, with /bin/kvmrun-probe (default: as --kernel)");
   // clang-format on
-  AddOverrideOptions(options);
+  AddGuestOptions(options);
   const po::variables_map vm = Parse(args, options);
   if (vm.count("help")) {
     std::cout << HelpText(
@@ -60,52 +70,39 @@ int TimecheckCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  if (!vm.count("os")) throw UsageError("--os is required; see 'kvmrun policy --list'");
-  const GuestOs os = ParseGuestOs(vm["os"].as<std::string>());
-  const ClockOverrides overrides = GetOverrides(vm);
-
   TimecheckOptions o;
+  ApplyGuestOptions(vm, o.base);
+  const GuestOs os = o.base.os;
+  const ClockOverrides overrides = o.base.clock_overrides;
   o.stall = ParseStallKind(vm["stall"].as<std::string>());
   o.stalls = vm["stalls"].as<int>();
   o.stall_seconds = vm["stall-seconds"].as<double>();
   o.duration_s = vm["duration"].as<int>();
   o.rate_hz = vm["rate"].as<int>();
   o.drop_owed_ticks = vm.count("drop-owed-ticks") > 0;
-  if (o.stalls < 0 || o.stalls > 100) {
-    throw UsageError("--stalls: invalid value '" + std::to_string(o.stalls) + "'; valid: 0 to 100");
-  }
-  if (!(o.stall_seconds > 0) || o.stall_seconds > 600) {
-    throw UsageError("--stall-seconds: invalid value '" + std::to_string(o.stall_seconds) +
-                     "'; valid: more than 0, at most 600");
-  }
-  if (o.duration_s < 5 || o.duration_s > 86400) {
-    throw UsageError("--duration: invalid value '" + std::to_string(o.duration_s) +
-                     "'; valid: 5 to 86400 seconds");
-  }
-  if (o.rate_hz < 2 || o.rate_hz > 8192 || (o.rate_hz & (o.rate_hz - 1)) != 0) {
-    throw UsageError("--rate: invalid value '" + std::to_string(o.rate_hz) +
-                     "'; valid: a power of two from 2 to 8192");
-  }
-  if (o.drop_owed_ticks && o.stall != StallKind::kQmp) {
-    throw UsageError("--drop-owed-ticks needs --stall qmp");
-  }
-  o.base.kernel = GuestFile(vm, "kernel", "vmlinuz");
-  o.base.initrd = GuestFile(vm, "initrd", "initramfs.cpio.gz");
-  if (vm.count("qemu")) o.base.qemu = vm["qemu"].as<std::string>();
-  o.base.accel = ParseAccelRequest(vm["accel"].as<std::string>());
-  o.base.memory_mib = 256;
-  try {
-    ValidateVmSpec(o.base);
-  } catch (const UsageError& e) {
-    throw UsageError(
-        std::string(e.what()) +
-        " (build the probe guest with scripts/make-test-guest, or give --kernel/--initrd)");
-  }
-  const bool json = vm.count("json") > 0;
-  o.vm.on_notice = [](std::string_view notice) { std::cerr << "kvmrun: " << notice << std::endl; };
-  o.on_progress = [](const std::string& line) {
+  ValidateTimecheckOptions(o);
+  const auto progress = [](std::string_view line) {
     std::cerr << "kvmrun timecheck: " << line << std::endl;
   };
+  if (vm.count("kernel") != vm.count("initrd")) {
+    throw UsageError("--kernel and --initrd go together (or neither: the probe guest)");
+  }
+  if (vm.count("kernel")) {
+    o.base.kernel = vm["kernel"].as<std::string>();
+    o.base.initrd = vm["initrd"].as<std::string>();
+  } else {
+    ProbeGuestOptions guest;
+    guest.tools_dir = ToolsNextToThisBinary();
+    guest.on_progress = progress;
+    const ProbeGuest found = FindOrBuildProbeGuest(guest);
+    o.base.kernel = found.kernel;
+    o.base.initrd = found.initrd;
+  }
+  o.base.memory_mib = 256;
+  ValidateVmSpec(o.base);
+  const bool json = vm.count("json") > 0;
+  o.vm.on_notice = [](std::string_view notice) { std::cerr << "kvmrun: " << notice << std::endl; };
+  o.on_progress = [&](const std::string& line) { progress(line); };
 
   std::vector<TimecheckRun> runs;
   runs.push_back(RunTimecheck(std::string(ToString(os)), os, overrides, o));

@@ -40,13 +40,13 @@ int VerifyCommand(const Args& args) {
 
   QmpClient qmp(ConnectQmpSocket(vm["qmp-socket"].as<std::string>(), WaitOption(vm)));
   const QemuCapabilities caps = CapabilitiesFromQmp(qmp);
-  const ClockReadback readback = ReadClockState(qmp);
+  const HostClock host = SystemHostClock();
+  const ClockReadback readback = ReadClockState(qmp, host);
   if (!readback.kvm_enabled.value) {
     throw Error("cannot tell the accelerator (query-kvm: " + readback.kvm_enabled.error + ")");
   }
   const Accel accel = *readback.kvm_enabled.value ? Accel::kKvm : Accel::kTcg;
-  const ClockReport report =
-      CompareClock(policy, RenderClock(policy, caps, accel), readback, SystemHostClock());
+  const ClockReport report = CompareClock(policy, RenderClock(policy, caps, accel), readback, host);
   if (vm.count("json")) {
     std::cout << ClockReportToJson(report).dump(2) << std::endl;
   } else {

@@ -95,6 +95,12 @@ class RealKvmHost : public KvmHost {
     }
     return false;
   }
+  std::string BootId() override {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string id;
+    std::getline(in, id);
+    return id;
+  }
   std::string DeviceGroup() override {
     struct stat st {};
     if (stat(kDevice, &st) != 0) return "kvm";
@@ -237,7 +243,7 @@ KvmDiagnosis DiagnoseKvm(KvmHost& host, const KvmBootCheck& boot) {
                   "no /dev/kvm, and the CPU shows no vmx/svm: hardware virtualization is off "
                   "(on a VM: nested virtualization is not enabled)",
                   "enable VT-x/AMD-V in the firmware, or nested virtualization on the host "
-                  "(e.g. kvm_intel nested=1), or use --accel tcg");
+                  "(e.g. kvm_intel nested=1), or use TCG");
     }
     if (!host.VendorModuleLoaded()) {
       return Fail(d, KvmProblem::kModuleNotLoaded,
@@ -245,7 +251,7 @@ KvmDiagnosis DiagnoseKvm(KvmHost& host, const KvmBootCheck& boot) {
                   "sudo modprobe kvm_intel (or kvm_amd)");
     }
     return Fail(d, KvmProblem::kNoDeviceNode, "no /dev/kvm device node",
-                "create it (udev normally does), or use --accel tcg");
+                "create it (udev normally does), or use TCG");
   }
   d.checks.push_back("/dev/kvm: present");
   if (const int err = host.OpenError(); err != 0) {
@@ -258,7 +264,7 @@ KvmDiagnosis DiagnoseKvm(KvmHost& host, const KvmBootCheck& boot) {
     }
     return Fail(d, KvmProblem::kNoDeviceNode,
                 std::string("cannot open /dev/kvm: ") + std::strerror(err),
-                "check the device node and the kvm modules, or use --accel tcg");
+                "check the device node and the kvm modules, or use TCG");
   }
   d.checks.push_back("open /dev/kvm read-write: ok");
   const int api = host.ApiVersion();
@@ -266,14 +272,14 @@ KvmDiagnosis DiagnoseKvm(KvmHost& host, const KvmBootCheck& boot) {
   if (api != 12) {
     return Fail(d, KvmProblem::kBadApiVersion,
                 "KVM_GET_API_VERSION returned " + std::to_string(api) + ", not 12",
-                "this kernel's KVM is not the one QEMU speaks; use --accel tcg");
+                "this kernel's KVM is not the one QEMU speaks; use TCG");
   }
   if (const int err = host.CreateVmError(); err != 0) {
     d.checks.push_back(std::string("KVM_CREATE_VM: ") + std::strerror(err));
     return Fail(d, KvmProblem::kCreateVmFailed,
                 std::string("KVM_CREATE_VM failed: ") + std::strerror(err),
-                has_vmx ? "check dmesg for KVM errors, or use --accel tcg"
-                        : "nested virtualization is probably off; use --accel tcg");
+                has_vmx ? "check dmesg for KVM errors, or use TCG"
+                        : "nested virtualization is probably off; use TCG");
   }
   d.checks.push_back("KVM_CREATE_VM: ok");
 
@@ -295,7 +301,7 @@ KvmDiagnosis DiagnoseKvm(KvmHost& host, const KvmBootCheck& boot) {
               "/dev/kvm passes the device checks, but the probe guest does not run under KVM (" +
                   failures + ")",
               "this host's KVM cannot run ordinary guests (e.g. broken nested virtualization); "
-              "use --accel tcg");
+              "use TCG");
 }
 
 nlohmann::json KvmDiagnosisToJson(const KvmDiagnosis& d) {
@@ -358,13 +364,6 @@ KvmBootResult RunProbeGuest(ProcessRunner& runner, const std::string& qemu, Acce
 
 namespace {
 
-std::string BootId() {
-  std::ifstream in("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  std::getline(in, id);
-  return id;
-}
-
 // A few words for the one-line TCG notice; the full story is in the diagnosis.
 std::string Brief(KvmProblem problem) {
   switch (problem) {
@@ -392,9 +391,9 @@ std::string Brief(KvmProblem problem) {
 
 KvmDiagnosis DiagnoseKvmForQemu(const std::string& qemu, KvmHost& host, ProcessRunner& runner,
                                 const ProbeCache& cache, const std::string& work_dir,
-                                StopRequests* stop) {
+                                StopRequests* stop, bool boot_probe_guest) {
   std::optional<nlohmann::json> entry = cache.Load(qemu);
-  const std::string boot_id = BootId();
+  const std::string boot_id = host.BootId();
   nlohmann::json cached = nlohmann::json::object();
   if (entry && entry->contains("kvm_check") &&
       (*entry)["kvm_check"].value("boot_id", "") == boot_id) {
@@ -402,10 +401,15 @@ KvmDiagnosis DiagnoseKvmForQemu(const std::string& qemu, KvmHost& host, ProcessR
   }
   bool used_cache = false;
   bool ran_check = false;
+  bool assumed = false;
   KvmDiagnosis diagnosis = DiagnoseKvm(host, [&](const std::string& model) {
     if (cached.contains(model) && cached[model].is_object()) {
       used_cache = true;
       return KvmBootResult{cached[model].value("ran", false), cached[model].value("detail", "")};
+    }
+    if (!boot_probe_guest) {
+      assumed = true;
+      return KvmBootResult{true, "assumed (not booted)"};
     }
     ran_check = true;
     KvmBootResult result =
@@ -413,7 +417,8 @@ KvmDiagnosis DiagnoseKvmForQemu(const std::string& qemu, KvmHost& host, ProcessR
     cached[model] = {{"ran", result.ran}, {"detail", result.detail}};
     return result;
   });
-  diagnosis.functional_check_cached = used_cache && !ran_check;
+  diagnosis.functional_check_cached = used_cache && !ran_check && !assumed;
+  diagnosis.functional_check_assumed = assumed && diagnosis.usable;
   if (ran_check) {
     nlohmann::json updated = entry.value_or(nlohmann::json::object());
     updated["kvm_check"] = {{"boot_id", boot_id}, {"results", cached}};
@@ -428,7 +433,7 @@ AccelDecision ChooseAccel(AccelRequest request, const KvmDiagnosis& diagnosis) {
       return {Accel::kTcg, std::string(DefaultCpuModel(Accel::kTcg)), ""};
     case AccelRequest::kKvm:
       if (!diagnosis.usable) {
-        throw VmError("--accel kvm: " + diagnosis.summary + "; " + diagnosis.advice);
+        throw VmError("KVM was asked for: " + diagnosis.summary + "; " + diagnosis.advice);
       }
       return {Accel::kKvm, diagnosis.cpu_model, ""};
     case AccelRequest::kAuto:

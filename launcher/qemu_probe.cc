@@ -34,13 +34,13 @@ std::string Absolute(const std::string& path) {
   return ec ? path : absolute.lexically_normal().string();
 }
 
-void RequireExecutable(const std::string& path, const std::string& origin) {
+void RequireExecutable(const std::string& path, const std::string& field) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
-    throw UsageError(origin + " '" + path + "': " + std::strerror(errno));
+    throw UsageError(field, "'" + path + "': " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode) || access(path.c_str(), X_OK) != 0) {
-    throw UsageError(origin + " '" + path + "' is not an executable file");
+    throw UsageError(field, "'" + path + "' is not an executable file");
   }
 }
 
@@ -157,7 +157,7 @@ QemuCapabilities CapabilitiesFromQmp(QmpClient& qmp) {
 
 std::string FindQemu(const std::string& explicit_path) {
   if (!explicit_path.empty()) {
-    RequireExecutable(explicit_path, "--qemu");
+    RequireExecutable(explicit_path, "qemu");
     return Absolute(explicit_path);
   }
   if (const char* env = std::getenv("KVMRUN_QEMU"); env != nullptr && *env != '\0') {
@@ -172,8 +172,8 @@ std::string FindQemu(const std::string& explicit_path) {
     if (access(candidate.c_str(), X_OK) == 0) return Absolute(candidate);
   }
   throw UsageError(std::string(kBinaryName) +
-                   " not found (tried --qemu, $KVMRUN_QEMU and PATH); install it with "
-                   "'sudo apt-get install qemu-system-x86' or pass --qemu PATH");
+                   " not found (tried the given path, $KVMRUN_QEMU and PATH); install it "
+                   "with 'sudo apt-get install qemu-system-x86' or give its path");
 }
 
 QemuCapabilities ProbeQemu(const std::string& qemu, ProcessRunner& runner, StopRequests* stop) {

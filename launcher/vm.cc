@@ -16,9 +16,9 @@
 #include "kvmrun/qemu_command.h"
 #include "kvmrun/qemu_probe.h"
 #include "kvmrun/qmp_commands.h"
-#include "kvmrun/runtime_dir.h"
 #include "kvmrun/stop_requests.h"
 #include "launcher/qemu_install.h"
+#include "launcher/runtime_dir.h"
 #include "launcher/unique_fd.h"
 
 namespace kvmrun {
@@ -50,7 +50,7 @@ std::chrono::microseconds Since(Clock::time_point start) {
 
 constexpr std::size_t kStderrTailBytes = 16 * 1024;
 
-// Everything Start() and PlanVmArgv() decide before QEMU runs.
+// Everything Start() and PlanVm() decide before QEMU runs.
 struct Decisions {
   std::string qemu;
   QemuCapabilities caps;
@@ -82,30 +82,44 @@ void CheckAgainstMachine(const VmSpec& spec, const QemuCapabilities& caps) {
         aliases += (aliases.empty() ? "" : ", ") + name;
       }
     }
-    throw UsageError("--machine: unknown machine type '" + machine + "'; valid: " + aliases +
-                     ", or a versioned type such as " + caps.default_machine);
+    throw UsageError("machine", "unknown machine type '" + machine + "'; valid: " + aliases +
+                                    ", or a versioned type such as " + caps.default_machine);
   }
   if (it->second > 0 && spec.cpus > it->second) {
-    throw UsageError("--cpus: invalid value '" + std::to_string(spec.cpus) + "'; valid: 1 to " +
-                     std::to_string(it->second) + " for machine type " + machine);
+    throw UsageError("cpus", "invalid value '" + std::to_string(spec.cpus) + "'; valid: 1 to " +
+                                 std::to_string(it->second) + " for machine type " + machine);
   }
 }
 
-Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir,
-                 VmTimings& timings) {
+// `work_dir` empty: a plan, which boots no probe guest (PlanVm).
+Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, VmTimings& timings,
+                 std::vector<std::string>* planning_notes = nullptr) {
   Decisions d;
   d.qemu = FindQemu(spec.qemu);
   const ProbeCache cache(o.cache_dir);
   auto start = Clock::now();
-  d.caps = o.capabilities ? *o.capabilities
-                          : ProbeQemuCached(d.qemu, *o.runner, cache, o.stop.get()).caps;
+  if (o.capabilities) {
+    d.caps = *o.capabilities;
+  } else {
+    const ProbeResult probe = ProbeQemuCached(d.qemu, *o.runner, cache, o.stop.get());
+    d.caps = probe.caps;
+    if (planning_notes != nullptr && !probe.from_cache) {
+      planning_notes->push_back("probed " + d.qemu +
+                                " (it ran with -help, then -machine none over QMP; no guest)");
+    }
+  }
   timings.probe = Since(start);
   CheckAgainstMachine(spec, d.caps);
   start = Clock::now();
   if (spec.accel != AccelRequest::kTcg) {
-    d.kvm = o.kvm_diagnosis
-                ? *o.kvm_diagnosis
-                : DiagnoseKvmForQemu(d.qemu, *o.kvm_host, *o.runner, cache, work_dir, o.stop.get());
+    d.kvm = o.kvm_diagnosis ? *o.kvm_diagnosis
+                            : DiagnoseKvmForQemu(d.qemu, *o.kvm_host, *o.runner, cache, work_dir,
+                                                 o.stop.get(), !work_dir.empty());
+    if (planning_notes != nullptr && d.kvm.functional_check_assumed) {
+      planning_notes->push_back(
+          "KVM taken as usable: /dev/kvm passes the device checks, but no probe guest was "
+          "booted to prove it (a real start does; 'kvmrun doctor' shows the verdict)");
+    }
   }
   timings.kvm_check = Since(start);
   d.accel = ChooseAccel(spec.accel, d.kvm);
@@ -133,7 +147,7 @@ UniqueFd OpenConsoleLog(const VmOptions& o) {
       return UniqueFd(fd);
     }
     if (errno != ENXIO) {
-      throw UsageError("--console-log '" + o.console_log + "': " + std::strerror(errno));
+      throw UsageError("console_log", "'" + o.console_log + "': " + std::strerror(errno));
     }
     if (!told && o.on_notice) {
       o.on_notice("console log '" + o.console_log + "' is a FIFO with no reader; waiting for one");
@@ -290,7 +304,7 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     const auto verify_start = Clock::now();
     ClockReadback readback;
     try {
-      readback = ReadClockState(*vm->qmp_);
+      readback = ReadClockState(*vm->qmp_, o.host_clock);
     } catch (const Error& e) {
       vm->FailStart(std::string("reading the clock state back failed (") + e.what() + ")");
     }
@@ -304,7 +318,7 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
       }
       if (o.on_notice) {
         o.on_notice("clock verification found " + std::to_string(vm->report_->Mismatches().size()) +
-                    " mismatch(es); continuing because --verify=warn");
+                    " mismatch(es); continuing because verification is set to warn");
       }
     }
   }
@@ -433,6 +447,10 @@ void Vm::Continue() {
 
 void Vm::Pause() { qmp_->Execute("stop"); }
 
+void Vm::SignalQemu(int signal) {
+  if (process_ && !exit_status_) process_->Signal(signal);
+}
+
 void Vm::Resume(MissedTicks missed) {
   if (missed == MissedTicks::kDrop) qmp_->Execute("rtc-reset-reinjection");
   qmp_->Execute("cont");
@@ -527,13 +545,16 @@ std::string Vm::ShutdownReason() {
   return shutdown_reason_;
 }
 
-std::vector<std::string> PlanVmArgv(const VmSpec& spec, VmOptions options) {
+VmPlan PlanVm(const VmSpec& given, VmOptions options) {
+  const VmSpec spec = WithAbsolutePaths(given);
   ValidateVmSpec(spec);
   FillDefaults(options);
-  RuntimeDir work = RuntimeDir::Create(options.runtime_base);
   VmTimings timings;
-  const Decisions d = Decide(spec, options, work.path(), timings);
-  return BuildQemuArgv(spec, MakePlan(d));
+  VmPlan plan;
+  const Decisions d = Decide(spec, options, "", timings, &plan.notes);
+  if (!d.accel.notice.empty()) plan.notes.push_back(d.accel.notice);
+  plan.argv = BuildQemuArgv(spec, MakePlan(d));
+  return plan;
 }
 
 }  // namespace kvmrun

@@ -14,7 +14,7 @@
 #include <fstream>
 
 #include "kvmrun/error.h"
-#include "kvmrun/names.h"
+#include "policy/names.h"
 
 namespace kvmrun {
 
@@ -61,16 +61,16 @@ constexpr std::uint64_t kMaxCpus = 1024;
 void RequireReadableFile(const std::string& path, std::string_view what, bool allow_block) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
-    throw UsageError(std::string(what) + " '" + path + "': " + std::strerror(errno));
+    throw UsageError(std::string(what), "'" + path + "': " + std::strerror(errno));
   }
   const bool ok = S_ISREG(st.st_mode) || (allow_block && S_ISBLK(st.st_mode));
   if (!ok) {
-    throw UsageError(std::string(what) + " '" + path + "' is " +
-                     (S_ISDIR(st.st_mode) ? "a directory" : "not a regular file"));
+    throw UsageError(
+        std::string(what),
+        "'" + path + "' is " + (S_ISDIR(st.st_mode) ? "a directory" : "not a regular file"));
   }
   if (access(path.c_str(), R_OK) != 0) {
-    throw UsageError(std::string(what) + " '" + path +
-                     "' is not readable: " + std::strerror(errno));
+    throw UsageError(std::string(what), "'" + path + "' is not readable: " + std::strerror(errno));
   }
 }
 
@@ -80,14 +80,15 @@ void RequireFreeSocketPath(const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return;
-    throw UsageError("--qmp-socket '" + path + "': " + std::strerror(errno));
+    throw UsageError("qmp_socket", "'" + path + "': " + std::strerror(errno));
   }
   if (!S_ISSOCK(st.st_mode)) {
-    throw UsageError("--qmp-socket '" + path +
-                     "' exists and is not a socket; QEMU would delete it (choose a new path)");
+    throw UsageError("qmp_socket", "'" + path +
+                                       "' exists and is not a socket; QEMU would delete it "
+                                       "(choose a new path)");
   }
   if (st.st_uid != getuid()) {
-    throw UsageError("--qmp-socket '" + path + "' is another user's socket");
+    throw UsageError("qmp_socket", "'" + path + "' is another user's socket");
   }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -97,7 +98,7 @@ void RequireFreeSocketPath(const std::string& path) {
       fd >= 0 && connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
   if (fd >= 0) close(fd);
   if (live) {
-    throw UsageError("--qmp-socket '" + path + "' is in use: a running program listens on it");
+    throw UsageError("qmp_socket", "'" + path + "' is in use: a running program listens on it");
   }
 }
 
@@ -110,18 +111,18 @@ std::uint64_t HostMemoryMib() {
 
 }  // namespace
 
-AccelRequest ParseAccelRequest(std::string_view text, std::string_view option) {
-  return ParseName(text, option, kAllAccelRequests);
+AccelRequest ParseAccelRequest(std::string_view text, std::string_view field) {
+  return ParseName(text, field, kAllAccelRequests);
 }
 
-VerifyMode ParseVerifyMode(std::string_view text, std::string_view option) {
-  return ParseName(text, option, kAllVerifyModes);
+VerifyMode ParseVerifyMode(std::string_view text, std::string_view field) {
+  return ParseName(text, field, kAllVerifyModes);
 }
 
-std::uint64_t ParseMemorySize(std::string_view text, std::string_view option) {
+std::uint64_t ParseMemorySize(std::string_view text, std::string_view field) {
   const auto bad = [&](const std::string& why) {
-    return UsageError(std::string(option) + ": invalid value '" + std::string(text) + "' (" + why +
-                      "); valid: a size such as 512 (MiB), 512M, 2G");
+    return UsageError(std::string(field), "invalid value '" + std::string(text) + "' (" + why +
+                                              "); valid: a size such as 512 (MiB), 512M, 2G");
   };
   std::uint64_t number = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
@@ -152,10 +153,11 @@ std::uint64_t ParseMemorySize(std::string_view text, std::string_view option) {
 }
 
 DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
-                           std::string_view option) {
+                           std::string_view field) {
   const auto bad = [&](const std::string& why) {
-    return UsageError(std::string(option) + ": invalid value '" + std::string(text) + "' (" + why +
-                      "); valid: FILE or FILE,format=raw|qcow2 (write a comma in FILE as ,,)");
+    return UsageError(std::string(field),
+                      "invalid value '" + std::string(text) + "' (" + why +
+                          "); valid: FILE or FILE,format=raw|qcow2 (write a comma in FILE as ,,)");
   };
   // QEMU's own convention: ",," is a literal comma, a single ',' starts an option.
   DiskSpec disk;
@@ -232,50 +234,56 @@ VmSpec WithAbsolutePaths(VmSpec spec) {
 }
 
 void ValidateVmSpec(const VmSpec& spec) {
-  if (spec.name.empty()) throw UsageError("--name: the VM name must not be empty");
+  if (spec.name.empty()) throw UsageError("name", "the VM name must not be empty");
   if (!spec.machine.empty() && !IsQemuModelName(spec.machine)) {
-    throw UsageError("--machine: invalid value '" + spec.machine +
-                     "'; valid: a machine type such as q35 or pc-i440fx-7.2 (letters, digits, "
-                     "'.', '_', '-'; properties go in --extra-arg)");
+    throw UsageError("machine", "invalid value '" + spec.machine +
+                                    "'; valid: a machine type such as q35 or pc-i440fx-7.2 "
+                                    "(letters, digits, '.', '_', '-'; properties go in the "
+                                    "extra arguments)");
   }
   if (!spec.cpu_model.empty() && !IsQemuModelName(spec.cpu_model)) {
-    throw UsageError("--cpu: invalid value '" + spec.cpu_model +
-                     "'; valid: a CPU model such as max or Skylake-Client (letters, digits, "
-                     "'.', '_', '-'; features go in --extra-arg)");
+    throw UsageError("cpu_model", "invalid value '" + spec.cpu_model +
+                                      "'; valid: a CPU model such as max or Skylake-Client "
+                                      "(letters, digits, '.', '_', '-'; features go in the "
+                                      "extra arguments)");
   }
   if (const std::string detach = FindDetachingOption(spec.extra_args); !detach.empty()) {
-    throw UsageError("--extra-arg: '" + detach +
-                     "' would detach QEMU from kvmrun, which then could not stop it; "
-                     "kvmrun refuses it");
+    throw UsageError("extra_args",
+                     "'" + detach +
+                         "' would detach QEMU from kvmrun, which then could not stop it; "
+                         "kvmrun refuses it");
   }
-  if (spec.memory_mib == 0) throw UsageError("--memory: the VM needs at least 1 MiB");
+  if (spec.memory_mib == 0) throw UsageError("memory_mib", "the VM needs at least 1 MiB");
   const std::uint64_t host_mib = HostMemoryMib();
   if (host_mib != 0 && spec.memory_mib > host_mib) {
-    throw UsageError("--memory: " + std::to_string(spec.memory_mib) +
-                     " MiB is more than this host's " + std::to_string(host_mib) + " MiB of RAM");
+    throw UsageError("memory_mib", std::to_string(spec.memory_mib) +
+                                       " MiB is more than this host's " + std::to_string(host_mib) +
+                                       " MiB of RAM");
   }
   if (spec.cpus < 1 || static_cast<std::uint64_t>(spec.cpus) > kMaxCpus) {
-    throw UsageError("--cpus: invalid value '" + std::to_string(spec.cpus) + "'; valid: 1 to " +
-                     std::to_string(kMaxCpus));
+    throw UsageError("cpus", "invalid value '" + std::to_string(spec.cpus) + "'; valid: 1 to " +
+                                 std::to_string(kMaxCpus));
   }
   if (spec.kernel.empty() && (!spec.initrd.empty() || !spec.append.empty())) {
-    throw UsageError("--initrd and --append need --kernel");
+    throw UsageError("kernel", "an initrd or a kernel command line needs a kernel");
   }
   if (!spec.kernel.empty()) RequireReadableFile(spec.kernel, "kernel", false);
   if (!spec.initrd.empty()) RequireReadableFile(spec.initrd, "initrd", false);
   for (const DiskSpec& disk : spec.disks) {
-    RequireReadableFile(disk.path, "disk", true);
+    RequireReadableFile(disk.path, "disks", true);
     if (!disk.read_only && !disk.snapshot && access(disk.path.c_str(), W_OK) != 0) {
-      throw UsageError("disk '" + disk.path +
-                       "' is not writable (use --readonly-disk or --snapshot)");
+      throw UsageError("disks", "'" + disk.path +
+                                    "' is not writable (open it read-only, or with writes "
+                                    "discarded)");
     }
   }
   if (!spec.cdrom.empty()) RequireReadableFile(spec.cdrom, "cdrom", true);
   if (!spec.qmp_socket.empty()) {
     constexpr std::size_t kMax = sizeof(sockaddr_un::sun_path) - 1;
     if (spec.qmp_socket.size() > kMax) {
-      throw UsageError("--qmp-socket: the path is " + std::to_string(spec.qmp_socket.size()) +
-                       " bytes; a Unix socket path must be at most " + std::to_string(kMax));
+      throw UsageError("qmp_socket", "the path is " + std::to_string(spec.qmp_socket.size()) +
+                                         " bytes; a Unix socket path must be at most " +
+                                         std::to_string(kMax));
     }
     RequireFreeSocketPath(spec.qmp_socket);
   }

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "kvmrun/error.h"
-#include "kvmrun/names.h"
+#include "policy/names.h"
 #include "policy/sources.h"
 
 namespace kvmrun {

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "kvmrun/error.h"
-#include "kvmrun/names.h"
+#include "policy/names.h"
 
 namespace kvmrun {
 namespace {
@@ -80,8 +80,8 @@ GuestOs ParseGuestOs(std::string_view name) {
     if (!valid.empty()) valid += ", ";
     valid += info.name;
   }
-  throw UsageError("unknown guest OS '" + std::string(name) + "'; valid: " + valid +
-                   " (see 'kvmrun policy --list' for aliases)");
+  throw UsageError("os", "unknown guest OS '" + std::string(name) + "'; valid: " + valid +
+                             " (aliases such as win11 or rhel5 work too)");
 }
 
 }  // namespace kvmrun

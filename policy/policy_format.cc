@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "kvmrun/error.h"
-#include "kvmrun/text_table.h"
+#include "policy/text_table.h"
 
 namespace kvmrun {
 namespace {

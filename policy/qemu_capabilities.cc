@@ -1,9 +1,7 @@
 #include "kvmrun/qemu_capabilities.h"
 
-#include <charconv>
-
 #include "kvmrun/error.h"
-#include "kvmrun/names.h"
+#include "policy/names.h"
 
 namespace kvmrun {
 namespace {
@@ -39,33 +37,7 @@ const std::vector<QemuCapabilities>& Tables() {
   return tables;
 }
 
-bool ParseInt(std::string_view text, int& out) {
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size() && out >= 0;
-}
-
 }  // namespace
-
-std::optional<QemuVersion> ParseQemuVersion(std::string_view text) {
-  QemuVersion version;
-  int* parts[] = {&version.major, &version.minor, &version.micro};
-  std::size_t count = 0;
-  while (true) {
-    if (count == 3) return std::nullopt;
-    const std::size_t dot = text.find('.');
-    if (!ParseInt(text.substr(0, dot), *parts[count++])) return std::nullopt;
-    if (dot == std::string_view::npos) break;
-    text.remove_prefix(dot + 1);
-  }
-  if (count < 2) return std::nullopt;
-  return version;
-}
-
-std::string ToString(const QemuVersion& version) {
-  return std::to_string(version.major) + "." + std::to_string(version.minor) + "." +
-         std::to_string(version.micro);
-}
 
 std::string_view ToString(Accel accel) {
   switch (accel) {
@@ -100,8 +72,8 @@ QemuCapabilities ShippedCapabilitiesFor(std::string_view text) {
   }
   const auto version = ParseQemuVersion(text);
   if (!version) {
-    throw UsageError("--qemu-version: malformed version '" + std::string(text) +
-                     "'; expected MAJOR.MINOR, one of: " + shipped);
+    throw UsageError("qemu_version", "malformed version '" + std::string(text) +
+                                         "'; expected MAJOR.MINOR, one of: " + shipped);
   }
   for (const QemuCapabilities& caps : Tables()) {
     if (caps.version.major == version->major && caps.version.minor == version->minor) {
@@ -110,8 +82,8 @@ QemuCapabilities ShippedCapabilitiesFor(std::string_view text) {
       return result;
     }
   }
-  throw UsageError("--qemu-version: no capability table for QEMU '" + std::string(text) +
-                   "'; shipped: " + shipped + " (or probe a binary with --qemu PATH)");
+  throw UsageError("qemu_version", "no capability table for QEMU '" + std::string(text) +
+                                       "'; shipped: " + shipped + " (or probe the binary itself)");
 }
 
 }  // namespace kvmrun

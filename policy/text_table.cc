@@ -1,4 +1,4 @@
-#include "kvmrun/text_table.h"
+#include "policy/text_table.h"
 
 #include <algorithm>
 

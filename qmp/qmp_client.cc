@@ -14,9 +14,7 @@ QmpGreeting ParseGreeting(const nlohmann::json& json) {
   QmpGreeting greeting;
   try {
     const nlohmann::json& qmp = json.at("QMP");
-    const nlohmann::json& qemu = qmp.at("version").at("qemu");
-    greeting.version = {qemu.at("major").get<int>(), qemu.at("minor").get<int>(),
-                        qemu.at("micro").get<int>()};
+    greeting.version = QemuVersionFromJson(qmp.at("version").at("qemu"));
     greeting.package = qmp.at("version").value("package", "");
     greeting.capabilities = qmp.value("capabilities", nlohmann::json::array());
   } catch (const nlohmann::json::exception& e) {

@@ -31,9 +31,7 @@ std::vector<QomProperty> ParseProperties(const nlohmann::json& reply) {
 QemuVersionInfo QueryVersion(QmpClient& qmp) {
   return Run(qmp, "query-version", nullptr, [](const nlohmann::json& r) {
     const auto& q = r.at("qemu");
-    return QemuVersionInfo{
-        {q.at("major").get<int>(), q.at("minor").get<int>(), q.at("micro").get<int>()},
-        r.value("package", "")};
+    return QemuVersionInfo{QemuVersionFromJson(q), r.value("package", "")};
   });
 }
 

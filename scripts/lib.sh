@@ -35,12 +35,14 @@ ensure_packages() {
 }
 
 # Configures (once) and builds the tree in $1 (default: $KVMRUN_BUILD) with extra cmake args.
+# Warnings are errors here (KVMRUN_WERROR): these scripts are for developers and CI.
 build_tree() {
   local dir=${1:-$KVMRUN_BUILD}
   shift || true
   if [ ! -f "$dir/CMakeCache.txt" ]; then
     log "configuring $dir"
-    cmake -S "$KVMRUN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake -S "$KVMRUN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMRUN_WERROR=ON "$@" \
+      >/dev/null
   fi
   log "building $dir"
   cmake --build "$dir" -j "$KVMRUN_JOBS"

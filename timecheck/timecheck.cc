@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "kvmrun/error.h"
-#include "kvmrun/names.h"
-#include "kvmrun/text_table.h"
+#include "policy/names.h"
+#include "policy/text_table.h"
 
 namespace kvmrun {
 
@@ -213,9 +213,9 @@ void Stall(Vm& vm, const TimecheckOptions& o) {
     case StallKind::kNone:
       return;
     case StallKind::kSigstop:
-      kill(vm.pid(), SIGSTOP);
+      vm.SignalQemu(SIGSTOP);
       std::this_thread::sleep_for(seconds);
-      kill(vm.pid(), SIGCONT);
+      vm.SignalQemu(SIGCONT);
       return;
     case StallKind::kQmp:
       vm.Pause();
@@ -251,8 +251,30 @@ std::string PolicyDescription(const ClockPolicy& p) {
 
 }  // namespace
 
+void ValidateTimecheckOptions(const TimecheckOptions& o) {
+  if (o.stalls < 0 || o.stalls > 100) {
+    throw UsageError("stalls", "invalid value '" + std::to_string(o.stalls) + "'; valid: 0 to 100");
+  }
+  if (!(o.stall_seconds > 0) || o.stall_seconds > 600) {
+    throw UsageError("stall_seconds", "invalid value '" + std::to_string(o.stall_seconds) +
+                                          "'; valid: more than 0, at most 600");
+  }
+  if (o.duration_s < 5 || o.duration_s > 86400) {
+    throw UsageError("duration_s", "invalid value '" + std::to_string(o.duration_s) +
+                                       "'; valid: 5 to 86400 seconds");
+  }
+  if (o.rate_hz < 2 || o.rate_hz > 8192 || (o.rate_hz & (o.rate_hz - 1)) != 0) {
+    throw UsageError("rate_hz", "invalid value '" + std::to_string(o.rate_hz) +
+                                    "'; valid: a power of two from 2 to 8192");
+  }
+  if (o.drop_owed_ticks && o.stall != StallKind::kQmp) {
+    throw UsageError("drop_owed_ticks", "only applies to QMP stalls");
+  }
+}
+
 TimecheckRun RunTimecheck(const std::string& label, GuestOs policy_os, ClockOverrides overrides,
                           const TimecheckOptions& o) {
+  ValidateTimecheckOptions(o);
   TimecheckRun run;
   run.label = label;
   // With the HPET on, Linux routes IRQ 8 away from the RTC and the probe counts nothing.
@@ -276,11 +298,17 @@ TimecheckRun RunTimecheck(const std::string& label, GuestOs policy_os, ClockOver
   run.accel = vm->accel().accel;
   vm->Continue();
   progress("booting the probe guest (" + std::string(ToString(run.accel)) + ")");
-  const auto boot_timeout = run.accel == Accel::kTcg ? 300s : 60s;
-  if (!output.WaitFor([&] { return output.started() || output.ended(); }, boot_timeout) ||
-      !output.started()) {
+  // In slices: a guest that panics or powers off ends the wait at once, not at the timeout.
+  const auto boot_deadline = Clock::now() + (run.accel == Accel::kTcg ? 300s : 60s);
+  bool booted = false;
+  while (!(booted = output.WaitFor([&] { return output.started() || output.ended(); }, 250ms)) &&
+         !vm->console().closed() && Clock::now() < boot_deadline) {
+  }
+  if (!booted || !output.started()) {
     const std::string error = output.error();
-    throw VmError("the timecheck probe did not start" + (error.empty() ? "" : ": " + error),
+    const char* why = vm->console().closed() ? " (the guest ended)" : "";
+    throw VmError("the timecheck probe did not start" + std::string(why) +
+                      (error.empty() ? "" : ": " + error),
                   vm->argv(), vm->StderrTail(), vm->console().Tail());
   }
   progress("measuring for " + std::to_string(o.duration_s) + " s guest time, " +

@@ -105,7 +105,7 @@ std::tm ParseTm(const nlohmann::json& j) {
 
 }  // namespace
 
-ClockReadback ReadClockState(QmpClient& qmp) {
+ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
   ClockReadback r;
   Capture(r.kvm_enabled, "query-kvm", [&] { return QueryKvm(qmp).enabled; });
 
@@ -137,7 +137,7 @@ ClockReadback ReadClockState(QmpClient& qmp) {
   }
   Capture(r.rtc_time, "/machine rtc-time", [&] {
     const std::tm tm = ParseTm(QomGet(qmp, "/machine", "rtc-time"));
-    r.host_time = std::time(nullptr);
+    r.host_time = host.now();
     return tm;
   });
 

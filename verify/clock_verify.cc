@@ -3,7 +3,7 @@
 
 #include <cstdlib>
 
-#include "kvmrun/text_table.h"
+#include "policy/text_table.h"
 
 namespace kvmrun {
 
@@ -35,10 +35,11 @@ std::vector<const ClockCheck*> ClockReport::Mismatches() const {
 
 HostClock SystemHostClock() {
   return {[](std::time_t t) {
-    std::tm local{};
-    localtime_r(&t, &local);
-    return local.tm_gmtoff;
-  }};
+            std::tm local{};
+            localtime_r(&t, &local);
+            return local.tm_gmtoff;
+          },
+          [] { return std::time(nullptr); }};
 }
 
 ClockMismatchError::ClockMismatchError(ClockReport report)

@@ -99,12 +99,12 @@ struct ClockOverrides {
 // The policy for `os`, with `overrides` applied on top of the OS defaults.
 ClockPolicy MakeClockPolicy(GuestOs os, const ClockOverrides& overrides = {});
 
-// Parsers for override values; each throws UsageError naming `option`, the bad value and the
+// Parsers for override values; each throws UsageError naming `field`, the bad value and the
 // valid ones (e.g. "--pit-policy: invalid value 'slew'; valid: delay, discard").
-RtcBase ParseRtcBase(std::string_view text, std::string_view option = "--rtc-base");
-RtcTickPolicy ParseRtcTickPolicy(std::string_view text, std::string_view option = "--rtc-policy");
-PitTickPolicy ParsePitTickPolicy(std::string_view text, std::string_view option = "--pit-policy");
-Toggle ParseToggle(std::string_view text, std::string_view option);
+RtcBase ParseRtcBase(std::string_view text, std::string_view field = "rtc_base");
+RtcTickPolicy ParseRtcTickPolicy(std::string_view text, std::string_view field = "rtc_policy");
+PitTickPolicy ParsePitTickPolicy(std::string_view text, std::string_view field = "pit_policy");
+Toggle ParseToggle(std::string_view text, std::string_view field);
 
 // The value of `setting` in `policy` as its user-facing name ("localtime", "slew", "off"...).
 std::string_view SettingValue(const ClockPolicy& policy, ClockSetting setting);

@@ -47,9 +47,18 @@ struct ClockReadback {
   std::string cpus_error;  // why the vCPUs could not be listed
 };
 
-// Reads everything over `qmp`. Individual failures are recorded, not thrown; a lost connection
-// (QmpDisconnected) propagates.
-ClockReadback ReadClockState(QmpClient& qmp);
+// The host's clock as verification needs it: `now()` is the wall clock (UTC seconds), and
+// `utc_offset(t)` the local time's offset from UTC in seconds at instant t, in the time zone
+// QEMU computes `base=localtime` with (its TZ).
+struct HostClock {
+  std::function<long(std::time_t)> utc_offset;
+  std::function<std::time_t()> now;
+};
+HostClock SystemHostClock();  // this process's TZ
+
+// Reads everything over `qmp`, the RTC stamped with `host.now()`. Individual failures are
+// recorded, not thrown; a lost connection (QmpDisconnected) propagates.
+ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host);
 
 enum class CheckOutcome {
   kOk,
@@ -74,13 +83,6 @@ struct ClockReport {
   bool ok() const;  // no mismatch (unknowns are reported, not failures)
   std::vector<const ClockCheck*> Mismatches() const;
 };
-
-// The host's clock as the comparison needs it. `utc_offset(t)` is the local time's offset from
-// UTC in seconds at instant t, in the time zone QEMU computes `base=localtime` with (its TZ).
-struct HostClock {
-  std::function<long(std::time_t)> utc_offset;
-};
-HostClock SystemHostClock();  // this process's TZ
 
 // The RTC's base within this many seconds of host UTC or local time counts as a match.
 inline constexpr long kRtcBaseToleranceSeconds = 5;

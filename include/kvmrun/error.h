@@ -20,9 +20,22 @@ class Error : public std::runtime_error {
 
 // The caller asked for something invalid: an unknown name, a malformed value, a missing file.
 // Thrown before anything is started, so nothing is left to clean up.
+//
+// Most carry the field that was wrong, in the library's own terms (a VmSpec member such as
+// "memory_mib", an option of a call such as "tcg_factor"): what() reads "<field>: <detail>".
+// The library never names a command-line flag; the CLI maps the field to its own.
 class UsageError : public Error {
  public:
-  using Error::Error;
+  explicit UsageError(const std::string& message) : Error(message) {}
+  UsageError(std::string field, const std::string& detail)
+      : Error(field + ": " + detail), field_(std::move(field)), detail_(detail) {}
+
+  const std::string& field() const { return field_; }    // empty when not about one field
+  const std::string& detail() const { return detail_; }  // what() without the field
+
+ private:
+  std::string field_;
+  std::string detail_;
 };
 
 // QEMU failed to start, crashed, or the guest failed. Carries what a person needs to see why.

@@ -52,6 +52,9 @@ class KvmHost {
   virtual bool VendorModuleLoaded() = 0;    // kvm_intel, kvm_amd (or another vendor module)
   virtual bool CpuHasVirtualization() = 0;  // vmx or svm in /proc/cpuinfo
   virtual std::string DeviceGroup() = 0;    // the group owning /dev/kvm, e.g. "kvm"
+  // Different at every boot of the host (/proc/sys/kernel/random/boot_id): the functional
+  // check's cached verdict holds until the next boot.
+  virtual std::string BootId() = 0;
 };
 std::unique_ptr<KvmHost> MakeKvmHost();
 
@@ -71,6 +74,9 @@ struct KvmDiagnosis {
   std::string cpu_model;  // the CPU model that runs under KVM ("host", or a named fallback)
   std::vector<std::string> checks;  // each check and its outcome, for `kvmrun doctor`
   bool functional_check_cached = false;
+  // The probe guest was not booted (a plan, not a start) and no verdict was cached: KVM was
+  // taken as usable on the device checks alone.
+  bool functional_check_assumed = false;
 };
 
 // The named model tried when -cpu host fails the functional check.
@@ -101,9 +107,11 @@ class ProbeCache;
 // CPU model) in `work_dir`, and its outcome is cached with the binary's capabilities, keyed by
 // the host's boot id, so it costs its seconds once per boot.
 inline constexpr std::chrono::milliseconds kProbeDeadline{3000};
+// Without `boot_probe_guest`, nothing is booted: a cached verdict is used, else KVM is assumed
+// to pass the functional check (functional_check_assumed).
 KvmDiagnosis DiagnoseKvmForQemu(const std::string& qemu, KvmHost& host, ProcessRunner& runner,
                                 const ProbeCache& cache, const std::string& work_dir,
-                                StopRequests* stop = nullptr);
+                                StopRequests* stop = nullptr, bool boot_probe_guest = true);
 
 // What the launcher decided, and what it says about it.
 struct AccelDecision {

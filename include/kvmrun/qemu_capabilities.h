@@ -8,7 +8,6 @@
 #define KVMRUN_QEMU_CAPABILITIES_H_
 
 #include <array>
-#include <compare>
 #include <map>
 #include <optional>
 #include <span>
@@ -16,25 +15,15 @@
 #include <string_view>
 #include <vector>
 
+#include "kvmrun/qemu_version.h"
+
 namespace kvmrun {
-
-struct QemuVersion {
-  int major = 0;
-  int minor = 0;
-  int micro = 0;
-
-  friend auto operator<=>(const QemuVersion&, const QemuVersion&) = default;
-};
-
-// "7.2", "7.2.22" or "10.0.2"; nullopt when malformed.
-std::optional<QemuVersion> ParseQemuVersion(std::string_view text);
-std::string ToString(const QemuVersion& version);  // "7.2.22"
 
 enum class Accel { kKvm, kTcg };
 inline constexpr std::array kAllAccels{Accel::kKvm, Accel::kTcg};
 std::string_view ToString(Accel accel);
-// Throws UsageError naming `option`, the bad value and the valid ones.
-Accel ParseAccel(std::string_view text, std::string_view option = "--accel");
+// Throws UsageError naming `field`, the bad value and the valid ones.
+Accel ParseAccel(std::string_view text, std::string_view field = "accel");
 
 struct QemuCapabilities {
   QemuVersion version;

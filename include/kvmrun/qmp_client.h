@@ -31,7 +31,7 @@
 #include <string>
 #include <string_view>
 
-#include "kvmrun/qemu_capabilities.h"
+#include "kvmrun/qemu_version.h"
 #include "kvmrun/qmp_codec.h"
 #include "kvmrun/qmp_transport.h"
 

@@ -40,7 +40,7 @@ enum class StallKind { kNone, kSigstop, kQmp, kStarve };
 inline constexpr std::array kAllStallKinds{StallKind::kNone, StallKind::kSigstop, StallKind::kQmp,
                                            StallKind::kStarve};
 std::string_view ToString(StallKind kind);
-StallKind ParseStallKind(std::string_view text, std::string_view option = "--stall");
+StallKind ParseStallKind(std::string_view text, std::string_view field = "stall");
 
 // When the stalls happen, in guest seconds since the probe started: evenly spread over the
 // run, the last well before its end so a catch-up can be seen.
@@ -115,9 +115,14 @@ struct TimecheckRun {
   TickReport report;
 };
 
+// Throws UsageError naming the field: stalls 0 to 100, stall_seconds in (0, 600], duration_s
+// 5 to 86400, rate_hz a power of two from 2 to 8192, drop_owed_ticks only with QMP stalls.
+void ValidateTimecheckOptions(const TimecheckOptions& options);
+
 // Boots the probe guest under `policy_os` with `overrides` (the HPET is forced off: with it on,
 // Linux routes IRQ 8 away from the RTC), runs the stall plan and returns the measurements.
-// Throws VmError when the guest does not produce probe output.
+// Throws UsageError (ValidateTimecheckOptions, ValidateVmSpec) before anything runs, VmError
+// when the guest does not produce probe output.
 TimecheckRun RunTimecheck(const std::string& label, GuestOs policy_os, ClockOverrides overrides,
                           const TimecheckOptions& options);
 

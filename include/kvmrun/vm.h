@@ -133,6 +133,10 @@ class Vm {
   ShutdownResult Shutdown(std::chrono::milliseconds grace = kDefaultPowerdownGrace,
                           StopRequests* stop = nullptr);
 
+  // Sends `signal` to QEMU (and whatever else is in its process group): SIGSTOP and SIGCONT
+  // stall the whole VM the way an overloaded host does. Nothing once QEMU has exited.
+  void SignalQemu(int signal);
+
   std::optional<ExitStatus> exit_status() const { return exit_status_; }
   // Why QEMU shut down, from its SHUTDOWN event ("guest-shutdown", "host-qmp-quit", ...),
   // once it has exited; empty when unknown.
@@ -187,9 +191,16 @@ class Vm {
   std::string shutdown_reason_;
 };
 
-// The LaunchPlan and argv Start() would use, without starting anything (for --dry-run). The
-// private sockets are fd=3 and fd=4, as in every real start.
-std::vector<std::string> PlanVmArgv(const VmSpec& spec, VmOptions options = {});
+// The argv Start() would use, decided without starting a VM (for --dry-run). No guest is
+// booted, the KVM probe guest included: a cached verdict is used, else KVM is taken as usable
+// on the device checks. QEMU itself runs only to probe its capabilities when they are not
+// cached. `notes` says what was run or assumed, a line each. The private sockets are fd=3 and
+// fd=4, as in every real start.
+struct VmPlan {
+  std::vector<std::string> argv;
+  std::vector<std::string> notes;
+};
+VmPlan PlanVm(const VmSpec& spec, VmOptions options = {});
 
 }  // namespace kvmrun
 

@@ -20,14 +20,14 @@ enum class AccelRequest { kAuto, kKvm, kTcg };
 inline constexpr std::array kAllAccelRequests{AccelRequest::kAuto, AccelRequest::kKvm,
                                               AccelRequest::kTcg};
 std::string_view ToString(AccelRequest request);
-AccelRequest ParseAccelRequest(std::string_view text, std::string_view option = "--accel");
+AccelRequest ParseAccelRequest(std::string_view text, std::string_view field = "accel");
 
 // What happens to the clock verification result before the guest runs.
 enum class VerifyMode { kOff, kWarn, kEnforce };
 inline constexpr std::array kAllVerifyModes{VerifyMode::kOff, VerifyMode::kWarn,
                                             VerifyMode::kEnforce};
 std::string_view ToString(VerifyMode mode);
-VerifyMode ParseVerifyMode(std::string_view text, std::string_view option = "--verify");
+VerifyMode ParseVerifyMode(std::string_view text, std::string_view field = "verify");
 
 enum class DiskFormat { kRaw, kQcow2 };
 inline constexpr std::array kAllDiskFormats{DiskFormat::kRaw, DiskFormat::kQcow2};
@@ -77,15 +77,15 @@ struct VmSpec {
   VerifyMode verify = VerifyMode::kEnforce;
 };
 
-// Parses a memory size: "512" (MiB), "512M", "2G", "1024K". Throws UsageError naming the
-// option and the valid forms for 0, garbage, or more than 1 TiB.
-std::uint64_t ParseMemorySize(std::string_view text, std::string_view option = "--memory");
+// Parses a memory size: "512" (MiB), "512M", "2G", "1024K". Throws UsageError naming `field`
+// and the valid forms for 0, garbage, or more than 1 EiB.
+std::uint64_t ParseMemorySize(std::string_view text, std::string_view field = "memory_mib");
 
 // Parses a disk argument, "FILE[,format=raw|qcow2]"; a comma in FILE is written ",,".
 // Without format=, the file name decides (.qcow2 or .qcow: qcow2, anything else: raw).
-// Throws UsageError naming `option`, the argument and the valid forms.
+// Throws UsageError naming `field`, the argument and the valid forms.
 DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
-                           std::string_view option = "--disk");
+                           std::string_view field = "disks");
 
 // Whether the file at `path` starts with a qcow2 header (for a warning when it is opened as
 // raw; never to choose the format). False when it cannot be read.

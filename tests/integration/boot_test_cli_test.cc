@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "kvmrun/boot_test.h"
+#include "kvmrun/boot_case.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"

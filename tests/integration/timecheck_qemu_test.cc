@@ -1,5 +1,6 @@
 // `kvmrun timecheck` in a real guest under TCG: behaviour with generous bounds, not a benchmark.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -75,6 +76,42 @@ TEST(TimecheckQemuTest, QmpPauseCatchesUpByDefaultAndNotWhenOwedTicksAreDropped)
   EXPECT_GE(c["ratio_guest"].get<double>(), 1.1) << "the pause was given back";
   EXPECT_LE(d["ratio_host"].get<double>(), 0.9);
   EXPECT_NEAR(d["ratio_guest"].get<double>(), 1.0, 0.05);
+}
+
+// An installed kvmrun needs nothing from the build tree: installed into a scratch prefix and run
+// with the source and build trees hidden (a mount namespace puts an empty tmpfs over them), it
+// builds its probe guest into an empty cache with the builder installed next to it, and
+// measures.
+TEST(TimecheckQemuTest, AnInstalledKvmrunBuildsItsProbeGuestWithoutTheBuildTree) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  testing::TempDir dir;
+  const std::string prefix = dir.path() + "/prefix";
+  const auto installed =
+      testing::RunCommand({"cmake", "--install", KVMRUN_BUILD_DIR, "--prefix", prefix});
+  ASSERT_EQ(installed.exit_code, 0) << installed.err;
+  // As root, a mount namespace; otherwise inside a user namespace too.
+  const std::vector<std::string> unshare = getuid() == 0
+                                               ? std::vector<std::string>{"unshare", "-m"}
+                                               : std::vector<std::string>{"unshare", "-r", "-m"};
+  std::vector<std::string> argv = unshare;
+  const std::string hide =
+      "case \"$2\" in \"$1\"/*) ;; *) mount -t tmpfs none \"$2\" || exit 9 ;; esac; "
+      "mount -t tmpfs none \"$1\" && shift 2 && cd / && exec \"$@\"";
+  argv.insert(argv.end(), {"sh", "-c", hide, "sh", KVMRUN_SOURCE_DIR, KVMRUN_BUILD_DIR,
+                           prefix + "/bin/kvmrun", "timecheck", "--os", "linux", "--accel", "tcg",
+                           "--stall", "none", "--stalls", "0", "--duration", "5", "--json"});
+  testing::CommandOptions options;
+  options.timeout = 600s;
+  options.extra_env = {"XDG_RUNTIME_DIR=" + dir.path(), "XDG_CACHE_HOME=" + dir.path() + "/cache",
+                       "KVMRUN_QEMU=" + qemu, "KVMRUN_GUEST_DIR="};
+  const auto r = testing::RunCommand(argv, options);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("building the probe guest in " + dir.path() + "/cache/kvmrun/probe-guest"),
+            std::string::npos)
+      << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["runs"].size(), 1u);
+  EXPECT_GT(j["runs"][0]["ticks_counted"].get<long long>(), 0) << j.dump(2);
 }
 
 }  // namespace

@@ -122,7 +122,7 @@ TEST_P(ClockReadbackTest, ReadsEveryTimerOfARealQemu) {
   KVMRUN_REQUIRE_QEMU_LABELLED(qemu, GetParam());
   testing::ScopedQemu vm(qemu, {"-smp", "2", "-rtc", "driftfix=slew"});
   QmpClient qmp(ConnectQmpSocket(vm.socket_path(), 5s));
-  const ClockReadback r = ReadClockState(qmp);
+  const ClockReadback r = ReadClockState(qmp, SystemHostClock());
   EXPECT_EQ(r.kvm_enabled.value, false);
   EXPECT_EQ(r.rtc_lost_tick_policy.value, "slew");
   EXPECT_EQ(r.rtc_lost_tick_policy.where.rfind("/machine/", 0), 0u);

@@ -26,6 +26,7 @@ struct FakeKvmHost : KvmHost {
   bool VendorModuleLoaded() override { return module; }
   bool CpuHasVirtualization() override { return vmx; }
   std::string DeviceGroup() override { return group; }
+  std::string BootId() override { return "boot-1"; }
 };
 
 struct Boots {
@@ -115,7 +116,7 @@ INSTANTIATE_TEST_SUITE_P(
                                  },
                                  KvmProblem::kModuleNotLoaded, "module is not loaded", "modprobe"},
                       DeviceCase{"NodeMissing", [](FakeKvmHost& h) { h.node = false; },
-                                 KvmProblem::kNoDeviceNode, "no /dev/kvm", "--accel tcg"},
+                                 KvmProblem::kNoDeviceNode, "no /dev/kvm", "use TCG"},
                       DeviceCase{"NoPermission",
                                  [](FakeKvmHost& h) {
                                    h.open_error = EACCES;
@@ -124,7 +125,7 @@ INSTANTIATE_TEST_SUITE_P(
                                  KvmProblem::kNoPermission, "owned by group 'kvm'",
                                  "usermod -aG kvm"},
                       DeviceCase{"ApiVersion", [](FakeKvmHost& h) { h.api = 11; },
-                                 KvmProblem::kBadApiVersion, "returned 11, not 12", "--accel tcg"},
+                                 KvmProblem::kBadApiVersion, "returned 11, not 12", "use TCG"},
                       DeviceCase{"CreateVm", [](FakeKvmHost& h) { h.create_error = ENOMEM; },
                                  KvmProblem::kCreateVmFailed, "KVM_CREATE_VM failed", "dmesg"}),
     [](const auto& info) { return std::string(info.param.name); });
@@ -162,9 +163,10 @@ TEST(ChooseAccelTest, ExplicitKvmFailsWithTheDiagnosisAndTcgIsTcg) {
     ChooseAccel(AccelRequest::kKvm, Unusable());
     FAIL();
   } catch (const VmError& e) {
-    EXPECT_STREQ(e.what(),
-                 "--accel kvm: no permission to open /dev/kvm (owned by group 'kvm'); sudo usermod "
-                 "-aG kvm $USER, then log in again");
+    EXPECT_STREQ(
+        e.what(),
+        "KVM was asked for: no permission to open /dev/kvm (owned by group 'kvm'); sudo usermod "
+        "-aG kvm $USER, then log in again");
   }
   EXPECT_EQ(ChooseAccel(AccelRequest::kTcg, Usable()).accel, Accel::kTcg);
 }

@@ -51,7 +51,7 @@ void ExpectUsageError(const std::function<void()>& f, const std::string& expecte
 TEST(FindQemuTest, ExplicitPathMustBeAnExecutableFile) {
   testing::TempDir dir;
   ExpectUsageError([&] { FindQemu(dir.path() + "/nope"); },
-                   "--qemu '" + dir.path() + "/nope': No such file");
+                   "qemu: '" + dir.path() + "/nope': No such file");
   const std::string plain = dir.path() + "/plain";
   std::ofstream(plain) << "x";
   ExpectUsageError([&] { FindQemu(plain); }, "is not an executable file");

@@ -1,4 +1,4 @@
-#include "kvmrun/runtime_dir.h"
+#include "launcher/runtime_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -162,3 +162,38 @@ TEST_F(VmLifecycleTest, WaitForExitReturnsEarlyOnTheInterruptDescriptor) {
 
 }  // namespace
 }  // namespace kvmrun
+
+namespace kvmrun {
+namespace {
+
+struct PassingKvmHost : KvmHost {
+  bool DeviceNodeExists() override { return true; }
+  int OpenError() override { return 0; }
+  int ApiVersion() override { return 12; }
+  int CreateVmError() override { return 0; }
+  bool VendorModuleLoaded() override { return true; }
+  bool CpuHasVirtualization() override { return true; }
+  std::string DeviceGroup() override { return "kvm"; }
+  std::string BootId() override { return "boot-1"; }
+};
+
+// --dry-run runs nothing it does not own up to: no VM, no probe guest, no runtime directory.
+TEST(PlanVmTest, BootsNothingAndSaysWhatItAssumed) {
+  testing::TempDir dir;
+  auto runner = std::make_shared<testing::FakeQemuRunner>(testing::FakeQemuBehaviour{});
+  std::vector<std::string> notices;
+  VmOptions options = testing::FakeVmOptions(runner, dir.path(), notices);
+  options.kvm_diagnosis.reset();  // diagnose, with an empty cache
+  options.kvm_host = std::make_shared<PassingKvmHost>();
+  VmSpec spec;
+  spec.qemu = "/bin/true";
+  const VmPlan plan = PlanVm(spec, options);
+  EXPECT_TRUE(runner->last_request().argv.empty()) << "something was spawned";
+  EXPECT_NE(std::find(plan.argv.begin(), plan.argv.end(), "kvm"), plan.argv.end());
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("no probe guest was booted"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+}  // namespace
+}  // namespace kvmrun

@@ -34,7 +34,7 @@ TEST(ParseMemorySizeTest, RejectsWithOptionValueAndValidForms) {
       ADD_FAILURE() << bad;
     } catch (const UsageError& e) {
       const std::string message = e.what();
-      EXPECT_EQ(message.rfind(std::string("--memory: invalid value '") + bad + "'", 0), 0u)
+      EXPECT_EQ(message.rfind(std::string("memory_mib: invalid value '") + bad + "'", 0), 0u)
           << message;
       EXPECT_NE(message.find("valid: a size such as 512 (MiB), 512M, 2G"), std::string::npos);
     }
@@ -77,40 +77,40 @@ TEST_F(ValidateVmSpecTest, PathsWithCommasSpacesQuotesAndNewlinesAreFine) {
 TEST_F(ValidateVmSpecTest, NamesTheFirstProblem) {
   VmSpec spec;
   spec.cpus = 0;
-  ExpectUsageError(spec, "--cpus: invalid value '0'; valid: 1 to 1024");
+  ExpectUsageError(spec, "cpus: invalid value '0'; valid: 1 to 1024");
   spec = {};
   spec.memory_mib = 1u << 30;
   ExpectUsageError(spec, "MiB is more than this host's");
   spec = {};
   spec.kernel = dir_.path() + "/missing";
-  ExpectUsageError(spec, "kernel '" + dir_.path() + "/missing': No such file or directory");
+  ExpectUsageError(spec, "kernel: '" + dir_.path() + "/missing': No such file or directory");
   spec = {};
   spec.kernel = dir_.path();
   ExpectUsageError(spec, "is a directory");
   spec = {};
   spec.initrd = File("initrd");
-  ExpectUsageError(spec, "--initrd and --append need --kernel");
+  ExpectUsageError(spec, "kernel: an initrd or a kernel command line needs a kernel");
   spec = {};
   spec.disks.push_back({.path = dir_.path() + "/nope.img"});
-  ExpectUsageError(spec, "disk '" + dir_.path() + "/nope.img'");
+  ExpectUsageError(spec, "disks: '" + dir_.path() + "/nope.img'");
   spec = {};
   spec.cdrom = "/dev/null";
-  ExpectUsageError(spec, "cdrom '/dev/null' is not a regular file");
+  ExpectUsageError(spec, "cdrom: '/dev/null' is not a regular file");
   spec = {};
   spec.qmp_socket = "/tmp/" + std::string(120, 's');
-  ExpectUsageError(spec, "--qmp-socket: the path is 125 bytes");
+  ExpectUsageError(spec, "qmp_socket: the path is 125 bytes");
   spec = {};
   spec.name = "";
-  ExpectUsageError(spec, "--name");
+  ExpectUsageError(spec, "name: the VM name must not be empty");
   spec = {};
   spec.machine = "q35,accel=kvm";
-  ExpectUsageError(spec, "--machine: invalid value 'q35,accel=kvm'");
+  ExpectUsageError(spec, "machine: invalid value 'q35,accel=kvm'");
   spec = {};
   spec.cpu_model = "max,+vmx";
-  ExpectUsageError(spec, "--cpu: invalid value 'max,+vmx'");
+  ExpectUsageError(spec, "cpu_model: invalid value 'max,+vmx'");
   spec = {};
   spec.extra_args = {"-m", "1G", "--daemonize"};
-  ExpectUsageError(spec, "--extra-arg: '--daemonize' would detach QEMU from kvmrun");
+  ExpectUsageError(spec, "extra_args: '--daemonize' would detach QEMU from kvmrun");
 }
 
 // The format comes from the user or the file name, never from the content a guest writes.
@@ -207,7 +207,7 @@ TEST(AccelRequestTest, ParsesAndRejects) {
     ParseVerifyMode("strict");
     FAIL();
   } catch (const UsageError& e) {
-    EXPECT_STREQ(e.what(), "--verify: invalid value 'strict'; valid: off, warn, enforce");
+    EXPECT_STREQ(e.what(), "verify: invalid value 'strict'; valid: off, warn, enforce");
   }
 }
 

@@ -111,12 +111,12 @@ TEST(ClockPolicyTest, BadOverrideValuesNameTheOptionTheValueAndTheValidOnes) {
   };
   const Case cases[] = {
       {[] { ParsePitTickPolicy("slew"); },
-       "--pit-policy: invalid value 'slew'; valid: delay, discard"},
+       "pit_policy: invalid value 'slew'; valid: delay, discard"},
       {[] { ParseRtcTickPolicy("catchup"); },
-       "--rtc-policy: invalid value 'catchup'; valid: discard, slew"},
-      {[] { ParseRtcBase("gmt"); }, "--rtc-base: invalid value 'gmt'; valid: utc, localtime"},
-      {[] { ParseToggle("yes", "--hpet"); }, "--hpet: invalid value 'yes'; valid: off, on"},
-      {[] { ParseToggle("", "--kvmclock"); }, "--kvmclock: invalid value ''; valid: off, on"},
+       "rtc_policy: invalid value 'catchup'; valid: discard, slew"},
+      {[] { ParseRtcBase("gmt"); }, "rtc_base: invalid value 'gmt'; valid: utc, localtime"},
+      {[] { ParseToggle("yes", "hpet"); }, "hpet: invalid value 'yes'; valid: off, on"},
+      {[] { ParseToggle("", "kvmclock"); }, "kvmclock: invalid value ''; valid: off, on"},
   };
   for (const Case& c : cases) {
     try {

@@ -57,7 +57,7 @@ TEST(QemuCapabilitiesTest, MalformedOrUnknownVersionsAreUsageErrors) {
     FAIL();
   } catch (const UsageError& e) {
     EXPECT_STREQ(e.what(),
-                 "--qemu-version: malformed version '7.x'; expected MAJOR.MINOR, one of: 2.12, "
+                 "qemu_version: malformed version '7.x'; expected MAJOR.MINOR, one of: 2.12, "
                  "5.2, 7.2, 9.2, 10.0");
   }
   try {
@@ -75,7 +75,7 @@ TEST(AccelTest, ParsesAndRejects) {
     ParseAccel("hvf");
     FAIL();
   } catch (const UsageError& e) {
-    EXPECT_STREQ(e.what(), "--accel: invalid value 'hvf'; valid: kvm, tcg");
+    EXPECT_STREQ(e.what(), "accel: invalid value 'hvf'; valid: kvm, tcg");
   }
 }
 

@@ -12,7 +12,7 @@
 #include <random>
 #include <thread>
 
-#include "kvmrun/boot_test.h"
+#include "kvmrun/boot_case.h"
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_client.h"
 #include "kvmrun/qmp_commands.h"
@@ -156,7 +156,7 @@ TEST_F(ReliabilityTest, CliBadInputsAndFaults) {
        true},
       {"missing initrd",
        Run({"--os", "linux", "--kernel", kernel_, "--initrd", scratch_.Path("none")}), 2,
-       "initrd '"},
+       "--initrd: '"},
       {"directory initrd", Run({"--os", "linux", "--kernel", kernel_, "--initrd", dir}), 2,
        "is a directory"},
       {"unreadable initrd",
@@ -166,8 +166,8 @@ TEST_F(ReliabilityTest, CliBadInputsAndFaults) {
        {},
        true},
       {"initrd without kernel", Run({"--os", "linux", "--initrd", plain}), 2,
-       "--initrd and --append need --kernel"},
-      {"missing disk", Run({"--os", "linux", "--disk", scratch_.Path("none.img")}), 2, "disk '"},
+       "--kernel: an initrd or a kernel command line needs a kernel"},
+      {"missing disk", Run({"--os", "linux", "--disk", scratch_.Path("none.img")}), 2, "--disk: '"},
       {"directory disk", Run({"--os", "linux", "--disk", dir}), 2, "is a directory"},
       {"unreadable disk",
        Run({"--os", "linux", "--disk", unreadable}),
@@ -178,7 +178,7 @@ TEST_F(ReliabilityTest, CliBadInputsAndFaults) {
       {"QEMU path missing",
        {"run", "--os", "linux", "--qemu", scratch_.Path("no-qemu")},
        2,
-       "--qemu '" + scratch_.Path("no-qemu") + "': No such file or directory"},
+       "--qemu: '" + scratch_.Path("no-qemu") + "': No such file or directory"},
       {"QEMU not executable",
        {"run", "--os", "linux", "--qemu", plain},
        2,
@@ -210,7 +210,7 @@ TEST_F(ReliabilityTest, CliBadInputsAndFaults) {
        {"XDG_RUNTIME_DIR=/nonexistent/run"}},
       {"console log unwritable",
        Run({"--os", "linux", "--console-log", scratch_.Path("no/such/dir/log")}), 2,
-       "--console-log '"},
+       "--console-log: '"},
       {"bad --verify", Run({"--os", "linux", "--verify", "strict"}), 2,
        "--verify: invalid value 'strict'"},
       {"bad --accel",
@@ -304,6 +304,7 @@ struct FakeKvmHost : KvmHost {
   bool VendorModuleLoaded() override { return true; }
   bool CpuHasVirtualization() override { return true; }
   std::string DeviceGroup() override { return "kvm"; }
+  std::string BootId() override { return "boot-1"; }
 };
 
 // The same kinds of failure through the library: the exception type and a one-line message.
@@ -342,9 +343,9 @@ TEST_F(ReliabilityTest, LibraryBadInputsAndFaults) {
   };
   const std::vector<LibraryCase> cases = {
       {"unknown OS", [] { ParseGuestOs("beos"); }, "usage", "unknown guest OS 'beos'"},
-      {"bad memory", [] { ParseMemorySize("abc"); }, "usage", "--memory: invalid value 'abc'"},
+      {"bad memory", [] { ParseMemorySize("abc"); }, "usage", "memory_mib: invalid value 'abc'"},
       {"zero CPUs", [&] { Vm::Start(spec([](VmSpec& s) { s.cpus = 0; }), options()); }, "usage",
-       "--cpus: invalid value '0'"},
+       "cpus: invalid value '0'"},
       {"missing kernel",
        [&] { Vm::Start(spec([&](VmSpec& s) { s.kernel = scratch_.Path("none"); }), options()); },
        "usage", "No such file or directory"},
@@ -360,10 +361,10 @@ TEST_F(ReliabilityTest, LibraryBadInputsAndFaults) {
        "usage", "cannot create a runtime directory"},
       {"--accel kvm, /dev/kvm absent",
        [&] { Vm::Start(spec([](VmSpec& s) { s.accel = AccelRequest::kKvm; }), options(no_node)); },
-       "vm", "--accel kvm: no /dev/kvm"},
+       "vm", "KVM was asked for: no /dev/kvm"},
       {"--accel kvm, /dev/kvm EACCES",
        [&] { Vm::Start(spec([](VmSpec& s) { s.accel = AccelRequest::kKvm; }), options(eacces)); },
-       "vm", "--accel kvm: no permission to open /dev/kvm (owned by group 'kvm')"},
+       "vm", "KVM was asked for: no permission to open /dev/kvm (owned by group 'kvm')"},
       {"QEMU crashing at start",
        [&] { Vm::Start(spec([&](VmSpec& s) { s.qemu = crashing; }), options()); }, "vm",
        "QEMU did not start"},

@@ -9,7 +9,7 @@ constexpr std::time_t kNow = 1795755600;  // 2026-11-27 02:20:00 UTC
 
 // A host at UTC+05:30 unless told otherwise.
 HostClock Offset(long seconds) {
-  return {[seconds](std::time_t) { return seconds; }};
+  return {[seconds](std::time_t) { return seconds; }, [] { return kNow; }};
 }
 
 std::tm TmAt(std::time_t t) {
@@ -165,7 +165,8 @@ TEST(CompareClockTest, RtcBaseAcrossADstChange) {
   // The offset changes from +1h to +2h one second after the read; QEMU took local time at the
   // new offset. A fixed offset at the read instant alone would call this "other".
   const std::time_t host = kNow;
-  HostClock dst{[host](std::time_t t) { return t > host ? 7200L : 3600L; }};
+  HostClock dst{[host](std::time_t t) { return t > host ? 7200L : 3600L; },
+                [host] { return host; }};
   ClockReadback r = GoodKvmLinux();
   r.rtc_time.value = TmAt(host + 7200 + 1);
   const ClockPolicy policy = MakeClockPolicy(GuestOs::kWindows11);

@@ -1,5 +1,6 @@
-// Boot tests for CI: boot a guest, wait for a console pattern (or a failure pattern, a kernel
-// panic, or QEMU exiting), power off, report. One case or many in parallel, with JUnit XML.
+// Boot cases for CI: boot a guest, wait for a console pattern (or a failure pattern, a kernel
+// panic, or QEMU exiting), power off, report. One case or many in parallel; junit.h writes
+// the results as JUnit XML.
 //
 //   kvmrun::BootCase c;
 //   c.name = "smoke";
@@ -10,11 +11,12 @@
 //
 // Timeouts are stated for KVM; under TCG they are multiplied by BootTestOptions::tcg_factor,
 // because an emulated guest boots 10-50x slower.
-#ifndef KVMRUN_BOOT_TEST_H_
-#define KVMRUN_BOOT_TEST_H_
+#ifndef KVMRUN_BOOT_CASE_H_
+#define KVMRUN_BOOT_CASE_H_
 
 #include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,8 +67,15 @@ struct BootTestOptions {
   StopRequests* stop = nullptr;
 };
 
+// A suite as JSON: an array of objects, one per case, each field overriding `defaults`:
+// name, os, kernel, initrd, append, disk (an array of "FILE[,format=F]", writes discarded),
+// expect, fail (an array), timeout (seconds), memory ("512M"). A case without a name is
+// "case-N". Throws UsageError naming the case and what is wrong with it; the cases are not
+// validated further (ValidateBootCase, ValidateBootCaseNames).
+std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCase& defaults);
+
 // Throws UsageError for a case that cannot run: no pattern, an invalid regex, nothing to boot,
-// or a spec ValidateVmSpec rejects.
+// a timeout that is not positive, or a spec ValidateVmSpec rejects.
 void ValidateBootCase(const BootCase& boot_case);
 
 // Throws UsageError unless every case has a non-empty name of at most 200 bytes, different
@@ -83,15 +92,15 @@ std::string BootCaseFileName(std::string_view name);
 // case's result.
 BootCaseResult RunBootCase(const BootCase& boot_case, const BootTestOptions& options);
 
+// Throws UsageError unless jobs is 1 to 256 and options.tcg_factor 1 to 1000.
+void ValidateBootTestOptions(int jobs, const BootTestOptions& options);
+
 // Runs the cases on `jobs` threads, each VM owned by the thread that started it. Results come
-// back in the cases' order; a case with bad input becomes an error result.
+// back in the cases' order; a case with bad input becomes an error result. Throws what
+// ValidateBootTestOptions throws, before anything runs.
 std::vector<BootCaseResult> RunBootCases(const std::vector<BootCase>& cases, int jobs,
                                          const BootTestOptions& options);
 
-// A JUnit XML report (the Ant/Jenkins format: testsuites > testsuite > testcase, failure or
-// error, system-out with the console), safe for any console bytes.
-std::string JunitXml(const std::vector<BootCaseResult>& results, const std::string& suite_name);
-
 }  // namespace kvmrun
 
-#endif  // KVMRUN_BOOT_TEST_H_
+#endif  // KVMRUN_BOOT_CASE_H_

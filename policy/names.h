@@ -3,8 +3,8 @@
 // Every kvmrun enum that users type has a ToString() overload (a switch, so the compiler finds
 // a missing case) and a constexpr array of all its values; these helpers build parsing and
 // "valid values" lists on top of the two.
-#ifndef KVMRUN_NAMES_H_
-#define KVMRUN_NAMES_H_
+#ifndef KVMRUN_POLICY_NAMES_H_
+#define KVMRUN_POLICY_NAMES_H_
 
 #include <algorithm>
 #include <array>
@@ -44,14 +44,14 @@ std::string JoinNames(const std::array<E, N>& all, std::string_view separator = 
   return out;
 }
 
-// FindByName, or UsageError("<option>: invalid value '<text>'; valid: a, b, c").
+// FindByName, or UsageError(field, "invalid value '<text>'; valid: a, b, c").
 template <typename E, std::size_t N>
-E ParseName(std::string_view text, std::string_view option, const std::array<E, N>& all) {
+E ParseName(std::string_view text, std::string_view field, const std::array<E, N>& all) {
   if (auto value = FindByName(text, all)) return *value;
-  throw UsageError(std::string(option) + ": invalid value '" + std::string(text) +
-                   "'; valid: " + JoinNames(all));
+  throw UsageError(std::string(field),
+                   "invalid value '" + std::string(text) + "'; valid: " + JoinNames(all));
 }
 
 }  // namespace kvmrun
 
-#endif  // KVMRUN_NAMES_H_
+#endif  // KVMRUN_POLICY_NAMES_H_

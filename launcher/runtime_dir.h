@@ -2,8 +2,8 @@
 // mkdtemp (no predictable name, also in a world-writable /tmp) and removed with everything in
 // it when the VM is done. The owner's pid in the name lets a later run remove the directories
 // of a kvmrun that was killed (RemoveStaleRuntimeDirs).
-#ifndef KVMRUN_RUNTIME_DIR_H_
-#define KVMRUN_RUNTIME_DIR_H_
+#ifndef KVMRUN_LAUNCHER_RUNTIME_DIR_H_
+#define KVMRUN_LAUNCHER_RUNTIME_DIR_H_
 
 #include <string>
 
@@ -40,4 +40,4 @@ int RemoveStaleRuntimeDirs(const std::string& base = DefaultRuntimeBase());
 
 }  // namespace kvmrun
 
-#endif  // KVMRUN_RUNTIME_DIR_H_
+#endif  // KVMRUN_LAUNCHER_RUNTIME_DIR_H_

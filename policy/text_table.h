@@ -1,6 +1,6 @@
 // Plain-text tables for reports: left-aligned columns, two spaces apart, no trailing blanks.
-#ifndef KVMRUN_TEXT_TABLE_H_
-#define KVMRUN_TEXT_TABLE_H_
+#ifndef KVMRUN_POLICY_TEXT_TABLE_H_
+#define KVMRUN_POLICY_TEXT_TABLE_H_
 
 #include <string>
 #include <vector>
@@ -14,4 +14,4 @@ std::string FormatTable(const std::vector<TextRow>& rows);
 
 }  // namespace kvmrun
 
-#endif  // KVMRUN_TEXT_TABLE_H_
+#endif  // KVMRUN_POLICY_TEXT_TABLE_H_

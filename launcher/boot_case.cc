@@ -1,12 +1,9 @@
-#include "kvmrun/boot_test.h"
-
-#include <unistd.h>
+#include "kvmrun/boot_case.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdint>
-#include <ctime>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -40,11 +37,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kConsoleKeptBytes = 4u << 20;
 
-ConsolePattern Compile(const std::string& pattern, const char* what) {
+ConsolePattern Compile(const std::string& pattern, const char* field) {
   try {
     return ConsolePattern(pattern);
   } catch (const UsageError& e) {
-    throw UsageError(std::string(what) + ": " + e.what());
+    throw UsageError(field, e.what());
   }
 }
 
@@ -75,13 +72,83 @@ class ConsoleRecord {
 
 }  // namespace
 
+std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCase& defaults) {
+  if (!json.is_array() || json.empty()) {
+    throw UsageError("expected a non-empty JSON array of cases");
+  }
+  std::vector<BootCase> cases;
+  for (const nlohmann::json& entry : json) {
+    const std::string which = "case " + std::to_string(cases.size() + 1) + ": ";
+    BootCase c = defaults;
+    c.name = "case-" + std::to_string(cases.size() + 1);
+    try {
+      if (!entry.is_object()) throw UsageError("each case must be a JSON object");
+      for (const auto& [key, value] : entry.items()) {
+        if (key == "name") {
+          c.name = value.get<std::string>();
+        } else if (key == "os") {
+          c.spec.os = ParseGuestOs(value.get<std::string>());
+        } else if (key == "kernel") {
+          c.spec.kernel = value.get<std::string>();
+        } else if (key == "initrd") {
+          c.spec.initrd = value.get<std::string>();
+        } else if (key == "append") {
+          c.spec.append = value.get<std::string>();
+        } else if (key == "expect") {
+          c.expect = value.get<std::string>();
+        } else if (key == "fail") {
+          c.fail = value.get<std::vector<std::string>>();
+        } else if (key == "timeout") {
+          const double seconds = value.get<double>();
+          if (!(seconds > 0) || seconds > 1e7) {
+            throw UsageError("timeout", "invalid value '" + value.dump() +
+                                            "'; valid: a number of seconds greater than 0");
+          }
+          c.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+        } else if (key == "memory") {
+          c.spec.memory_mib = ParseMemorySize(value.get<std::string>(), "memory");
+        } else if (key == "disk") {
+          c.spec.disks.clear();
+          for (const std::string& d : value.get<std::vector<std::string>>()) {
+            c.spec.disks.push_back(ParseDiskArgument(d, false, true, "disk"));
+          }
+        } else {
+          throw UsageError("unknown field '" + key +
+                           "'; valid: name, os, kernel, initrd, append, disk, expect, fail, "
+                           "timeout, memory");
+        }
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw UsageError(which + "wrong type (" + e.what() + ")");
+    } catch (const UsageError& e) {
+      throw UsageError(which + e.what());
+    }
+    c.spec.name = "kvmrun-" + c.name;
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+void ValidateBootTestOptions(int jobs, const BootTestOptions& options) {
+  if (jobs < 1 || jobs > 256) {
+    throw UsageError("jobs", "invalid value '" + std::to_string(jobs) + "'; valid: 1 to 256");
+  }
+  if (!(options.tcg_factor >= 1) || options.tcg_factor > 1000) {
+    throw UsageError("tcg_factor", "invalid value '" + std::to_string(options.tcg_factor) +
+                                       "'; valid: 1 to 1000");
+  }
+}
+
 void ValidateBootCase(const BootCase& c) {
   const std::string which = "case '" + c.name + "': ";
-  if (c.expect.empty()) throw UsageError(which + "--expect REGEX is required");
-  Compile(c.expect, "--expect");
-  for (const std::string& fail : c.fail) Compile(fail, "--fail");
+  if (c.expect.empty()) throw UsageError("expect", which + "a pattern is required");
+  if (c.timeout <= std::chrono::milliseconds::zero()) {
+    throw UsageError("timeout", which + "must be greater than 0");
+  }
+  Compile(c.expect, "expect");
+  for (const std::string& fail : c.fail) Compile(fail, "fail");
   if (c.spec.kernel.empty() && c.spec.disks.empty() && c.spec.cdrom.empty()) {
-    throw UsageError(which + "nothing to boot: give --kernel or --disk");
+    throw UsageError("kernel", which + "nothing to boot: no kernel, disk or cdrom");
   }
   ValidateVmSpec(c.spec);
 }
@@ -119,9 +186,9 @@ std::string BootCaseFileName(std::string_view name) {
 
 BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
   ValidateBootCase(c);
-  std::vector<ConsolePattern> patterns = {Compile(c.expect, "--expect"),
+  std::vector<ConsolePattern> patterns = {Compile(c.expect, "expect"),
                                           ConsolePattern::Literal(kKernelPanicPattern)};
-  for (const std::string& fail : c.fail) patterns.push_back(Compile(fail, "--fail"));
+  for (const std::string& fail : c.fail) patterns.push_back(Compile(fail, "fail"));
 
   BootCaseResult result;
   result.name = c.name;
@@ -200,6 +267,7 @@ BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
 
 std::vector<BootCaseResult> RunBootCases(const std::vector<BootCase>& cases, int jobs,
                                          const BootTestOptions& options) {
+  ValidateBootTestOptions(jobs, options);
   std::vector<BootCaseResult> results(cases.size());
   std::atomic<std::size_t> next{0};
   const auto worker = [&] {
@@ -226,145 +294,6 @@ std::vector<BootCaseResult> RunBootCases(const std::vector<BootCase>& cases, int
   for (int t = 0; t < count; ++t) threads.emplace_back(worker);
   for (std::thread& t : threads) t.join();
   return results;
-}
-
-namespace {
-
-// Text made safe for XML 1.0: invalid UTF-8 and control characters become \xNN.
-std::string XmlSafe(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  const auto escape_byte = [&](unsigned char byte) {
-    char hex[8];
-    std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
-    out += hex;
-  };
-  for (std::size_t i = 0; i < text.size();) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-        escape_byte(c);
-      } else {
-        out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    // A well-formed multi-byte sequence of a character XML allows is copied whole; anything
-    // else byte by byte.
-    const std::size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-    bool ok = length > 0 && c <= 0xf4 && i + length <= text.size();
-    std::uint32_t cp = c & (0x7f >> length);
-    for (std::size_t k = 1; ok && k < length; ++k) {
-      const unsigned char next = static_cast<unsigned char>(text[i + k]);
-      ok = (next & 0xc0) == 0x80;
-      cp = (cp << 6) | (next & 0x3f);
-    }
-    const std::uint32_t min = length == 4 ? 0x10000 : length == 3 ? 0x800 : 0x80;
-    ok = ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) && cp != 0xfffe &&
-         cp != 0xffff;
-    if (ok) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      escape_byte(c);
-      ++i;
-    }
-  }
-  return out;
-}
-
-std::string Attribute(std::string_view text) {
-  std::string out;
-  for (char c : XmlSafe(text)) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\n':
-        out += "&#10;";
-        break;
-      case '\r':
-        out += "&#13;";
-        break;
-      case '\t':
-        out += "&#9;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-std::string Cdata(std::string_view text) {
-  std::string safe = XmlSafe(text);
-  std::string out = "<![CDATA[";
-  std::size_t from = 0, at;
-  while ((at = safe.find("]]>", from)) != std::string::npos) {
-    out.append(safe, from, at + 2 - from);
-    out += "]]><![CDATA[";
-    from = at + 2;
-  }
-  out.append(safe, from, std::string::npos);
-  return out + "]]>";
-}
-
-std::string SecondsAttr(std::chrono::milliseconds ms) {
-  char out[32];
-  std::snprintf(out, sizeof(out), "%.3f", static_cast<double>(ms.count()) / 1000);
-  return out;
-}
-
-}  // namespace
-
-std::string JunitXml(const std::vector<BootCaseResult>& results, const std::string& suite_name) {
-  std::size_t failures = 0, errors = 0;
-  std::chrono::milliseconds total{0};
-  for (const BootCaseResult& r : results) {
-    failures += !r.passed() && r.outcome != BootOutcome::kError;
-    errors += r.outcome == BootOutcome::kError;
-    total += r.elapsed;
-  }
-  char timestamp[32];
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  std::strftime(timestamp, sizeof(timestamp), "%Y-%m-%dT%H:%M:%S", &utc);
-  char host[256] = "localhost";
-  gethostname(host, sizeof(host) - 1);
-
-  const std::string counts = "tests=\"" + std::to_string(results.size()) + "\" failures=\"" +
-                             std::to_string(failures) + "\" errors=\"" + std::to_string(errors) +
-                             "\"";
-  std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  xml += "<testsuites name=\"" + Attribute(suite_name) + "\" " + counts + " time=\"" +
-         SecondsAttr(total) + "\">\n";
-  xml += "  <testsuite name=\"" + Attribute(suite_name) + "\" " + counts +
-         " skipped=\"0\" time=\"" + SecondsAttr(total) + "\" timestamp=\"" + timestamp +
-         "\" hostname=\"" + Attribute(host) + "\">\n";
-  for (const BootCaseResult& r : results) {
-    xml += "    <testcase name=\"" + Attribute(r.name) + "\" classname=\"" + Attribute(suite_name) +
-           "\" time=\"" + SecondsAttr(r.elapsed) + "\">\n";
-    if (!r.passed()) {
-      const std::string tag = r.outcome == BootOutcome::kError ? "error" : "failure";
-      xml += "      <" + tag + " message=\"" + Attribute(r.message) + "\" type=\"" +
-             Attribute(ToString(r.outcome)) + "\">" + Cdata(r.matched_line) + "</" + tag + ">\n";
-    }
-    xml += "      <system-out>" + Cdata(r.console) + "</system-out>\n";
-    xml += "    </testcase>\n";
-  }
-  xml += "  </testsuite>\n</testsuites>\n";
-  return xml;
 }
 
 }  // namespace kvmrun

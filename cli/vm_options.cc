@@ -1,0 +1,81 @@
+#include "cli/vm_options.h"
+
+#include "kvmrun/error.h"
+
+namespace kvmrun::cli {
+
+void AddGuestOptions(po::options_description& options, const char* default_os) {
+  auto os = po::value<std::string>()->value_name("OS");
+  if (default_os != nullptr) os->default_value(default_os);
+  // clang-format off
+  options.add_options()
+      ("os", os, "guest OS: picks the clock policy ('kvmrun policy --list'; aliases such as\n"
+                 "win11 or rhel5 work)")
+      ("qemu", po::value<std::string>()->value_name("PATH"),
+       "qemu-system-x86_64 to run (default: $KVMRUN_QEMU, then PATH)")
+      ("accel", po::value<std::string>()->default_value("auto")->value_name("auto|kvm|tcg"),
+       "auto: KVM when a probe guest proves it works, else TCG with a notice");
+  // clang-format on
+  AddOverrideOptions(options);
+}
+
+void ApplyGuestOptions(const po::variables_map& vm, VmSpec& spec) {
+  if (!vm.count("os")) throw UsageError("os", "required; see 'kvmrun policy --list'");
+  spec.os = ParseGuestOs(vm["os"].as<std::string>());
+  spec.clock_overrides = GetOverrides(vm);
+  if (vm.count("qemu")) spec.qemu = vm["qemu"].as<std::string>();
+  spec.accel = ParseAccelRequest(vm["accel"].as<std::string>());
+}
+
+void AddHardwareOptions(po::options_description& options) {
+  // clang-format off
+  options.add_options()
+      ("machine", po::value<std::string>()->value_name("TYPE"),
+       "machine type such as q35 or pc (default: QEMU's)")
+      ("cpu", po::value<std::string>()->value_name("MODEL"),
+       "CPU model (default: host under KVM, max under TCG)")
+      ("memory,m", po::value<std::string>()->default_value("512M")->value_name("SIZE"),
+       "guest memory: 512 (MiB), 512M, 2G")
+      ("cpus", po::value<int>()->default_value(1)->value_name("N"), "virtual CPUs");
+  // clang-format on
+}
+
+void ApplyHardwareOptions(const po::variables_map& vm, VmSpec& spec) {
+  if (vm.count("machine")) spec.machine = vm["machine"].as<std::string>();
+  if (vm.count("cpu")) spec.cpu_model = vm["cpu"].as<std::string>();
+  spec.memory_mib = ParseMemorySize(vm["memory"].as<std::string>());
+  spec.cpus = vm["cpus"].as<int>();
+}
+
+void AddPayloadOptions(po::options_description& options, bool snapshot_disks) {
+  const char* disk_help =
+      snapshot_disks
+          ? "a disk image, attached with its writes discarded (repeatable). The format is raw,\n"
+            "or qcow2 for a .qcow2 name, unless format=raw|qcow2 says otherwise: it is never\n"
+            "guessed from the content, which the guest writes. A comma in FILE is written ,,"
+          : "a virtio disk (repeatable). The format is raw, or qcow2 for a .qcow2 name, unless\n"
+            "format=raw|qcow2 says otherwise: it is never guessed from the content, which the\n"
+            "guest writes. A comma in FILE is written ,,";
+  // clang-format off
+  options.add_options()
+      ("kernel", po::value<std::string>()->value_name("FILE"), "boot this kernel directly")
+      ("initrd", po::value<std::string>()->value_name("FILE"), "initramfs for --kernel")
+      ("append", po::value<std::string>()->value_name("ARGS"),
+       "kernel command line (console=ttyS0 for the serial console; panic=-1 makes a panic\n"
+       "end the VM at once)")
+      ("disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"), disk_help);
+  // clang-format on
+}
+
+void ApplyPayloadOptions(const po::variables_map& vm, VmSpec& spec, bool snapshot_disks) {
+  if (vm.count("kernel")) spec.kernel = vm["kernel"].as<std::string>();
+  if (vm.count("initrd")) spec.initrd = vm["initrd"].as<std::string>();
+  if (vm.count("append")) spec.append = vm["append"].as<std::string>();
+  if (vm.count("disk")) {
+    for (const std::string& arg : vm["disk"].as<std::vector<std::string>>()) {
+      spec.disks.push_back(ParseDiskArgument(arg, false, snapshot_disks));
+    }
+  }
+}
+
+}  // namespace kvmrun::cli
