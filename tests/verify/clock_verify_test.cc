@@ -165,8 +165,7 @@ TEST(CompareClockTest, RtcBaseAcrossADstChange) {
   // The offset changes from +1h to +2h one second after the read; QEMU took local time at the
   // new offset. A fixed offset at the read instant alone would call this "other".
   const std::time_t host = kNow;
-  HostClock dst{[host](std::time_t t) { return t > host ? 7200L : 3600L; },
-                [host] { return host; }};
+  HostClock dst{[](std::time_t t) { return t > kNow ? 7200L : 3600L; }, [] { return kNow; }};
   ClockReadback r = GoodKvmLinux();
   r.rtc_time.value = TmAt(host + 7200 + 1);
   const ClockPolicy policy = MakeClockPolicy(GuestOs::kWindows11);
