@@ -55,7 +55,20 @@ po::variables_map Parse(const Args& args, const po::options_description& options
     // Long options only (--name value or --name=value); no guessing of abbreviations, so a
     // future option can never change what an existing command line means.
     parser.style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing);
-    po::store(parser.run(), vm);
+    const po::parsed_options parsed = parser.run();
+    // Without a positional description Boost drops words that are not options; a stray word
+    // ("kvmrun run --os linux vmlinuz") is a mistake to report, not to ignore.
+    if (positional == nullptr) {
+      for (const po::option& option : parsed.options) {
+        if (option.position_key >= 0) {
+          throw UsageError(
+              "unexpected argument '" +
+              Swap(option.value.empty() ? "" : option.value.front(), kPercentStandIn, '%') +
+              "'; every value belongs to an option (see --help)");
+        }
+      }
+    }
+    po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::error& e) {
     throw UsageError(Swap(e.what(), kPercentStandIn, '%'));

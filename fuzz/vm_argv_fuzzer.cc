@@ -3,6 +3,7 @@
 // QEMU options of its own: every option is one kvmrun emits, each comma-separated value has
 // exactly the keys kvmrun put there, and each name or path reads back as what the user gave.
 // The user's --extra-arg values are QEMU syntax by design and are not checked.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -77,8 +78,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // What ValidateVmSpec refuses before QEMU runs.
   if ((!spec.machine.empty() && !kvmrun::IsQemuModelName(spec.machine)) ||
-      (!spec.cpu_model.empty() && !kvmrun::IsQemuModelName(spec.cpu_model)) || spec.name.empty()) {
-    return 0;
+      (!spec.cpu_model.empty() && !kvmrun::IsQemuModelName(spec.cpu_model)) || spec.name.empty() ||
+      std::find(spec.firmware_dirs.begin(), spec.firmware_dirs.end(), "") !=
+          spec.firmware_dirs.end()) {
+    return 0;  // (and a firmware directory that does not exist, such as "")
   }
   kvmrun::LaunchPlan plan;
   plan.qemu = "/usr/bin/qemu-system-x86_64";

@@ -278,6 +278,12 @@ void ValidateVmSpec(const VmSpec& spec) {
     }
   }
   if (!spec.cdrom.empty()) RequireReadableFile(spec.cdrom, "cdrom", true);
+  for (const std::string& dir : spec.firmware_dirs) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      throw UsageError("firmware_dirs", "'" + dir + "' is not a directory");
+    }
+  }
   if (!spec.qmp_socket.empty()) {
     constexpr std::size_t kMax = sizeof(sockaddr_un::sun_path) - 1;
     if (spec.qmp_socket.size() > kMax) {

@@ -105,6 +105,10 @@ TEST(PolicyCliTest, BadInputExitsTwoWithOneLineNamingTheValue) {
   ExpectUsageError({"policy"}, "--os is required");
   ExpectUsageError({"policy", "--os", "linux", "--bogus"}, "unrecognised option '--bogus'");
   ExpectUsageError({"policy", "--os"}, "--os");
+  // Boost drops a stray word when no positional argument is declared: it once started a VM
+  // with nothing to boot ("vmlinuz" was meant for --kernel).
+  ExpectUsageError({"run", "--os", "linux", "vmlinuz"}, "unexpected argument 'vmlinuz'");
+  ExpectUsageError({"boot-test", "--expect", "x", "stray"}, "unexpected argument 'stray'");
 }
 
 // Found by the CLI fuzzer: Boost.Program_options looped forever formatting an error about an

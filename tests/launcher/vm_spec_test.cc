@@ -109,6 +109,9 @@ TEST_F(ValidateVmSpecTest, NamesTheFirstProblem) {
   spec.cpu_model = "max,+vmx";
   ExpectUsageError(spec, "cpu_model: invalid value 'max,+vmx'");
   spec = {};
+  spec.firmware_dirs = {""};  // found by the argv fuzzer: it became `-L ''`
+  ExpectUsageError(spec, "firmware_dirs: '' is not a directory");
+  spec = {};
   spec.extra_args = {"-m", "1G", "--daemonize"};
   ExpectUsageError(spec, "extra_args: '--daemonize' would detach QEMU from kvmrun");
 }
