@@ -49,6 +49,7 @@ void AddRunVmOptions(po::options_description& options) {
       ("cdrom", po::value<std::string>()->value_name("FILE"), "an ISO image")
       ("net", "a user-mode network card (off by default)")
       ("no-reboot", "a guest reboot ends the VM")
+      ("no-agent", "no virtio-serial port for the QEMU guest agent (kvmrun exec needs one)")
       ("name", po::value<std::string>()->default_value("kvmrun")->value_name("NAME"), "VM name")
       ("qmp-socket", po::value<std::string>()->value_name("PATH"),
        "also open a QMP monitor at PATH (mode 0600; PATH must not exist, or be a stale socket)")
@@ -73,6 +74,7 @@ VmSpec SpecFrom(const po::variables_map& vm) {
   if (vm.count("cdrom")) spec.cdrom = vm["cdrom"].as<std::string>();
   spec.network = vm.count("net") > 0;
   spec.no_reboot = vm.count("no-reboot") > 0;
+  spec.agent = vm.count("no-agent") == 0;
   spec.name = vm["name"].as<std::string>();
   if (vm.count("qmp-socket")) spec.qmp_socket = vm["qmp-socket"].as<std::string>();
   spec.firmware_dirs = Many<std::string>(vm, "firmware-dir");

@@ -87,6 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   plan.qemu = "/usr/bin/qemu-system-x86_64";
   plan.accel = kvmrun::Accel::kTcg;
   plan.cpu_model = spec.cpu_model.empty() ? "max" : spec.cpu_model;
+  plan.agent_socket = "/run/user/1000/kvmrun-1-abc,def/agent.sock";
   plan.clock = kvmrun::RenderClock(kvmrun::MakeClockPolicy(spec.os, spec.clock_overrides),
                                    kvmrun::ShippedCapabilitiesFor("7.2"), plan.accel);
   const std::vector<std::string> argv = kvmrun::BuildQemuArgv(spec, plan);
@@ -111,8 +112,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (option == "-chardev") {
       const auto keys = Keys(value, {"", "id", "fd", "path", "server", "wait"});
       Check(keys.at("") == "socket");
-      if (keys.count("path")) Check(keys.at("path") == kvmrun::LocalPath(spec.qmp_socket));
+      if (keys.count("path")) {
+        Check(keys.at("path") == kvmrun::LocalPath(spec.qmp_socket) ||
+              keys.at("path") == plan.agent_socket);
+      }
       ++chardevs;
+    } else if (option == "-device") {
+      Keys(value, {"", "id", "bus", "chardev", "name"});
     } else if (option == "-kernel") {
       Check(value == kvmrun::LocalPath(spec.kernel));
     } else if (option == "-initrd") {
@@ -137,6 +143,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   Check(drives == spec.disks.size() + (spec.cdrom.empty() ? 0 : 1));
-  Check(chardevs == 2 + (spec.qmp_socket.empty() ? 0 : 1));
+  Check(chardevs == 2 + (spec.qmp_socket.empty() ? 0 : 1) + (spec.agent ? 1 : 0));
   return 0;
 }

@@ -68,6 +68,16 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
     add({"-drive",
          LocalFileDrive(spec.cdrom, DiskFormat::kRaw) + ",media=cdrom,readonly=on,if=ide"});
   }
+  if (spec.agent && !plan.agent_socket.empty()) {
+    // The guest agent's virtio-serial port, its host end a socket QEMU listens on: one client
+    // at a time, and a new one may come when the last has gone (kvmrun exec from elsewhere).
+    add({"-device", "virtio-serial-pci,id=kvmrun-serial", "-chardev",
+         std::string("socket,id=") + kAgentChardevId +
+             ",path=" + EscapeQemuOptionValue(LocalPath(plan.agent_socket)) + ",server=on,wait=off",
+         "-device",
+         std::string("virtserialport,bus=kvmrun-serial.0,chardev=") + kAgentChardevId +
+             ",name=org.qemu.guest_agent.0"});
+  }
   if (spec.network) add({"-nic", "user,model=virtio-net-pci"});
   if (spec.no_reboot) add({"-no-reboot"});
   for (const std::string& dir : plan.firmware_dirs) add({"-L", LocalPath(dir)});

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -131,8 +132,12 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
   return d;
 }
 
-LaunchPlan MakePlan(const Decisions& d) {
-  return LaunchPlan{d.qemu, d.accel.accel, d.accel.cpu_model, d.rendering, d.firmware_dirs};
+// The guest agent's socket in the VM's runtime directory.
+constexpr char kAgentSocketName[] = "agent.sock";
+
+LaunchPlan MakePlan(const Decisions& d, const std::string& runtime_dir) {
+  return LaunchPlan{d.qemu,      d.accel.accel,   d.accel.cpu_model,
+                    d.rendering, d.firmware_dirs, runtime_dir + "/" + kAgentSocketName};
 }
 
 // Opens the console log for writing. open() of a FIFO without a reader blocks until one comes;
@@ -268,7 +273,19 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   auto [qmp_ours, qmp_theirs] = MakeSocketPair();
   auto [console_ours, console_theirs] = MakeSocketPair();
   auto [err_read, err_write] = MakePipe();
-  vm->argv_ = BuildQemuArgv(spec, MakePlan(d));
+  const LaunchPlan plan = MakePlan(d, vm->runtime_->path());
+  if (spec.agent) {
+    constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
+    if (plan.agent_socket.size() > kMaxSocketPath) {
+      throw UsageError("runtime_base", "'" + o.runtime_base +
+                                           "' is too long for the guest "
+                                           "agent's socket in it (" +
+                                           std::to_string(plan.agent_socket.size()) + " of " +
+                                           std::to_string(kMaxSocketPath) + " bytes)");
+    }
+    vm->agent_socket_ = plan.agent_socket;
+  }
+  vm->argv_ = BuildQemuArgv(spec, plan);
 
   vm->io_ = std::make_unique<Io>();
   if (!o.console_log.empty()) vm->io_->console_file = OpenConsoleLog(o);
@@ -447,6 +464,19 @@ void Vm::Continue() {
 
 void Vm::Pause() { qmp_->Execute("stop"); }
 
+std::unique_ptr<GuestAgent> Vm::ConnectAgent(std::chrono::milliseconds timeout) {
+  if (agent_socket_.empty()) {
+    throw GuestAgentUnavailable("this VM has no guest agent port (it was started without one)");
+  }
+  auto agent = std::make_unique<GuestAgent>(ConnectQmpSocket(agent_socket_, 5s));
+  agent->Sync(timeout);
+  return agent;
+}
+
+GuestExecResult Vm::Exec(const GuestExecRequest& request, std::chrono::milliseconds agent_timeout) {
+  return ConnectAgent(agent_timeout)->Exec(request);
+}
+
 void Vm::SignalQemu(int signal) {
   if (process_ && !exit_status_) process_->Signal(signal);
 }
@@ -553,7 +583,8 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
   VmPlan plan;
   const Decisions d = Decide(spec, options, "", timings, &plan.notes);
   if (!d.accel.notice.empty()) plan.notes.push_back(d.accel.notice);
-  plan.argv = BuildQemuArgv(spec, MakePlan(d));
+  // No runtime directory exists for a plan: the agent's socket is shown where it would be.
+  plan.argv = BuildQemuArgv(spec, MakePlan(d, "$RUNTIME_DIR"));
   return plan;
 }
 

@@ -19,6 +19,8 @@ struct LaunchPlan {
   std::string cpu_model;  // the model the clock policy's CPU features are added to
   ClockRendering clock;
   std::vector<std::string> firmware_dirs;  // -L, beyond the spec's own
+  // Where QEMU listens for the guest agent's connection (with spec.agent); empty: no port.
+  std::string agent_socket;
 };
 
 // kvmrun's private QMP connection and the serial console as QEMU sees them: the first two
@@ -30,6 +32,7 @@ inline constexpr int kConsoleFd = 4;
 inline constexpr char kQmpChardevId[] = "kvmrun-qmp";
 inline constexpr char kConsoleChardevId[] = "kvmrun-console";
 inline constexpr char kPublicQmpChardevId[] = "kvmrun-qmp-public";
+inline constexpr char kAgentChardevId[] = "kvmrun-agent";
 
 // QEMU's comma syntax for option values: each ',' in `value` is doubled.
 std::string EscapeQemuOptionValue(std::string_view value);

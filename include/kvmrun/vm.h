@@ -34,6 +34,7 @@
 
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/console.h"
+#include "kvmrun/guest_agent.h"
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/process.h"
 #include "kvmrun/qmp_client.h"
@@ -123,6 +124,17 @@ class Vm {
 
   QmpClient& qmp() { return *qmp_; }
 
+  // The guest agent's socket (in the runtime directory; empty without spec.agent).
+  const std::string& agent_socket() const { return agent_socket_; }
+  // A connection to the guest agent, synced: waits up to `timeout` for the guest to start it
+  // (GuestAgentUnavailable after). QEMU serves one connection at a time, so while it lives no
+  // other process (kvmrun exec) reaches the agent: keep it for a series of calls, not longer.
+  std::unique_ptr<GuestAgent> ConnectAgent(
+      std::chrono::milliseconds timeout = GuestAgent::kDefaultTimeout);
+  // Runs a command in the guest (ConnectAgent, then GuestAgent::Exec).
+  GuestExecResult Exec(const GuestExecRequest& request,
+                       std::chrono::milliseconds agent_timeout = GuestAgent::kDefaultTimeout);
+
   // Waits until QEMU exits, `timeout` passes, or `interrupt_fd` (if >= 0) becomes readable;
   // returns the exit status once QEMU exited.
   std::optional<ExitStatus> WaitForExit(std::chrono::milliseconds timeout, int interrupt_fd = -1);
@@ -189,6 +201,7 @@ class Vm {
   std::unique_ptr<QmpClient> qmp_;
   std::optional<ExitStatus> exit_status_;
   std::string shutdown_reason_;
+  std::string agent_socket_;
 };
 
 // The argv Start() would use, decided without starting a VM (for --dry-run). No guest is

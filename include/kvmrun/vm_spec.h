@@ -63,7 +63,10 @@ struct VmSpec {
   std::string append;
   std::vector<DiskSpec> disks;
   std::string cdrom;
-  bool network = false;                    // a user-mode (SLIRP) NIC; off by default
+  bool network = false;  // a user-mode (SLIRP) NIC; off by default
+  // A virtio-serial port for the QEMU guest agent (org.qemu.guest_agent.0), so that commands
+  // can run in the guest (guest_agent.h). Harmless to a guest without an agent.
+  bool agent = true;
   bool no_reboot = false;                  // a guest reboot (or panic with panic=-1) ends QEMU
   std::vector<std::string> firmware_dirs;  // -L; added automatically for a QEMU outside /usr
 

@@ -170,6 +170,26 @@ TEST(BuildQemuArgvTest, NamesAndPathsStayOneValue) {
   EXPECT_EQ(LocalPath("rel:x"), "./rel:x");
 }
 
+TEST(BuildQemuArgvTest, TheGuestAgentPortListensOnItsSocketUnlessTurnedOff) {
+  VmSpec spec;
+  LaunchPlan plan = Plan(spec, Accel::kTcg);
+  plan.agent_socket = "/run/user/1000/kvmrun-1-abc,def/agent.sock";
+  const Argv argv = BuildQemuArgv(spec, plan);
+  const Argv expected = {"-device",
+                         "virtio-serial-pci,id=kvmrun-serial",
+                         "-chardev",
+                         "socket,id=kvmrun-agent,path=/run/user/1000/kvmrun-1-abc,,def/"
+                         "agent.sock,server=on,wait=off",
+                         "-device",
+                         "virtserialport,bus=kvmrun-serial.0,chardev=kvmrun-agent,name=org.qemu."
+                         "guest_agent.0"};
+  EXPECT_NE(std::search(argv.begin(), argv.end(), expected.begin(), expected.end()), argv.end());
+  spec.agent = false;
+  const Argv without = BuildQemuArgv(spec, plan);
+  EXPECT_EQ(std::find(without.begin(), without.end(), "virtio-serial-pci,id=kvmrun-serial"),
+            without.end());
+}
+
 TEST(BuildQemuArgvTest, KernelPathsAreNotEscaped) {
   VmSpec spec;
   spec.kernel = "/k,1/vmlinuz";
