@@ -30,8 +30,12 @@ po::options_description BootTestOptionsDescription() {
        "pass when a console line matches (RE2 syntax)")
       ("fail", po::value<std::vector<std::string>>()->value_name("REGEX"),
        "fail when a console line matches this first (repeatable); kernel panics always fail")
+      ("run", po::value<std::vector<std::string>>()->value_name("CMD"),
+       "once --expect matched, run CMD in the guest (its sh -c, through the guest agent:\n"
+       "the guest needs qemu-guest-agent); a non-zero exit fails the case (repeatable, in\n"
+       "order; the output goes to the console log and the JUnit report)")
       ("timeout", po::value<double>()->default_value(60)->value_name("S"),
-       "seconds to wait under KVM")
+       "seconds the whole case may take under KVM, --run commands included")
       ("tcg-factor", po::value<double>()->default_value(10)->value_name("F"),
        "under TCG the timeout is multiplied by F")
       ("junit", po::value<std::string>()->value_name("FILE"), "write a JUnit XML report")
@@ -40,7 +44,8 @@ po::options_description BootTestOptionsDescription() {
        "safe for a file name)")
       ("cases", po::value<std::string>()->value_name("FILE"),
        "a JSON array of cases ({\"name\", \"kernel\", \"initrd\", \"append\", \"disk\", "
-       "\"expect\", \"fail\", \"timeout\", \"os\", \"memory\"}); options give the defaults")
+       "\"expect\", \"fail\", \"run\", \"timeout\", \"os\", \"memory\"}); options give the "
+       "defaults")
       ("jobs,j", po::value<int>()->default_value(1)->value_name("N"), "cases to run at once")
       ("name", po::value<std::string>()->default_value("boot")->value_name("NAME"),
        "the case name in reports");
@@ -59,6 +64,11 @@ BootCase CaseFromOptions(const po::variables_map& vm) {
   ApplyPayloadOptions(vm, c.spec, true);
   if (vm.count("expect")) c.expect = vm["expect"].as<std::string>();
   if (vm.count("fail")) c.fail = vm["fail"].as<std::vector<std::string>>();
+  if (vm.count("run")) {
+    for (const std::string& command : vm["run"].as<std::vector<std::string>>()) {
+      c.run.push_back({"sh", "-c", command});
+    }
+  }
   c.timeout = PositiveSeconds(vm["timeout"].as<double>(), "--timeout");
   c.name = vm["name"].as<std::string>();
   c.spec.name = "kvmrun-" + c.name;
@@ -156,6 +166,8 @@ int BootTestCommand(const Args& args) {
         "Examples:\n"
         "  kvmrun boot-test --kernel bzImage --initrd initrd --append 'console=ttyS0 panic=-1' \\\n"
         "                   --expect 'login:' --junit boot.xml\n"
+        "  kvmrun boot-test --kernel bzImage --initrd initrd --share . --expect 'login:' \\\n"
+        "                   --run 'cd /mnt/share0 && ./run-tests' --junit boot.xml\n"
         "  kvmrun boot-test --cases cases.json --jobs 4 --junit boot.xml",
         options);
     return kExitOk;

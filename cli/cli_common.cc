@@ -5,7 +5,11 @@
 #include <ctime>
 #include <sstream>
 
+#include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
+#include "kvmrun/policy_format.h"
+#include "kvmrun/stop_requests.h"
+#include "kvmrun/vm_registry.h"
 #include "policy/names.h"
 
 namespace kvmrun::cli {
@@ -101,6 +105,30 @@ std::string CliMessage(const UsageError& error) {
   return FlagFor(error.field()) + ": " + error.detail();
 }
 
+int ReportCurrentException(const std::string& prefix, std::ostream& out) {
+  try {
+    throw;
+  } catch (const UsageError& e) {
+    out << prefix << CliMessage(e) << "\n";
+    return kExitUsage;
+  } catch (const ClockMismatchError& e) {
+    out << prefix << e.what() << "\n" << FormatClockReport(e.report());
+    return kExitMismatch;
+  } catch (const Interrupted& e) {
+    out << prefix << e.what() << "; nothing was left running\n";
+    return kExitFailure;
+  } catch (const VmError& e) {
+    out << prefix << e.what() << "\n";
+    if (!e.argv().empty()) out << "  command: " << ShellJoin(e.argv()) << "\n";
+    if (!e.stderr_tail().empty()) out << "  QEMU stderr:\n" << e.stderr_tail() << "\n";
+    if (!e.console_tail().empty()) out << "  console (last lines):\n" << e.console_tail() << "\n";
+    return kExitFailure;
+  } catch (const Error& e) {
+    out << prefix << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
 std::string HelpText(const std::string& usage, const std::string& summary,
                      const po::options_description& options) {
   std::ostringstream out;
@@ -154,6 +182,15 @@ std::chrono::milliseconds WaitOption(const po::variables_map& vm) {
                      "'; valid: 0 to 3600 seconds");
   }
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+std::string QmpSocketOf(const std::string& path_or_name) {
+  if (path_or_name.find('/') != std::string::npos) return path_or_name;
+  if (const auto vm = FindNamedVm(path_or_name)) {
+    const std::string socket = vm->info.value("qmp_socket", "");
+    if (!socket.empty()) return socket;
+  }
+  return path_or_name;  // a relative path, or a name nobody runs: connecting says which
 }
 
 std::string UtcTimestamp() {

@@ -37,6 +37,11 @@ std::string FlagFor(std::string_view field);
 // A UsageError in the CLI's words: "--memory: invalid value ..." for a field's error.
 std::string CliMessage(const UsageError& error);
 
+// Inside a catch: writes what escaped a subcommand to `out`, each line after `prefix`, with
+// the context errors carry (the QEMU command, its stderr, the console, the clock report), and
+// returns the exit code for it. Rethrows what is not a kvmrun::Error.
+int ReportCurrentException(const std::string& prefix, std::ostream& out);
+
 // The subcommand's --help text: usage line, summary, options.
 std::string HelpText(const std::string& usage, const std::string& summary,
                      const po::options_description& options);
@@ -52,6 +57,9 @@ std::chrono::milliseconds PositiveSeconds(double seconds, const std::string& wha
 
 // The --wait option's value (seconds, >= 0) as a duration; throws UsageError when negative.
 std::chrono::milliseconds WaitOption(const po::variables_map& vm);
+
+// A QMP socket given as a path, or as the name of a running named VM (a word without '/').
+std::string QmpSocketOf(const std::string& path_or_name);
 
 // Now in UTC, ISO 8601 ("2026-11-30T12:00:00"), and this host's name: for reports.
 std::string UtcTimestamp();

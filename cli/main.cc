@@ -7,10 +7,6 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "kvmrun/clock_verify.h"
-#include "kvmrun/error.h"
-#include "kvmrun/policy_format.h"
-#include "kvmrun/stop_requests.h"
 
 namespace {
 
@@ -35,6 +31,10 @@ constexpr Subcommand kSubcommands[] = {
     {"doctor", "show the QEMU found, its capabilities, and whether KVM works",
      kvmrun::cli::DoctorCommand},
     {"qmp", "run a QMP command on a running QEMU, or print its events", kvmrun::cli::QmpCommand},
+    {"exec", "run a command in a named VM through its guest agent; its exit status is ours",
+     kvmrun::cli::ExecCommand},
+    {"ps", "list the named VMs this user runs", kvmrun::cli::PsCommand},
+    {"stop", "stop a named VM through its shutdown ladder", kvmrun::cli::StopCommand},
 };
 
 int Usage(std::ostream& out) {
@@ -45,28 +45,10 @@ int Usage(std::ostream& out) {
 
 // Runs a subcommand and maps what escapes it to an exit code and a message on stderr.
 int Dispatch(const Subcommand& s, const Args& args) {
-  const std::string prefix = std::string("kvmrun ") + s.name + ": ";
   try {
     return s.run(args);
-  } catch (const kvmrun::UsageError& e) {
-    std::cerr << prefix << kvmrun::cli::CliMessage(e) << "\n";
-    return kvmrun::cli::kExitUsage;
-  } catch (const kvmrun::ClockMismatchError& e) {
-    std::cerr << prefix << e.what() << "\n" << kvmrun::FormatClockReport(e.report());
-    return kvmrun::cli::kExitMismatch;
-  } catch (const kvmrun::Interrupted& e) {
-    std::cerr << prefix << e.what() << "; nothing was left running\n";
-    return kvmrun::cli::kExitFailure;
-  } catch (const kvmrun::VmError& e) {
-    std::cerr << prefix << e.what() << "\n";
-    if (!e.argv().empty()) std::cerr << "  command: " << kvmrun::ShellJoin(e.argv()) << "\n";
-    if (!e.stderr_tail().empty()) std::cerr << "  QEMU stderr:\n" << e.stderr_tail() << "\n";
-    if (!e.console_tail().empty())
-      std::cerr << "  console (last lines):\n" << e.console_tail() << "\n";
-    return kvmrun::cli::kExitFailure;
-  } catch (const kvmrun::Error& e) {
-    std::cerr << prefix << e.what() << "\n";
-    return kvmrun::cli::kExitFailure;
+  } catch (...) {
+    return kvmrun::cli::ReportCurrentException(std::string("kvmrun ") + s.name + ": ", std::cerr);
   }
 }
 

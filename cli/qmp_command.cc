@@ -65,9 +65,9 @@ int QmpCommand(const Args& args) {
       ("help,h", "show this help")
       ("wait", po::value<double>()->default_value(0)->value_name("S"),
        "keep trying for S seconds while the socket is missing or refuses connections")
-      ("socket", po::value<std::string>()->value_name("PATH"),
+      ("socket", po::value<std::string>()->value_name("PATH|NAME"),
        "the QMP Unix socket (QEMU: -chardev socket,path=PATH,server=on,wait=off "
-       "-mon chardev=...,mode=control)")
+       "-mon chardev=...,mode=control), or the name of a VM kvmrun runs")
       ("events", "print events as JSON lines (after COMMAND, if one is given)")
       ("count", po::value<long long>()->value_name("N"), "with --events: stop after N events")
       ("timeout", po::value<double>()->value_name("S"),
@@ -111,7 +111,7 @@ int QmpCommand(const Args& args) {
   std::optional<std::chrono::milliseconds> timeout;
   if (vm.count("timeout")) timeout = PositiveSeconds(vm["timeout"].as<double>(), "--timeout");
 
-  QmpClient client(ConnectQmpSocket(vm["socket"].as<std::string>(), WaitOption(vm)),
+  QmpClient client(ConnectQmpSocket(QmpSocketOf(vm["socket"].as<std::string>()), WaitOption(vm)),
                    timeout.value_or(QmpClient::kDefaultTimeout));
   if (vm.count("command")) {
     const nlohmann::json reply = client.Execute(

@@ -5,13 +5,17 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
+#include "cli/detach.h"
 #include "cli/vm_options.h"
 #include "kvmrun/error.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/vm.h"
+#include "kvmrun/vm_registry.h"
 #include "kvmrun/vm_run.h"
 
 namespace kvmrun::cli {
@@ -50,7 +54,11 @@ void AddRunVmOptions(po::options_description& options) {
       ("net", "a user-mode network card (off by default)")
       ("no-reboot", "a guest reboot ends the VM")
       ("no-agent", "no virtio-serial port for the QEMU guest agent (kvmrun exec needs one)")
-      ("name", po::value<std::string>()->default_value("kvmrun")->value_name("NAME"), "VM name")
+      ("name", po::value<std::string>()->default_value("kvmrun")->value_name("NAME"),
+       "name the VM: ps, exec, stop, verify and qmp find it by NAME (its sockets and logs\n"
+       "live in $XDG_RUNTIME_DIR/kvmrun/NAME); one VM per name")
+      ("detach", "with --name: return once the guest runs (clocks verified), leaving a\n"
+                 "supervisor that owns the VM; 'kvmrun stop NAME' ends it")
       ("qmp-socket", po::value<std::string>()->value_name("PATH"),
        "also open a QMP monitor at PATH (mode 0600; PATH must not exist, or be a stale socket)")
       ("firmware-dir", po::value<std::vector<std::string>>()->value_name("DIR"),
@@ -81,6 +89,22 @@ VmSpec SpecFrom(const po::variables_map& vm) {
   spec.extra_args = Many<std::string>(vm, "extra-arg");
   spec.verify = ParseVerifyMode(vm["verify"].as<std::string>());
   return spec;
+}
+
+// What `kvmrun ps` and the other commands learn about a named VM.
+nlohmann::json NamedVmInfo(const Vm& vm, const VmSpec& spec, bool detached,
+                           const VmOptions& options) {
+  return {{"supervisor_pid", getpid()},
+          {"qemu_pid", vm.pid()},
+          {"started_unix", std::time(nullptr)},
+          {"detached", detached},
+          {"accel", ToString(vm.accel().accel)},
+          {"os", ToString(spec.os)},
+          {"qemu", vm.qemu()},
+          {"qemu_version", ToString(vm.capabilities().version)},
+          {"qmp_socket", spec.qmp_socket},
+          {"agent_socket", vm.agent_socket()},
+          {"console_log", options.console_log}};
 }
 
 nlohmann::json TimingsJson(const VmTimings& t) {
@@ -141,7 +165,7 @@ int RunCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  const VmSpec spec = SpecFrom(vm);
+  VmSpec spec = SpecFrom(vm);
   const bool json = vm.count("json") > 0;
   RunLimits limits;
   limits.grace = Seconds(vm, "grace");
@@ -169,6 +193,33 @@ int RunCommand(const Args& args) {
                  "console sockets, which QEMU inherits when kvmrun runs it\n";
     return kExitOk;
   }
+  // A name given makes the VM findable (vm_registry.h): its directory holds the sockets.
+  const bool named = !vm["name"].defaulted();
+  const bool detach = vm.count("detach") > 0;
+  if (detach && !named) {
+    throw UsageError(
+        "--detach needs --name NAME: the name is how 'kvmrun exec' and 'kvmrun "
+        "stop' find the VM");
+  }
+  if (detach && json) throw UsageError("--detach and --json cannot be used together");
+  std::optional<VmRegistration> registration;
+  if (named) {
+    registration = VmRegistration::Claim(DefaultNamedVmBase(), spec.name);
+    vm_options.runtime_dir = registration->dir();
+    if (spec.qmp_socket.empty()) spec.qmp_socket = registration->Path("qmp.sock");
+    if (detach && !vm.count("console-log")) {
+      vm_options.console_log = registration->Path("console.log");
+    }
+  }
+  std::optional<Detachment> detachment;
+  if (detach) {
+    // No thread runs yet: the fork is safe. The child carries on below as the supervisor.
+    detachment = Detachment::Fork(registration->Path("kvmrun.log"));
+    if (!detachment->is_child()) {
+      registration->Release();  // the child holds the name now
+      return detachment->parent_exit_code();
+    }
+  }
   // From here on SIGINT, SIGTERM and SIGHUP are requests the library acts on wherever it
   // waits, start-up included. Made before any thread, so every thread has them blocked.
   const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});
@@ -177,7 +228,7 @@ int RunCommand(const Args& args) {
   std::atomic<int> console_error{0};
   if (vm.count("console-log")) {
     vm_options.console_log = vm["console-log"].as<std::string>();
-  } else {
+  } else if (!detach) {
     // Nobody reads the console any more (`kvmrun run | head -1`): stop the VM properly.
     const int console_fd = json ? STDERR_FILENO : STDOUT_FILENO;
     vm_options.on_console = [console_fd, &console_error, &stop](std::string_view bytes) {
@@ -196,14 +247,31 @@ int RunCommand(const Args& args) {
               << std::endl;
   };
 
-  std::unique_ptr<Vm> machine = Vm::Start(spec, vm_options);
-  if (!json) {
-    std::cerr << "kvmrun: QEMU " << ToString(machine->capabilities().version) << " ("
-              << machine->qemu() << "), " << ToString(machine->accel().accel) << ", -cpu "
-              << machine->accel().cpu_model << ", os " << ToString(spec.os) << "\n";
-    if (machine->clock_report()) std::cerr << FormatClockReport(*machine->clock_report());
+  std::unique_ptr<Vm> machine;
+  try {
+    machine = Vm::Start(spec, vm_options);
+    if (!json) {
+      std::cerr << "kvmrun: QEMU " << ToString(machine->capabilities().version) << " ("
+                << machine->qemu() << "), " << ToString(machine->accel().accel) << ", -cpu "
+                << machine->accel().cpu_model << ", os " << ToString(spec.os) << "\n";
+      if (machine->clock_report()) std::cerr << FormatClockReport(*machine->clock_report());
+    }
+    machine->Continue();
+  } catch (...) {
+    if (!detachment) throw;
+    std::ostringstream message;  // for the parent, which is still waiting to hear
+    const int code = ReportCurrentException("kvmrun run: ", message);
+    detachment->Failed(code, message.str());
+    return code;
   }
-  machine->Continue();
+  if (registration) registration->Publish(NamedVmInfo(*machine, spec, detach, vm_options));
+  if (detachment) {
+    detachment->Started(
+        "kvmrun: VM '" + spec.name + "' runs (" + std::string(ToString(machine->accel().accel)) +
+        ", QEMU " + ToString(machine->capabilities().version) + ", supervisor pid " +
+        std::to_string(getpid()) + ")\n  kvmrun exec " + spec.name + " -- CMD...   kvmrun stop " +
+        spec.name + "   console: " + vm_options.console_log + "\n");
+  }
   const RunOutcome out = RunUntilExit(*machine, limits);
   std::string stopped_by = out.stopped_by;
   if (!stopped_by.empty()) stopped_by += " (stopped by " + std::string(ToString(out.step)) + ")";

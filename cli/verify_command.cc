@@ -15,7 +15,8 @@ int VerifyCommand(const Args& args) {
       ("help,h", "show this help")
       ("wait", po::value<double>()->default_value(0)->value_name("S"),
        "keep trying for S seconds while the socket is missing or refuses connections")
-      ("qmp-socket", po::value<std::string>()->value_name("PATH"), "the VM's QMP socket")
+      ("qmp-socket", po::value<std::string>()->value_name("PATH|NAME"),
+       "the VM's QMP socket, or the name of a VM kvmrun runs")
       ("os", po::value<std::string>()->value_name("OS"), "the guest OS whose policy to check")
       ("json", "print the report as JSON");
   // clang-format on
@@ -38,7 +39,7 @@ int VerifyCommand(const Args& args) {
   const ClockPolicy policy =
       MakeClockPolicy(ParseGuestOs(vm["os"].as<std::string>()), GetOverrides(vm));
 
-  QmpClient qmp(ConnectQmpSocket(vm["qmp-socket"].as<std::string>(), WaitOption(vm)));
+  QmpClient qmp(ConnectQmpSocket(QmpSocketOf(vm["qmp-socket"].as<std::string>()), WaitOption(vm)));
   const QemuCapabilities caps = CapabilitiesFromQmp(qmp);
   const HostClock host = SystemHostClock();
   const ClockReadback readback = ReadClockState(qmp, host);

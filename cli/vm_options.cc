@@ -63,7 +63,11 @@ void AddPayloadOptions(po::options_description& options, bool snapshot_disks) {
       ("append", po::value<std::string>()->value_name("ARGS"),
        "kernel command line (console=ttyS0 for the serial console; panic=-1 makes a panic\n"
        "end the VM at once)")
-      ("disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"), disk_help);
+      ("disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"), disk_help)
+      ("share", po::value<std::vector<std::string>>()->value_name("DIR[,tag=T][,ro]"),
+       "share a host directory over virtio-9p (repeatable); the guest mounts it with\n"
+       "mount -t 9p -o trans=virtio,version=9p2000.L T /mnt (tag default: share0, share1...;\n"
+       "a comma in DIR is written ,,)");
   // clang-format on
 }
 
@@ -74,6 +78,11 @@ void ApplyPayloadOptions(const po::variables_map& vm, VmSpec& spec, bool snapsho
   if (vm.count("disk")) {
     for (const std::string& arg : vm["disk"].as<std::vector<std::string>>()) {
       spec.disks.push_back(ParseDiskArgument(arg, false, snapshot_disks));
+    }
+  }
+  if (vm.count("share")) {
+    for (const std::string& arg : vm["share"].as<std::vector<std::string>>()) {
+      spec.shares.push_back(ParseShareArgument(arg, spec.shares.size()));
     }
   }
 }

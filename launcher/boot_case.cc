@@ -24,6 +24,8 @@ std::string_view ToString(BootOutcome outcome) {
       return "timeout";
     case BootOutcome::kQemuExited:
       return "QEMU exited";
+    case BootOutcome::kCommandFailed:
+      return "command failed";
     case BootOutcome::kError:
       return "error";
   }
@@ -107,6 +109,17 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCa
           c.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
         } else if (key == "memory") {
           c.spec.memory_mib = ParseMemorySize(value.get<std::string>(), "memory");
+        } else if (key == "run") {
+          // Each step an argv array, or a string run by the guest's sh -c.
+          c.run.clear();
+          for (const nlohmann::json& step : value) {
+            if (step.is_string()) {
+              c.run.push_back({"sh", "-c", step.get<std::string>()});
+            } else {
+              c.run.push_back(step.get<std::vector<std::string>>());
+            }
+            if (c.run.back().empty()) throw UsageError("run", "a step is an empty command");
+          }
         } else if (key == "disk") {
           c.spec.disks.clear();
           for (const std::string& d : value.get<std::vector<std::string>>()) {
@@ -115,7 +128,7 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCa
         } else {
           throw UsageError("unknown field '" + key +
                            "'; valid: name, os, kernel, initrd, append, disk, expect, fail, "
-                           "timeout, memory");
+                           "run, timeout, memory");
         }
       }
     } catch (const nlohmann::json::exception& e) {
@@ -183,6 +196,50 @@ std::string BootCaseFileName(std::string_view name) {
                 static_cast<unsigned long long>(hash & 0xffffffffffffull));
   return safe + suffix;
 }
+
+namespace {
+
+std::string JoinArgv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& arg : argv) out += (out.empty() ? "" : " ") + arg;
+  return out;
+}
+
+// The case's run steps, through the guest agent, within what is left of its timeout.
+void RunSteps(Vm& vm, const BootCase& c, Clock::time_point deadline, ConsoleRecord& console,
+              BootCaseResult& result) {
+  const auto left = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                    1ms);
+  };
+  std::unique_ptr<GuestAgent> agent = vm.ConnectAgent(left());
+  for (std::size_t i = 0; i < c.run.size(); ++i) {
+    const std::string what = "'" + JoinArgv(c.run[i]) + "'";
+    GuestExecRequest request;
+    request.argv = c.run[i];
+    request.timeout = left();
+    try {
+      const GuestExecResult r = agent->Exec(request);
+      const std::string status = r.signal != 0 ? "killed by signal " + std::to_string(r.signal)
+                                               : "exit " + std::to_string(r.exit_code);
+      console.Append("\n--- run: " + JoinArgv(c.run[i]) + " (" + status + ") ---\n" + r.out +
+                     r.err);
+      if (!r.Success()) {
+        result.outcome = BootOutcome::kCommandFailed;
+        result.message = "step " + std::to_string(i + 1) + " " + what + ": " + status;
+        result.matched_line = r.err.empty() ? r.out : r.err;
+        return;
+      }
+    } catch (const Error& e) {  // timed out, no such program, the agent went away
+      result.outcome = BootOutcome::kCommandFailed;
+      result.message = "step " + std::to_string(i + 1) + " " + what + ": " + e.what();
+      return;
+    }
+  }
+  result.message += "; " + std::to_string(c.run.size()) + " command(s) passed";
+}
+
+}  // namespace
 
 BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
   ValidateBootCase(c);
@@ -252,6 +309,9 @@ BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
         result.message = "'" + c.expect + "' did not appear within " + Seconds(result.timeout) +
                          (result.accel == Accel::kTcg ? " (TCG)" : "");
         break;
+    }
+    if (result.outcome == BootOutcome::kPassed && !c.run.empty()) {
+      RunSteps(*vm, c, deadline, console, result);
     }
     vm->Shutdown(1s);
   } catch (const UsageError&) {

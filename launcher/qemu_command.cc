@@ -78,6 +78,15 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
          std::string("virtserialport,bus=kvmrun-serial.0,chardev=") + kAgentChardevId +
              ",name=org.qemu.guest_agent.0"});
   }
+  for (std::size_t i = 0; i < spec.shares.size(); ++i) {
+    const ShareSpec& share = spec.shares[i];
+    const std::string id = "kvmrun-fs" + std::to_string(i);
+    // security_model=none: the guest's files are the QEMU user's, with no xattr mapping.
+    add({"-fsdev",
+         "local,id=" + id + ",path=" + EscapeQemuOptionValue(LocalPath(share.host_dir)) +
+             ",security_model=none" + (share.read_only ? ",readonly=on" : ""),
+         "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag});
+  }
   if (spec.network) add({"-nic", "user,model=virtio-net-pci"});
   if (spec.no_reboot) add({"-no-reboot"});
   for (const std::string& dir : plan.firmware_dirs) add({"-L", LocalPath(dir)});

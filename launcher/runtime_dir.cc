@@ -41,14 +41,18 @@ RuntimeDir RuntimeDir::Create(const std::string& base) {
   return RuntimeDir(templ);
 }
 
+RuntimeDir RuntimeDir::Borrow(std::string path) { return RuntimeDir(std::move(path), false); }
+
 RuntimeDir::~RuntimeDir() { Remove(); }
 
-RuntimeDir::RuntimeDir(RuntimeDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+RuntimeDir::RuntimeDir(RuntimeDir&& other) noexcept
+    : path_(std::exchange(other.path_, {})), owned_(other.owned_) {}
 
 RuntimeDir& RuntimeDir::operator=(RuntimeDir&& other) noexcept {
   if (this != &other) {
     Remove();
     path_ = std::exchange(other.path_, {});
+    owned_ = other.owned_;
   }
   return *this;
 }
@@ -56,7 +60,7 @@ RuntimeDir& RuntimeDir::operator=(RuntimeDir&& other) noexcept {
 void RuntimeDir::Remove() {
   if (path_.empty()) return;
   std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  if (owned_) std::filesystem::remove_all(path_, ec);
   path_.clear();
 }
 

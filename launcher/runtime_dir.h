@@ -16,6 +16,8 @@ class RuntimeDir {
  public:
   // Throws UsageError naming the base directory when the directory cannot be created.
   static RuntimeDir Create(const std::string& base = DefaultRuntimeBase());
+  // An existing directory someone else owns (a named VM's): used, never removed.
+  static RuntimeDir Borrow(std::string path);
 
   RuntimeDir() = default;
   ~RuntimeDir();
@@ -29,8 +31,10 @@ class RuntimeDir {
   void Remove();
 
  private:
-  explicit RuntimeDir(std::string path) : path_(std::move(path)) {}
+  explicit RuntimeDir(std::string path, bool owned = true)
+      : path_(std::move(path)), owned_(owned) {}
   std::string path_;
+  bool owned_ = true;
 };
 
 // Removes the runtime directories under `base` whose owning kvmrun process is gone: only

@@ -260,7 +260,9 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
 
   // A kvmrun killed with SIGKILL could not remove its directory (its QEMU died with it).
   RemoveStaleRuntimeDirs(o.runtime_base);
-  vm->runtime_ = std::make_unique<RuntimeDir>(RuntimeDir::Create(o.runtime_base));
+  vm->runtime_ =
+      std::make_unique<RuntimeDir>(o.runtime_dir.empty() ? RuntimeDir::Create(o.runtime_base)
+                                                         : RuntimeDir::Borrow(o.runtime_dir));
   Decisions d = Decide(spec, o, vm->runtime_->path(), vm->timings_);
   if (!d.accel.notice.empty() && o.on_notice) o.on_notice(d.accel.notice);
   vm->qemu_ = d.qemu;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "kvmrun/error.h"
 #include "policy/names.h"
@@ -152,6 +153,40 @@ std::uint64_t ParseMemorySize(std::string_view text, std::string_view field) {
   return kib >> 10;
 }
 
+namespace {
+
+// QEMU's convention for a value with options: ",," is a literal comma, a single ',' starts an
+// option. Returns the value and the options after it.
+std::pair<std::string, std::vector<std::string>> SplitCommaOptions(std::string_view text) {
+  std::string value;
+  std::size_t at = 0;
+  for (; at < text.size(); ++at) {
+    if (text[at] != ',') {
+      value += text[at];
+    } else if (at + 1 < text.size() && text[at + 1] == ',') {
+      value += ',';
+      ++at;
+    } else {
+      break;
+    }
+  }
+  std::vector<std::string> options;
+  while (at < text.size()) {
+    const std::size_t end = std::min(text.find(',', at + 1), text.size());
+    options.emplace_back(text.substr(at + 1, end - at - 1));
+    at = end;
+  }
+  return {value, options};
+}
+
+bool IsShareTag(std::string_view tag) {
+  return !tag.empty() && tag.size() <= 31 && std::all_of(tag.begin(), tag.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+}  // namespace
+
 DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
                            std::string_view field) {
   const auto bad = [&](const std::string& why) {
@@ -159,29 +194,16 @@ DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
                       "invalid value '" + std::string(text) + "' (" + why +
                           "); valid: FILE or FILE,format=raw|qcow2 (write a comma in FILE as ,,)");
   };
-  // QEMU's own convention: ",," is a literal comma, a single ',' starts an option.
   DiskSpec disk;
   disk.read_only = read_only;
   disk.snapshot = snapshot;
-  std::size_t at = 0;
-  for (; at < text.size(); ++at) {
-    if (text[at] != ',') {
-      disk.path += text[at];
-    } else if (at + 1 < text.size() && text[at + 1] == ',') {
-      disk.path += ',';
-      ++at;
-    } else {
-      break;
-    }
-  }
+  auto [path, options] = SplitCommaOptions(text);
+  disk.path = std::move(path);
   if (disk.path.empty()) throw bad("no file name");
-  while (at < text.size()) {
-    const std::size_t end = std::min(text.find(',', at + 1), text.size());
-    const std::string_view item = text.substr(at + 1, end - at - 1);
-    at = end;
-    if (item.rfind("format=", 0) != 0) throw bad("unknown option '" + std::string(item) + "'");
-    const auto format = FindByName(item.substr(7), kAllDiskFormats);
-    if (!format) throw bad("unknown format '" + std::string(item.substr(7)) + "'");
+  for (const std::string& item : options) {
+    if (item.rfind("format=", 0) != 0) throw bad("unknown option '" + item + "'");
+    const auto format = FindByName(std::string_view(item).substr(7), kAllDiskFormats);
+    if (!format) throw bad("unknown format '" + item.substr(7) + "'");
     disk.format = *format;
     disk.format_given = true;
   }
@@ -192,6 +214,30 @@ DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
                       : DiskFormat::kRaw;
   }
   return disk;
+}
+
+ShareSpec ParseShareArgument(std::string_view text, std::size_t index, std::string_view field) {
+  const auto bad = [&](const std::string& why) {
+    return UsageError(std::string(field), "invalid value '" + std::string(text) + "' (" + why +
+                                              "); valid: HOSTDIR[,tag=TAG][,ro] (write a comma "
+                                              "in HOSTDIR as ,,)");
+  };
+  auto [dir, options] = SplitCommaOptions(text);
+  if (dir.empty()) throw bad("no directory");
+  ShareSpec share{dir, "share" + std::to_string(index), false};
+  for (const std::string& option : options) {
+    if (option == "ro") {
+      share.read_only = true;
+    } else if (option.rfind("tag=", 0) == 0) {
+      share.tag = option.substr(4);
+      if (!IsShareTag(share.tag)) {
+        throw bad("tag '" + share.tag + "' is not 1 to 31 letters, digits, '.', '_', '-'");
+      }
+    } else {
+      throw bad("unknown option '" + option + "'");
+    }
+  }
+  return share;
 }
 
 bool HasQcow2Header(const std::string& path) {
@@ -230,6 +276,7 @@ VmSpec WithAbsolutePaths(VmSpec spec) {
   absolute(spec.qmp_socket);
   for (DiskSpec& disk : spec.disks) absolute(disk.path);
   for (std::string& dir : spec.firmware_dirs) absolute(dir);
+  for (ShareSpec& share : spec.shares) absolute(share.host_dir);
   return spec;
 }
 
@@ -278,6 +325,20 @@ void ValidateVmSpec(const VmSpec& spec) {
     }
   }
   if (!spec.cdrom.empty()) RequireReadableFile(spec.cdrom, "cdrom", true);
+  std::set<std::string> tags;
+  for (const ShareSpec& share : spec.shares) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(share.host_dir, ec)) {
+      throw UsageError("shares", "'" + share.host_dir + "' is not a directory");
+    }
+    if (!IsShareTag(share.tag)) {
+      throw UsageError("shares",
+                       "tag '" + share.tag + "' is not 1 to 31 letters, digits, '.', '_', '-'");
+    }
+    if (!tags.insert(share.tag).second) {
+      throw UsageError("shares", "the tag '" + share.tag + "' is used twice");
+    }
+  }
   for (const std::string& dir : spec.firmware_dirs) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) {

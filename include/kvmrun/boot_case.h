@@ -31,13 +31,25 @@ struct BootCase {
   VmSpec spec;                    // no_reboot is forced on: a reboot or panic ends the case
   std::string expect;             // RE2 regex (console.h), matched against each console line
   std::vector<std::string> fail;  // regexes that fail the case when they match first
-  std::chrono::milliseconds timeout{60000};  // under KVM
+  std::chrono::milliseconds timeout{60000};  // under KVM, for the whole case
+  // Commands run in the guest through its agent, in order, once `expect` has matched (the
+  // guest needs qemu-guest-agent): the first that does not exit 0 fails the case. Their
+  // output is appended to the case's console, headed "--- run: CMD (exit N) ---".
+  std::vector<std::vector<std::string>> run;
 };
 
 // Always a failure, whatever the case says: the guest kernel panicked.
 inline constexpr char kKernelPanicPattern[] = "Kernel panic - not syncing";
 
-enum class BootOutcome { kPassed, kFailurePattern, kPanic, kTimeout, kQemuExited, kError };
+enum class BootOutcome {
+  kPassed,
+  kFailurePattern,
+  kPanic,
+  kTimeout,
+  kQemuExited,
+  kCommandFailed,  // a run step exited non-zero, was killed, or timed out
+  kError
+};
 std::string_view ToString(BootOutcome outcome);
 
 struct BootCaseResult {
@@ -69,7 +81,8 @@ struct BootTestOptions {
 
 // A suite as JSON: an array of objects, one per case, each field overriding `defaults`:
 // name, os, kernel, initrd, append, disk (an array of "FILE[,format=F]", writes discarded),
-// expect, fail (an array), timeout (seconds), memory ("512M"). A case without a name is
+// expect, fail (an array), run (an array of steps: each an argv array, or a string for the
+// guest's sh -c), timeout (seconds), memory ("512M"). A case without a name is
 // "case-N". Throws UsageError naming the case and what is wrong with it; the cases are not
 // validated further (ValidateBootCase, ValidateBootCaseNames).
 std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCase& defaults);

@@ -48,6 +48,9 @@ struct VmOptions {
   std::shared_ptr<KvmHost> kvm_host;      // default: MakeKvmHost()
   std::string cache_dir;                  // default: DefaultCacheDir()
   std::string runtime_base;               // default: DefaultRuntimeBase()
+  // An existing private directory to use as the VM's runtime directory instead of a fresh one
+  // under runtime_base (a named VM's, vm_registry.h). Not removed by the Vm.
+  std::string runtime_dir;
   // Known facts that skip the probes (embedders that probed already, tests).
   std::optional<QemuCapabilities> capabilities;
   std::optional<KvmDiagnosis> kvm_diagnosis;

@@ -46,6 +46,16 @@ struct DiskSpec {
   bool snapshot = false;  // writes go to a temporary overlay and are discarded
 };
 
+// A host directory shared with the guest over virtio-9p. The guest mounts it by its tag:
+//   mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt/TAG
+// (kvmrun's test guest does so by itself). Files the guest creates belong to the user that
+// runs QEMU. virtio-fs would be faster, but its daemon (virtiofsd) is not in Debian 12.
+struct ShareSpec {
+  std::string host_dir;
+  std::string tag;  // 1 to 31 of letters, digits, '.', '_', '-'
+  bool read_only = false;
+};
+
 struct VmSpec {
   std::string name = "kvmrun";  // shown by QEMU (-name) and in process listings
   GuestOs os = GuestOs::kLinux;
@@ -69,6 +79,7 @@ struct VmSpec {
   bool agent = true;
   bool no_reboot = false;                  // a guest reboot (or panic with panic=-1) ends QEMU
   std::vector<std::string> firmware_dirs;  // -L; added automatically for a QEMU outside /usr
+  std::vector<ShareSpec> shares;
 
   // A public QMP monitor at this path (mode 0600), besides kvmrun's private one.
   std::string qmp_socket;
@@ -89,6 +100,11 @@ std::uint64_t ParseMemorySize(std::string_view text, std::string_view field = "m
 // Throws UsageError naming `field`, the argument and the valid forms.
 DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
                            std::string_view field = "disks");
+
+// Parses a share argument, "HOSTDIR[,tag=TAG][,ro]" (a comma in HOSTDIR is written ",,").
+// Without tag=, the tag is "share" followed by `index`. Throws UsageError naming `field`.
+ShareSpec ParseShareArgument(std::string_view text, std::size_t index,
+                             std::string_view field = "shares");
 
 // Whether the file at `path` starts with a qcow2 header (for a warning when it is opened as
 // raw; never to choose the format). False when it cannot be read.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "kvmrun/error.h"
 #include "kvmrun/guest_agent.h"
@@ -36,6 +37,7 @@ class AgentTest : public ::testing::Test {
     spec.kernel = testing::TestKernel();
     spec.initrd = testing::TestInitrd();
     spec.append = "console=ttyS0 quiet panic=-1 kvmrun.hold " + append;
+    spec.shares = shares_;
     VmOptions options;
     options.runtime_base = dir_.path();
     options.cache_dir = dir_.path() + "/cache";
@@ -45,6 +47,7 @@ class AgentTest : public ::testing::Test {
   }
   testing::TempDir dir_;
   std::string qemu_;
+  std::vector<ShareSpec> shares_;
 };
 
 TEST_F(AgentTest, CommandsStatusOutputStdinAndTimeoutsOnTheBusyboxGuest) {
@@ -96,6 +99,35 @@ TEST_F(AgentTest, CommandsStatusOutputStdinAndTimeoutsOnTheBusyboxGuest) {
 
   // A second connection (the first is gone) syncs past whatever the first left behind.
   EXPECT_EQ(vm->Exec(Command({"echo", "again"})).out, "again\n");
+  vm->Shutdown(0ms);
+}
+
+// A host directory with a comma and a space in its path, shared both ways, and a read-only
+// share that refuses writes.
+TEST_F(AgentTest, SharedFoldersBothWaysAndReadOnly) {
+  const std::string odd = dir_.path() + "/code, under test";
+  const std::string ro = dir_.path() + "/read-only";
+  std::filesystem::create_directories(odd);
+  std::filesystem::create_directories(ro);
+  std::ofstream(odd + "/from-host.txt") << "written on the host\n";
+  std::ofstream(ro + "/keep.txt") << "keep\n";
+  shares_ = {{odd, "src", false}, {ro, "ro", true}};
+  auto vm = Boot("");
+  if (!vm) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+  auto agent = vm->ConnectAgent(120s);
+  EXPECT_EQ(agent->Exec(Command({"cat", "/mnt/src/from-host.txt"})).out, "written on the host\n");
+  EXPECT_EQ(
+      agent->Exec(Command({"sh", "-c", "echo written in the guest > /mnt/src/from-guest.txt"}))
+          .exit_code,
+      0);
+  std::ifstream back(odd + "/from-guest.txt");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(back), {}), "written in the guest\n");
+  const GuestExecResult refused = agent->Exec(Command({"sh", "-c", "echo x > /mnt/ro/new.txt"}));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("Read-only file system"), std::string::npos) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(ro + "/new.txt"));
+  EXPECT_EQ(agent->Exec(Command({"cat", "/mnt/ro/keep.txt"})).out, "keep\n");
+  agent.reset();
   vm->Shutdown(0ms);
 }
 

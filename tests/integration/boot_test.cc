@@ -53,7 +53,17 @@ class BootTest : public ::testing::Test {
     return {"XDG_RUNTIME_DIR=" + runtime_.path() + "/run", "XDG_CACHE_HOME=" + cache_.path(),
             "TZ=Asia/Kolkata", "KVMRUN_QEMU=" + qemu_};
   }
-  bool RuntimeEmpty() const { return std::filesystem::is_empty(runtime_.path() + "/run"); }
+  // Nothing in the runtime base but, at most, the named-VM registry with nothing in it.
+  bool RuntimeEmpty() const {
+    const std::string base = runtime_.path() + "/run";
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+      if (entry.path().filename() != "kvmrun" || !std::filesystem::is_empty(entry.path())) {
+        return false;
+      }
+    }
+    return true;
+  }
 
   std::string qemu_;
   testing::TempDir runtime_;

@@ -51,6 +51,37 @@ class BootTestCli : public ::testing::Test {
   testing::TempDir dir_;
 };
 
+// "Boot my kernel, run my tests inside, get the exit code": run steps through the guest agent,
+// with the code under test on a share; a step's exit status decides the case.
+TEST_F(BootTestCli, RunStepsDecideTheCaseByTheirExitStatus) {
+  const std::string src = dir_.path() + "/src";
+  std::filesystem::create_directories(src);
+  std::ofstream(src + "/run-tests") << "echo 3 tests passed\n";
+  const std::string cases = dir_.path() + "/cases.json";
+  std::ofstream(cases) << R"([{"name": "good", "run": ["sh /mnt/src/run-tests", ["uname", "-m"]]},
+                              {"name": "bad", "run": ["echo before", "echo broken >&2; exit 3",
+                                                      "echo never"]}])";
+  const auto r = BootTest({"--cases", cases, "--jobs", "2", "--share", src + ",tag=src", "--expect",
+                           "KVMRUN-GUEST-HOLDING", "--junit", Junit()},
+                          "kvmrun.hold");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("PASS good"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 command(s) passed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL bad"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("step 2 'sh -c echo broken >&2; exit 3': exit 3"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("1 passed, 1 failed"), std::string::npos) << r.out;
+  std::ifstream in(Junit());
+  const std::string xml((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(xml.find("type=\"command failed\""), std::string::npos);
+  EXPECT_NE(xml.find("--- run: sh -c sh /mnt/src/run-tests (exit 0) ---\n3 tests passed"),
+            std::string::npos);
+  EXPECT_NE(xml.find("broken"), std::string::npos);
+  EXPECT_EQ(xml.find("--- run: sh -c echo never"), std::string::npos)
+      << "a step ran after a failure";
+  EXPECT_EQ(ValidateJunit().exit_code, 0);
+}
+
 TEST_F(BootTestCli, PassesOnTheTestGuestWithValidJunitAndTheConsoleLog) {
   const std::string log = dir_.path() + "/console.log";
   const auto r =

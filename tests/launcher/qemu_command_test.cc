@@ -190,6 +190,18 @@ TEST(BuildQemuArgvTest, TheGuestAgentPortListensOnItsSocketUnlessTurnedOff) {
             without.end());
 }
 
+TEST(BuildQemuArgvTest, SharesAre9pWithTheirTagsAndEscapedPaths) {
+  VmSpec spec;
+  spec.shares = {{"/src/a,b c", "src", false}, {"/data", "data", true}};
+  const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kTcg));
+  const Argv expected = {
+      "-fsdev",  "local,id=kvmrun-fs0,path=/src/a,,b c,security_model=none",
+      "-device", "virtio-9p-pci,fsdev=kvmrun-fs0,mount_tag=src",
+      "-fsdev",  "local,id=kvmrun-fs1,path=/data,security_model=none,readonly=on",
+      "-device", "virtio-9p-pci,fsdev=kvmrun-fs1,mount_tag=data"};
+  EXPECT_NE(std::search(argv.begin(), argv.end(), expected.begin(), expected.end()), argv.end());
+}
+
 TEST(BuildQemuArgvTest, KernelPathsAreNotEscaped) {
   VmSpec spec;
   spec.kernel = "/k,1/vmlinuz";

@@ -148,6 +148,27 @@ TEST_F(ValidateVmSpecTest, DiskFormatIsNeverTakenFromTheContent) {
   }
 }
 
+TEST_F(ValidateVmSpecTest, SharesNeedADirectoryAndUniqueTags) {
+  const ShareSpec plain = ParseShareArgument("/src/my,,project", 0);
+  EXPECT_EQ(plain.host_dir, "/src/my,project");
+  EXPECT_EQ(plain.tag, "share0");
+  EXPECT_FALSE(plain.read_only);
+  const ShareSpec tagged = ParseShareArgument("/data,tag=data,ro", 3);
+  EXPECT_EQ(tagged.tag, "data");
+  EXPECT_TRUE(tagged.read_only);
+  for (const char* bad : {"", ",ro", "/x,tag=", "/x,tag=a b",
+                          "/x,tag="
+                          "0123456789012345678901234567890123",
+                          "/x,rw"}) {
+    EXPECT_THROW(ParseShareArgument(bad, 0), UsageError) << bad;
+  }
+  VmSpec spec;
+  spec.shares = {{dir_.path(), "a", false}, {dir_.path(), "a", true}};
+  ExpectUsageError(spec, "shares: the tag 'a' is used twice");
+  spec.shares = {{File("not-a-dir"), "a", false}};
+  ExpectUsageError(spec, "is not a directory");
+}
+
 TEST(QemuNamesTest, ModelNamesCannotCarryOptions) {
   for (const char* ok : {"q35", "pc-i440fx-7.2", "max", "Skylake-Client-v4", "EPYC_x"}) {
     EXPECT_TRUE(IsQemuModelName(ok)) << ok;

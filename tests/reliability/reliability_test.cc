@@ -499,8 +499,18 @@ TEST_F(VmFaultTest, KillNineLeavesNoQemuAndTheNextRunRemovesOnlyItsStaleDirector
   fs::create_directories(foreign);
   pid_t qemu;
   {
-    testing::ScopedProcess kvmrun(HoldingGuest(name), Env(), scratch_.Path("kvmrun.log"));
-    qemu = WaitForQemu(name);
+    // Unnamed, so that its runtime directory is kvmrun-<pid>-XXXXXX (a named VM's is cleaned
+    // by the next `ps` or claim of its name: NamedVmTest). Found by its kernel command line.
+    std::vector<std::string> argv = {KVMRUN_CLI_PATH};
+    const auto args = testing::RunTestGuestArgs("linux", "kvmrun.hold kvmrun.tag=" + name);
+    argv.insert(argv.end(), args.begin(), args.end());
+    testing::ScopedProcess kvmrun(argv, Env(), scratch_.Path("kvmrun.log"));
+    for (int i = 0; i < 400; ++i) {
+      const auto pids = testing::QemusWithArgument(args[10]);  // the --append value
+      qemu = pids.empty() ? -1 : pids[0];
+      if (qemu > 0) break;
+      std::this_thread::sleep_for(25ms);
+    }
     ASSERT_GT(qemu, 0) << kvmrun.Output();
     kvmrun.Signal(SIGKILL);
     ASSERT_TRUE(kvmrun.WaitExit(5s).has_value());

@@ -1,0 +1,86 @@
+// Named VMs: a VM started with a name can be found again by other processes (kvmrun ps, stop,
+// exec, verify, qmp) through a per-user directory keyed by the name:
+//
+//   <base>/NAME/           mode 0700; base: $XDG_RUNTIME_DIR/kvmrun, else /tmp/kvmrun-<uid>
+//     lock                 held (flock) by the process that owns the VM, for its whole life
+//     vm.json              who runs it: pids, accelerator, OS, QEMU, when it started
+//     qmp.sock agent.sock  the VM's QMP monitor and guest agent
+//     console.log          the console of a detached VM
+//
+// The lock, not a pid, says whether the VM is alive: it goes when its owner dies, however it
+// dies, and pid reuse cannot fake it. A directory whose lock nobody holds is stale and is
+// removed by the next Claim of that name or the next ListNamedVms.
+#ifndef KVMRUN_VM_REGISTRY_H_
+#define KVMRUN_VM_REGISTRY_H_
+
+#include <sys/types.h>
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvmrun {
+
+// $XDG_RUNTIME_DIR/kvmrun when XDG_RUNTIME_DIR is set, else /tmp/kvmrun-<uid>.
+std::string DefaultNamedVmBase();
+
+// A name is 1 to 64 of letters, digits, '.', '_', '-', not starting with '.' or '-': it is a
+// directory name, and appears in socket paths. Throws UsageError("name", ...) otherwise.
+void ValidateVmName(std::string_view name);
+
+// The owner's hold on a name. Moves; the destructor removes the directory (unless Released).
+class VmRegistration {
+ public:
+  // Takes `name` under `base` (created 0700, and checked to be this user's and not a link).
+  // Throws UsageError when a live VM has the name ("VM 'x' is already running (pid N)") or
+  // the name is invalid, Error when the directory cannot be made.
+  static VmRegistration Claim(const std::string& base, const std::string& name);
+
+  VmRegistration() = default;
+  ~VmRegistration();
+  VmRegistration(VmRegistration&& other) noexcept;
+  VmRegistration& operator=(VmRegistration&& other) noexcept;
+  VmRegistration(const VmRegistration&) = delete;
+  VmRegistration& operator=(const VmRegistration&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& dir() const { return dir_; }
+  std::string Path(std::string_view file) const { return dir_ + "/" + std::string(file); }
+
+  // Writes vm.json (atomically): what `ps` shows. Adds the name.
+  void Publish(nlohmann::json info) const;
+
+  // Lets go of this object's descriptor without removing anything: for the parent of a fork
+  // whose child keeps the lock (the same open file) and the directory.
+  void Release();
+
+ private:
+  void Drop();  // removes the directory and lets go of the lock
+
+  std::string name_;
+  std::string dir_;
+  int lock_fd_ = -1;
+};
+
+struct NamedVm {
+  std::string name;
+  std::string dir;
+  nlohmann::json info;  // vm.json; empty object when it is not written yet
+  // What vm.json says, read out for convenience (0 / empty when absent).
+  pid_t supervisor_pid = 0;
+  pid_t qemu_pid = 0;
+  std::time_t started = 0;
+};
+
+// The live named VMs under `base`, by name; stale directories are removed on the way.
+std::vector<NamedVm> ListNamedVms(const std::string& base = DefaultNamedVmBase());
+// The live VM called `name`, if any.
+std::optional<NamedVm> FindNamedVm(const std::string& name,
+                                   const std::string& base = DefaultNamedVmBase());
+
+}  // namespace kvmrun
+
+#endif  // KVMRUN_VM_REGISTRY_H_

@@ -1,0 +1,233 @@
+#include "kvmrun/vm_registry.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <utility>
+
+#include "kvmrun/error.h"
+#include "kvmrun/qmp_codec.h"
+
+namespace kvmrun {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kLock[] = "lock";
+constexpr char kInfo[] = "vm.json";
+
+std::string Errno() { return std::strerror(errno); }
+
+// `path` exists as a directory of this user's that nobody else can enter, or is made so.
+// Refuses a link or someone else's directory: in a shared /tmp another user could have put it
+// there first.
+void EnsurePrivateDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw Error("cannot create '" + path + "': " + Errno());
+  }
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) throw Error("cannot use '" + path + "': " + Errno());
+  if (!S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
+    throw Error("'" + path + "' is not a directory of this user's; kvmrun will not use it");
+  }
+  if ((st.st_mode & 077) != 0 && chmod(path.c_str(), 0700) != 0) {
+    throw Error("cannot make '" + path + "' private: " + Errno());
+  }
+}
+
+// Removes everything in `dir` but `keep`.
+void EmptyDir(const std::string& dir, const std::string& keep) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename() == keep) continue;
+    fs::remove_all(entry.path(), ec);
+  }
+}
+
+// Removes `dir` and the lock in it, while `lock_fd` holds that lock.
+void RemoveLockedDir(const std::string& dir) {
+  EmptyDir(dir, kLock);
+  unlink((dir + "/" + kLock).c_str());
+  rmdir(dir.c_str());
+}
+
+// Whether `fd` is still the lock file at `path` (an owner that was leaving may have removed
+// the directory between our open and our flock).
+bool SameFile(int fd, const std::string& path) {
+  struct stat a {
+  }, b{};
+  return fstat(fd, &a) == 0 && stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+nlohmann::json ReadInfo(const std::string& dir) {
+  std::ifstream in(dir + "/" + kInfo);
+  if (!in) return nlohmann::json::object();
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    nlohmann::json info = ParseBoundedJson(text);
+    return info.is_object() ? info : nlohmann::json::object();
+  } catch (const std::exception&) {
+    return nlohmann::json::object();
+  }
+}
+
+NamedVm ToNamedVm(const std::string& name, const std::string& dir) {
+  NamedVm vm;
+  vm.name = name;
+  vm.dir = dir;
+  vm.info = ReadInfo(dir);
+  const auto number = [&](const char* key) -> long long {
+    const auto it = vm.info.find(key);
+    return it != vm.info.end() && it->is_number_integer() ? it->get<long long>() : 0;
+  };
+  vm.supervisor_pid = static_cast<pid_t>(number("supervisor_pid"));
+  vm.qemu_pid = static_cast<pid_t>(number("qemu_pid"));
+  vm.started = static_cast<std::time_t>(number("started_unix"));
+  return vm;
+}
+
+// Whether a VM runs in `dir`: someone holds its lock. A stale directory is removed (this
+// process takes the lock to do it) and reported as not running.
+bool Alive(const std::string& dir) {
+  const std::string lock = dir + "/" + kLock;
+  const int fd = open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;  // being created right now, or not ours: leave it
+  const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  if (!held && SameFile(fd, lock)) RemoveLockedDir(dir);
+  close(fd);
+  return held;
+}
+
+}  // namespace
+
+std::string DefaultNamedVmBase() {
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg == '/') {
+    return std::string(xdg) + "/kvmrun";
+  }
+  return "/tmp/kvmrun-" + std::to_string(getuid());
+}
+
+void ValidateVmName(std::string_view name) {
+  const bool ok =
+      !name.empty() && name.size() <= 64 && name.front() != '.' && name.front() != '-' &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
+  if (!ok) {
+    throw UsageError("name", "invalid value '" + std::string(name) +
+                                 "'; valid: 1 to 64 letters, digits, '.', '_' or '-', not "
+                                 "starting with '.' or '-'");
+  }
+}
+
+VmRegistration VmRegistration::Claim(const std::string& base, const std::string& name) {
+  ValidateVmName(name);
+  EnsurePrivateDir(base);
+  const std::string dir = base + "/" + name;
+  const std::string lock = dir + "/" + kLock;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    EnsurePrivateDir(dir);
+    const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) throw Error("cannot create '" + lock + "': " + Errno());
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      close(fd);
+      if (err != EWOULDBLOCK) throw Error("cannot lock '" + lock + "': " + std::strerror(err));
+      const NamedVm running = ToNamedVm(name, dir);
+      throw UsageError("name", "a VM called '" + name + "' is already running" +
+                                   (running.supervisor_pid > 0
+                                        ? " (pid " + std::to_string(running.supervisor_pid) + ")"
+                                        : "") +
+                                   "; 'kvmrun stop " + name + "' ends it, or choose another name");
+    }
+    if (!SameFile(fd, lock)) {  // its last owner removed it meanwhile: start again
+      close(fd);
+      continue;
+    }
+    EmptyDir(dir, kLock);  // what a dead owner left
+    VmRegistration registration;
+    registration.name_ = name;
+    registration.dir_ = dir;
+    registration.lock_fd_ = fd;
+    return registration;
+  }
+  throw Error("cannot claim the name '" + name + "' in " + base + ": it keeps changing hands");
+}
+
+VmRegistration::~VmRegistration() { Drop(); }
+
+void VmRegistration::Drop() {
+  if (lock_fd_ < 0) return;
+  RemoveLockedDir(dir_);
+  close(lock_fd_);
+  lock_fd_ = -1;
+}
+
+VmRegistration::VmRegistration(VmRegistration&& other) noexcept
+    : name_(std::move(other.name_)),
+      dir_(std::move(other.dir_)),
+      lock_fd_(std::exchange(other.lock_fd_, -1)) {}
+
+VmRegistration& VmRegistration::operator=(VmRegistration&& other) noexcept {
+  if (this != &other) {
+    Drop();
+    name_ = std::move(other.name_);
+    dir_ = std::move(other.dir_);
+    lock_fd_ = std::exchange(other.lock_fd_, -1);
+  }
+  return *this;
+}
+
+void VmRegistration::Publish(nlohmann::json info) const {
+  info["name"] = name_;
+  const std::string path = Path(kInfo);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << info.dump(2) << "\n";
+    if (!out) throw Error("cannot write '" + tmp + "'");
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0)
+    throw Error("cannot write '" + path + "': " + Errno());
+}
+
+void VmRegistration::Release() {
+  if (lock_fd_ >= 0) close(lock_fd_);
+  lock_fd_ = -1;
+}
+
+std::vector<NamedVm> ListNamedVms(const std::string& base) {
+  std::vector<NamedVm> vms;
+  struct stat st {};
+  if (lstat(base.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) return vms;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(base, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory(ec) || entry.is_symlink(ec)) continue;
+    if (Alive(entry.path().string())) vms.push_back(ToNamedVm(name, entry.path().string()));
+  }
+  std::sort(vms.begin(), vms.end(),
+            [](const NamedVm& a, const NamedVm& b) { return a.name < b.name; });
+  return vms;
+}
+
+std::optional<NamedVm> FindNamedVm(const std::string& name, const std::string& base) {
+  ValidateVmName(name);
+  const std::string dir = base + "/" + name;
+  struct stat st {};
+  if (lstat(base.c_str(), &st) != 0 || st.st_uid != getuid()) return std::nullopt;
+  if (!Alive(dir)) return std::nullopt;
+  return ToNamedVm(name, dir);
+}
+
+}  // namespace kvmrun

@@ -1,0 +1,140 @@
+// Named VMs through the CLI, on the busybox test guest under TCG: run --detach, ps, exec, stop,
+// two names at once, a reused name, and a supervisor killed with SIGKILL.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/qemu_binary.h"
+#include "tests/support/qemu_process.h"
+#include "tests/support/run_command.h"
+#include "tests/support/test_guest.h"
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class NamedVmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    qemu_ = testing::TestQemuBinary();
+    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+  }
+  void TearDown() override {
+    if (IsSkipped()) return;
+    for (const std::string& name : started_) testing::RunKvmrun({"stop", name}, Options());
+    EXPECT_TRUE(testing::QemusOfVm(started_.empty() ? "none" : started_[0]).empty());
+  }
+  testing::CommandOptions Options(std::string input = "") const {
+    testing::CommandOptions o;
+    o.extra_env = {"XDG_RUNTIME_DIR=" + dir_.path(), "XDG_CACHE_HOME=" + dir_.path() + "/cache",
+                   "KVMRUN_QEMU=" + qemu_};
+    o.timeout = 180s;
+    o.stdin_text = std::move(input);
+    return o;
+  }
+  testing::CommandResult Detach(const std::string& name, const std::string& extra_append = "") {
+    started_.push_back(name);
+    std::vector<std::string> args =
+        testing::RunTestGuestArgs("linux", "kvmrun.hold " + extra_append);
+    args.insert(args.end(), {"--name", name, "--detach", "--grace", "1"});
+    return testing::RunKvmrun(args, Options());
+  }
+  testing::CommandResult Kvmrun(const std::vector<std::string>& args, std::string input = "") {
+    return testing::RunKvmrun(args, Options(std::move(input)));
+  }
+  nlohmann::json Ps() {
+    const auto r = Kvmrun({"ps", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  }
+
+  testing::TempDir dir_;
+  std::string qemu_;
+  std::vector<std::string> started_;
+};
+
+TEST_F(NamedVmTest, DetachPsExecVerifyQmpStopWithTwoNamesAtOnce) {
+  const auto a = Detach("alpha");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("VM 'alpha' runs"), std::string::npos) << a.out;
+  const auto b = Detach("beta");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+
+  const nlohmann::json ps = Ps();
+  ASSERT_EQ(ps.size(), 2u) << ps.dump(2);
+  EXPECT_EQ(ps[0]["name"], "alpha");
+  EXPECT_EQ(ps[1]["name"], "beta");
+  EXPECT_EQ(ps[0]["accel"], "tcg");
+
+  const auto again = Detach("alpha");
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("a VM called 'alpha' is already running"), std::string::npos)
+      << again.err;
+  started_.pop_back();
+
+  const auto uname = Kvmrun({"exec", "alpha", "--", "uname", "-m"});
+  EXPECT_EQ(uname.exit_code, 0) << uname.err;
+  EXPECT_EQ(uname.out, "x86_64\n");
+  const auto seven = Kvmrun({"exec", "beta", "--", "sh", "-c", "echo out; echo err >&2; exit 7"});
+  EXPECT_EQ(seven.exit_code, 7);
+  EXPECT_EQ(seven.out, "out\n");
+  EXPECT_EQ(seven.err, "err\n");
+  const auto cat = Kvmrun({"exec", "beta", "--", "cat"}, "through stdin\n");
+  EXPECT_EQ(cat.out, "through stdin\n");
+  const auto env = Kvmrun(
+      {"exec", "alpha", "--env", "GREETING=hi there", "--", "sh", "-c", "echo \"$GREETING\""});
+  EXPECT_EQ(env.out, "hi there\n");
+  const auto missing = Kvmrun({"exec", "gamma", "--", "true"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no running VM called 'gamma'"), std::string::npos) << missing.err;
+
+  EXPECT_EQ(Kvmrun({"verify", "--qmp-socket", "alpha", "--os", "linux"}).exit_code, 0);
+  const auto status = Kvmrun({"qmp", "--socket", "beta", "query-status"});
+  EXPECT_EQ(nlohmann::json::parse(status.out)["status"], "running") << status.err;
+
+  for (const std::string name : {"alpha", "beta"}) {
+    const auto stopped = Kvmrun({"stop", name});
+    EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+    EXPECT_TRUE(testing::QemusOfVm(name).empty());
+  }
+  started_.clear();
+  EXPECT_TRUE(Ps().empty());
+  EXPECT_TRUE(fs::is_empty(dir_.path() + "/kvmrun"));
+}
+
+TEST_F(NamedVmTest, ASupervisorKilledWithSigkillLeavesNoQemuAndNoGhost) {
+  ASSERT_EQ(Detach("doomed").exit_code, 0);
+  const nlohmann::json ps = Ps();
+  ASSERT_EQ(ps.size(), 1u);
+  const pid_t supervisor = ps[0]["supervisor_pid"].get<pid_t>();
+  const pid_t qemu = ps[0]["qemu_pid"].get<pid_t>();
+  ASSERT_GT(supervisor, 0);
+  kill(supervisor, SIGKILL);
+  for (int i = 0; i < 100 && testing::ProcessExists(qemu); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(testing::ProcessExists(qemu)) << "QEMU outlived its supervisor";
+  EXPECT_TRUE(Ps().empty());
+  EXPECT_FALSE(fs::exists(dir_.path() + "/kvmrun/doomed")) << "the dead VM's directory stayed";
+  started_.clear();
+  // The name is free again.
+  ASSERT_EQ(Detach("doomed").exit_code, 0);
+  EXPECT_EQ(Kvmrun({"stop", "doomed"}).exit_code, 0);
+  started_.clear();
+}
+
+TEST_F(NamedVmTest, ExecOnAVmWithoutAnAgentPortSaysSo) {
+  std::vector<std::string> args = testing::RunTestGuestArgs("linux", "kvmrun.hold");
+  args.insert(args.end(), {"--name", "mute", "--detach", "--grace", "1", "--no-agent"});
+  started_.push_back("mute");
+  ASSERT_EQ(Kvmrun(args).exit_code, 0);
+  const auto r = Kvmrun({"exec", "mute", "--", "true"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("has no guest agent port"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace kvmrun
