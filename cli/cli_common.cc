@@ -84,13 +84,10 @@ po::variables_map Parse(const Args& args, const po::options_description& options
 std::string FlagFor(std::string_view field) {
   // Fields whose flag is not simply the field with '-' for '_'.
   static const std::pair<std::string_view, std::string_view> kRenamed[] = {
-      {"memory_mib", "--memory"},
-      {"cpu_model", "--cpu"},
-      {"disks", "--disk"},
-      {"extra_args", "--extra-arg"},
-      {"firmware_dirs", "--firmware-dir"},
-      {"duration_s", "--duration"},
-      {"rate_hz", "--rate"},
+      {"memory_mib", "--memory"},    {"cpu_model", "--cpu"},
+      {"disks", "--disk"},           {"shares", "--share"},
+      {"extra_args", "--extra-arg"}, {"firmware_dirs", "--firmware-dir"},
+      {"duration_s", "--duration"},  {"rate_hz", "--rate"},
   };
   for (const auto& [name, flag] : kRenamed) {
     if (name == field) return std::string(flag);

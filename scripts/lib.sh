@@ -10,7 +10,7 @@ KVMRUN_PACKAGES=(
   cmake make g++
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev libre2-dev pkg-config
-  qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils
+  qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

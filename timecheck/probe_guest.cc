@@ -19,7 +19,7 @@ constexpr char kProbe[] = "kvmrun-probe";
 
 bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
-ProbeGuest In(const std::string& dir) { return {dir + "/vmlinuz", dir + "/initramfs.cpio.gz"}; }
+ProbeGuest In(const std::string& dir) { return {dir + "/vmlinuz", dir + "/initramfs.cpio"}; }
 
 bool Complete(const ProbeGuest& guest) {
   std::error_code ec;

@@ -1,5 +1,5 @@
 // What a harness built on kvmrun looks like: boot a guest, assert on its console, shut down.
-// Needs KVMRUN_TEST_GUEST_DIR (a vmlinuz and initramfs.cpio.gz, as scripts/make-test-guest
+// Needs KVMRUN_TEST_GUEST_DIR (a vmlinuz and initramfs.cpio, as scripts/make-test-guest
 // makes them).
 #include <gtest/gtest.h>
 #include <kvmrun/qmp_commands.h>
@@ -20,7 +20,7 @@ TEST(HarnessExample, BootsTheGuestAndSeesItsMarker) {
   kvmrun::VmSpec spec;
   spec.os = kvmrun::GuestOs::kLinux;
   spec.kernel = GuestFile("vmlinuz");
-  spec.initrd = GuestFile("initramfs.cpio.gz");
+  spec.initrd = GuestFile("initramfs.cpio");
   spec.append = "console=ttyS0 quiet panic=-1 kvmrun.hold";
   spec.no_reboot = true;
 

@@ -15,7 +15,7 @@ inline std::string TestGuestDir() {
   return env != nullptr && *env != '\0' ? env : KVMRUN_BUILD_DIR "/test-guest";
 }
 inline std::string TestKernel() { return TestGuestDir() + "/vmlinuz"; }
-inline std::string TestInitrd() { return TestGuestDir() + "/initramfs.cpio.gz"; }
+inline std::string TestInitrd() { return TestGuestDir() + "/initramfs.cpio"; }
 
 inline constexpr char kGuestMarker[] = "KVMRUN-GUEST-READY";
 
