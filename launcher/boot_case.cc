@@ -270,10 +270,11 @@ BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
     // In slices, to notice a stop request.
     const auto deadline = Clock::now() + result.timeout;
     ConsoleMatch match;
+    ConsoleScan scan;
     bool interrupted = false;
     do {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-      match = vm->console().WaitForAny(patterns, std::clamp(left, 0ms, 250ms));
+      match = vm->console().WaitForAny(patterns, std::clamp(left, 0ms, 250ms), &scan);
       interrupted = options.stop != nullptr && options.stop->Pending();
     } while (match.outcome == ConsoleMatch::Outcome::kTimeout && Clock::now() < deadline &&
              !interrupted);

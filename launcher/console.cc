@@ -64,7 +64,7 @@ void ConsoleLog::Close() {
 }
 
 ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
-                                    std::chrono::milliseconds timeout) {
+                                    std::chrono::milliseconds timeout, ConsoleScan* scan) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto match = [&](const std::string& line) -> std::optional<std::size_t> {
     for (std::size_t i = 0; i < patterns.size(); ++i) {
@@ -75,7 +75,7 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
   std::unique_lock lock(mu_);
   // Lines before next_unconsumed_ belong to earlier matches. Lines this wait scans without a
   // match stay available to later waits (for other patterns).
-  std::uint64_t scanned = next_unconsumed_;
+  std::uint64_t scanned = std::max(next_unconsumed_, scan != nullptr ? scan->next_line : 0);
   // The unterminated line as last matched without success, and how many lines came before it:
   // it is matched again only when it has grown or a new one began.
   std::string tried_partial;
@@ -124,6 +124,7 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
     }
     const std::uint64_t now_end = first_line_number_ + lines_.size();
     if (now_end != end || partial_is_new(now_end)) continue;  // more arrived while matching
+    if (scan != nullptr) scan->next_line = scanned;
     if (closed_) return {ConsoleMatch::Outcome::kClosed, 0, ""};
     if (std::chrono::steady_clock::now() >= deadline) {
       return {ConsoleMatch::Outcome::kTimeout, 0, ""};
@@ -132,8 +133,9 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
   }
 }
 
-ConsoleMatch ConsoleLog::WaitFor(const ConsolePattern& pattern, std::chrono::milliseconds timeout) {
-  return WaitForAny({pattern}, timeout);
+ConsoleMatch ConsoleLog::WaitFor(const ConsolePattern& pattern, std::chrono::milliseconds timeout,
+                                 ConsoleScan* scan) {
+  return WaitForAny({pattern}, timeout, scan);
 }
 
 std::string ConsoleLog::Tail(std::size_t count) const {

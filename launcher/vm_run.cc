@@ -16,8 +16,9 @@ class MarkerWatch {
   MarkerWatch(Vm& vm, const std::optional<ConsolePattern>& marker, Clock::time_point start) {
     if (!marker) return;
     thread_ = std::jthread([this, &vm, pattern = *marker, start](std::stop_token token) {
+      ConsoleScan scan;
       while (!token.stop_requested()) {
-        const ConsoleMatch match = vm.console().WaitFor(pattern, 100ms);
+        const ConsoleMatch match = vm.console().WaitFor(pattern, 100ms, &scan);
         if (match.outcome == ConsoleMatch::Outcome::kMatched) {
           after_ms_ =
               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();

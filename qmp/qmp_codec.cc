@@ -108,30 +108,17 @@ std::optional<QmpMessage> QmpDecoder::Next() {
       }
       start_ = scan_;
     }
-    if (in_string_) {
-      if (escaped_) {
-        escaped_ = false;
-      } else if (c == '\\') {
-        escaped_ = true;
-      } else if (c == '"') {
-        in_string_ = false;
-      }
-    } else if (c == '"') {
-      in_string_ = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth_ > kMaxJsonDepth) {
-        failed_ = true;
-        Fail("message nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", scan_);
-      }
-    } else if (c == '}' || c == ']') {
-      --depth_;
+    nesting_.Step(c);
+    if (nesting_.depth > kMaxJsonDepth) {
+      failed_ = true;
+      Fail("message nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", scan_);
     }
     ++scan_;
     if (scan_ - start_ > max_message_bytes_) {
       failed_ = true;
       Fail("message larger than " + std::to_string(max_message_bytes_) + " bytes", start_);
     }
-    if (depth_ != 0) continue;
+    if (nesting_.depth != 0) continue;
 
     // A complete top-level object: [start_, scan_).
     const std::size_t begin = start_;
@@ -161,23 +148,11 @@ std::string JsonExcerpt(const nlohmann::json& json, std::size_t max_chars) {
 }
 
 nlohmann::json ParseBoundedJson(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
+  JsonNesting nesting;
   for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if ((c == '{' || c == '[') && ++depth > kMaxJsonDepth) {
+    nesting.Step(c);
+    if (nesting.depth > kMaxJsonDepth) {
       throw JsonTooDeep("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    } else if (c == '}' || c == ']') {
-      --depth;
     }
   }
   return nlohmann::json::parse(text);

@@ -88,6 +88,13 @@ class LineSplitter {
   std::string partial_;
 };
 
+// Where a series of waits for the same patterns has looked already: a caller that waits in
+// slices (to notice something else between them) passes the same one to each, so that no
+// slice scans again what the last one scanned.
+struct ConsoleScan {
+  std::uint64_t next_line = 0;
+};
+
 class ConsoleLog {
  public:
   static constexpr std::size_t kDefaultMaxLines = 20000;
@@ -106,9 +113,11 @@ class ConsoleLog {
   // so successive waits move forward through the output, expect-style; a wait that finds
   // nothing consumes nothing. The current unterminated line is matched too. Matching happens
   // outside the lock, so a slow match never holds up the reader or other waiters.
+  // `scan`, when given, carries where the previous wait of a series stopped looking.
   ConsoleMatch WaitForAny(const std::vector<ConsolePattern>& patterns,
-                          std::chrono::milliseconds timeout);
-  ConsoleMatch WaitFor(const ConsolePattern& pattern, std::chrono::milliseconds timeout);
+                          std::chrono::milliseconds timeout, ConsoleScan* scan = nullptr);
+  ConsoleMatch WaitFor(const ConsolePattern& pattern, std::chrono::milliseconds timeout,
+                       ConsoleScan* scan = nullptr);
 
   // The last `lines` lines (the unterminated one included), joined with '\n'.
   std::string Tail(std::size_t lines = 20) const;

@@ -41,6 +41,34 @@ QmpMessage ClassifyQmpMessage(nlohmann::json json);
 
 inline constexpr std::size_t kDefaultMaxQmpMessageBytes = 64u << 20;  // 64 MiB
 
+// Where a JSON text stands, a byte at a time: inside a string or not, and how many objects and
+// arrays are open. What the decoder frames messages by, and what bounds nesting before a
+// parser sees the text.
+struct JsonNesting {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+
+  // Takes the next byte.
+  void Step(char c) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+};
+
 // The deepest nesting of objects and arrays kvmrun accepts in JSON from outside (a QMP peer,
 // the user's arguments, a cases file). Deeper input is refused with a clear error instead of
 // reaching code that recurses per level (serializing, comparing) and overflowing the stack.
@@ -88,9 +116,7 @@ class QmpDecoder {
   std::size_t head_ = 0;                   // buffer_[0, head_) belongs to messages already returned
   std::size_t scan_ = 0;                   // how far into buffer_ the current message was scanned
   std::size_t start_ = std::string::npos;  // where the current message begins in buffer_
-  int depth_ = 0;
-  bool in_string_ = false;
-  bool escaped_ = false;
+  JsonNesting nesting_;
   bool failed_ = false;
 };
 

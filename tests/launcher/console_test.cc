@@ -164,3 +164,28 @@ TEST(ConsolePatternTest, LinesArrivingDuringAWaitAreAllSeen) {
 
 }  // namespace
 }  // namespace kvmrun
+
+namespace kvmrun {
+namespace {
+
+// A wait in slices resumes where the last slice stopped looking instead of scanning the whole
+// history again; the line that matches is still found, and consumed.
+TEST(ConsoleScanTest, SlicedWaitsResumeWhereTheLastOneStopped) {
+  ConsoleLog log;
+  for (int i = 0; i < 1000; ++i) log.Append("noise " + std::to_string(i) + "\n");
+  ConsoleScan scan;
+  const ConsolePattern ready("^READY$");
+  EXPECT_EQ(log.WaitFor(ready, std::chrono::milliseconds(0), &scan).outcome,
+            ConsoleMatch::Outcome::kTimeout);
+  EXPECT_EQ(scan.next_line, 1000u);
+  log.Append("READY\n");
+  const ConsoleMatch m = log.WaitFor(ready, std::chrono::milliseconds(0), &scan);
+  EXPECT_EQ(m.outcome, ConsoleMatch::Outcome::kMatched);
+  EXPECT_EQ(m.line, "READY");
+  // The match consumed everything up to it, for every waiter.
+  EXPECT_EQ(log.WaitFor(ConsolePattern("noise 5"), std::chrono::milliseconds(0)).outcome,
+            ConsoleMatch::Outcome::kTimeout);
+}
+
+}  // namespace
+}  // namespace kvmrun

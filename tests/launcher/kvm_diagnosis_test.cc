@@ -5,29 +5,12 @@
 #include <cerrno>
 
 #include "kvmrun/error.h"
+#include "tests/support/fake_kvm_host.h"
 
 namespace kvmrun {
 namespace {
 
-// A host whose every fact the test sets.
-struct FakeKvmHost : KvmHost {
-  bool node = true;
-  int open_error = 0;
-  int api = 12;
-  int create_error = 0;
-  bool module = true;
-  bool vmx = true;
-  std::string group = "kvm";
-
-  bool DeviceNodeExists() override { return node; }
-  int OpenError() override { return open_error; }
-  int ApiVersion() override { return api; }
-  int CreateVmError() override { return create_error; }
-  bool VendorModuleLoaded() override { return module; }
-  bool CpuHasVirtualization() override { return vmx; }
-  std::string DeviceGroup() override { return group; }
-  std::string BootId() override { return "boot-1"; }
-};
+using testing::FakeKvmHost;
 
 struct Boots {
   std::map<std::string, KvmBootResult> results;

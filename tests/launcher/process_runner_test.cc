@@ -53,6 +53,15 @@ std::string ReadLine(int fd) {
   return line;
 }
 
+// Whether `pid` is gone within two seconds (a process killed along with its group).
+bool GoneSoon(pid_t pid) {
+  for (int i = 0; i < 200; ++i) {
+    if (kill(pid, 0) != 0) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
 std::string ReadAll(int fd) {
   std::string out;
   char buffer[256];
@@ -124,12 +133,7 @@ TEST(ProcessRunnerTest, SignalsReachTheWholeGroupAndLeftoversDieWithTheLeader) {
   const pid_t grandchild = std::stoi(ReadLine(r.get()));
   child->Signal(SIGTERM);
   ASSERT_TRUE(child->Wait(10s).has_value());
-  bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    gone = kill(grandchild, 0) != 0;
-    if (!gone) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(gone) << "grandchild " << grandchild << " outlived the group";
+  EXPECT_TRUE(GoneSoon(grandchild)) << "grandchild " << grandchild << " outlived the group";
 }
 
 TEST(ProcessRunnerTest, AGrandchildLeftWhenTheChildExitsIsKilled) {
@@ -141,12 +145,7 @@ TEST(ProcessRunnerTest, AGrandchildLeftWhenTheChildExitsIsKilled) {
   w.Reset();
   const pid_t grandchild = std::stoi(ReadLine(r.get()));
   ASSERT_EQ(child->Wait(10s), (ExitStatus{0, 0}));
-  bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    gone = kill(grandchild, 0) != 0;
-    if (!gone) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(gone) << "grandchild " << grandchild << " was orphaned";
+  EXPECT_TRUE(GoneSoon(grandchild)) << "grandchild " << grandchild << " was orphaned";
 }
 
 TEST(ProcessRunnerTest, ChildStartsWithDefaultSignalsInItsOwnGroup) {

@@ -6,6 +6,7 @@
 
 #include "kvmrun/error.h"
 #include "kvmrun/vm.h"
+#include "tests/support/fake_kvm_host.h"
 #include "tests/support/fake_qemu.h"
 #include "tests/support/qemu_process.h"
 
@@ -166,17 +167,6 @@ TEST_F(VmLifecycleTest, WaitForExitReturnsEarlyOnTheInterruptDescriptor) {
 namespace kvmrun {
 namespace {
 
-struct PassingKvmHost : KvmHost {
-  bool DeviceNodeExists() override { return true; }
-  int OpenError() override { return 0; }
-  int ApiVersion() override { return 12; }
-  int CreateVmError() override { return 0; }
-  bool VendorModuleLoaded() override { return true; }
-  bool CpuHasVirtualization() override { return true; }
-  std::string DeviceGroup() override { return "kvm"; }
-  std::string BootId() override { return "boot-1"; }
-};
-
 // --dry-run runs nothing it does not own up to: no VM, no probe guest, no runtime directory.
 TEST(PlanVmTest, BootsNothingAndSaysWhatItAssumed) {
   testing::TempDir dir;
@@ -184,7 +174,7 @@ TEST(PlanVmTest, BootsNothingAndSaysWhatItAssumed) {
   std::vector<std::string> notices;
   VmOptions options = testing::FakeVmOptions(runner, dir.path(), notices);
   options.kvm_diagnosis.reset();  // diagnose, with an empty cache
-  options.kvm_host = std::make_shared<PassingKvmHost>();
+  options.kvm_host = std::make_shared<testing::FakeKvmHost>();
   VmSpec spec;
   spec.qemu = "/bin/true";
   const VmPlan plan = PlanVm(spec, options);

@@ -17,6 +17,7 @@
 #include "kvmrun/qmp_client.h"
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/vm.h"
+#include "tests/support/fake_kvm_host.h"
 #include "tests/support/fake_qmp_server.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
@@ -294,18 +295,7 @@ TEST_F(ReliabilityTest, CliAgainstFakeQmpServers) {
             << " survived, leaks found: " << leaks_ << std::endl;
 }
 
-struct FakeKvmHost : KvmHost {
-  bool node = true;
-  int open_error = 0;
-  bool DeviceNodeExists() override { return node; }
-  int OpenError() override { return open_error; }
-  int ApiVersion() override { return 12; }
-  int CreateVmError() override { return 0; }
-  bool VendorModuleLoaded() override { return true; }
-  bool CpuHasVirtualization() override { return true; }
-  std::string DeviceGroup() override { return "kvm"; }
-  std::string BootId() override { return "boot-1"; }
-};
+using testing::FakeKvmHost;
 
 // The same kinds of failure through the library: the exception type and a one-line message.
 TEST_F(ReliabilityTest, LibraryBadInputsAndFaults) {
