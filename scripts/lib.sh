@@ -13,7 +13,8 @@ KVMRUN_PACKAGES=(
   qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs
 )
 
-log() { printf '==> %s\n' "$*" >&2; }
+# Progress lines carry the seconds since the script started, so a CI log shows where time goes.
+log() { printf '==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
