@@ -324,4 +324,15 @@ std::string Base64Decode(std::string_view text) {
   return out;
 }
 
+std::unique_ptr<GuestAgent> ConnectGuestAgent(const std::string& socket,
+                                              std::chrono::milliseconds timeout) {
+  if (socket.empty()) {
+    throw GuestAgentUnavailable("this VM has no guest agent port (it was started without one)");
+  }
+  auto agent = std::make_unique<GuestAgent>(
+      ConnectQmpSocket(socket, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5))));
+  agent->Sync(timeout);
+  return agent;
+}
+
 }  // namespace kvmrun

@@ -181,13 +181,40 @@ std::chrono::milliseconds WaitOption(const po::variables_map& vm) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
-std::string QmpSocketOf(const std::string& path_or_name) {
-  if (path_or_name.find('/') != std::string::npos) return path_or_name;
+VmTarget TargetOf(const std::string& path_or_name) {
+  VmTarget target;
+  target.qmp_socket = path_or_name;  // a relative path, or a name nobody runs: connecting says
+  if (path_or_name.find('/') != std::string::npos) return target;
   if (const auto vm = FindNamedVm(path_or_name)) {
-    const std::string socket = vm->info.value("qmp_socket", "");
-    if (!socket.empty()) return socket;
+    target.name = path_or_name;
+    target.qmp_socket = vm->info.value("qmp_socket", path_or_name);
+    target.agent_socket = vm->info.value("agent_socket", "");
+    target.os = vm->info.value("os", "");
   }
-  return path_or_name;  // a relative path, or a name nobody runs: connecting says which
+  return target;
+}
+
+std::string QmpSocketOf(const std::string& path_or_name) {
+  return TargetOf(path_or_name).qmp_socket;
+}
+
+void AddGuestClockOptions(po::options_description& options, double agent_wait_s) {
+  // clang-format off
+  options.add_options()
+      ("max-offset", po::value<double>()->default_value(2)->value_name("S"),
+       "the guest's wall clock may be this many seconds from the host's (beyond: a mismatch,\n"
+       "exit 3); 2 s covers the RTC's one-second resolution at boot")
+      ("agent-wait", po::value<double>()->default_value(agent_wait_s)->value_name("S"),
+       "how long to wait for the guest agent to answer");
+  // clang-format on
+}
+
+std::chrono::milliseconds MaxOffsetOption(const po::variables_map& vm) {
+  return PositiveSeconds(vm["max-offset"].as<double>(), "--max-offset");
+}
+
+std::chrono::milliseconds AgentWaitOption(const po::variables_map& vm) {
+  return PositiveSeconds(vm["agent-wait"].as<double>(), "--agent-wait");
 }
 
 std::string UtcTimestamp() {

@@ -61,6 +61,21 @@ std::chrono::milliseconds WaitOption(const po::variables_map& vm);
 // A QMP socket given as a path, or as the name of a running named VM (a word without '/').
 std::string QmpSocketOf(const std::string& path_or_name);
 
+// A running VM given by name (a word without '/') or by its QMP socket's path. A named VM's
+// registry entry also gives its agent socket and OS; a path gives neither.
+struct VmTarget {
+  std::string name;  // empty for a path
+  std::string qmp_socket;
+  std::string agent_socket;
+  std::string os;
+};
+VmTarget TargetOf(const std::string& path_or_name);
+
+// --max-offset and --agent-wait (its default `agent_wait_s`): the guest-clock checks.
+void AddGuestClockOptions(po::options_description& options, double agent_wait_s);
+std::chrono::milliseconds MaxOffsetOption(const po::variables_map& vm);
+std::chrono::milliseconds AgentWaitOption(const po::variables_map& vm);
+
 // Now in UTC, ISO 8601 ("2026-11-30T12:00:00"), and this host's name: for reports.
 std::string UtcTimestamp();
 std::string HostName();

@@ -19,6 +19,7 @@ int TimecheckCommand(const Args& args);
 int PsCommand(const Args& args);
 int StopCommand(const Args& args);
 int ExecCommand(const Args& args);
+int SyncCommand(const Args& args);
 
 // Parse-only entry points, driven by the CLI fuzzer: a subcommand's arguments turned into the
 // library's types, with every check that needs no QEMU. Throw UsageError on bad input.

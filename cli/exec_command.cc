@@ -80,9 +80,7 @@ int ExecCommand(const Args& args) {
   if (isatty(STDIN_FILENO) == 0) {
     request.input = std::string(std::istreambuf_iterator<char>(std::cin), {});
   }
-  GuestAgent agent(ConnectQmpSocket(socket, std::chrono::seconds(10)));
-  agent.Sync(agent_timeout);
-  const GuestExecResult result = agent.Exec(request);
+  const GuestExecResult result = ConnectGuestAgent(socket, agent_timeout)->Exec(request);
   WriteAll(std::cout, result.out);
   WriteAll(std::cerr, result.err);
   if (result.out_truncated || result.err_truncated) {

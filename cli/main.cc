@@ -33,6 +33,7 @@ constexpr Subcommand kSubcommands[] = {
     {"qmp", "run a QMP command on a running QEMU, or print its events", kvmrun::cli::QmpCommand},
     {"exec", "run a command in a named VM through its guest agent; its exit status is ours",
      kvmrun::cli::ExecCommand},
+    {"sync", "set a running guest's wall clock from the host's", kvmrun::cli::SyncCommand},
     {"ps", "list the named VMs this user runs", kvmrun::cli::PsCommand},
     {"stop", "stop a named VM through its shutdown ladder", kvmrun::cli::StopCommand},
 };

@@ -13,6 +13,7 @@
 #include "cli/detach.h"
 #include "cli/vm_options.h"
 #include "kvmrun/error.h"
+#include "kvmrun/guest_clock.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/vm.h"
 #include "kvmrun/vm_registry.h"
@@ -66,8 +67,30 @@ void AddRunVmOptions(po::options_description& options) {
       ("extra-arg", po::value<std::vector<std::string>>()->value_name("ARG"),
        "a raw QEMU argument, appended last (repeatable; -daemonize is refused)")
       ("verify", po::value<std::string>()->default_value("enforce")->value_name("off|warn|enforce"),
-       "check the clocks before the guest runs; enforce stops on a mismatch (exit 3)");
+       "check the clocks before the guest runs, and the guest's own clock once its agent\n"
+       "answers; enforce stops on a mismatch (exit 3)")
+      ("resync", po::value<std::string>()->default_value("off")->value_name("auto|off"),
+       "auto: set the guest's clock from the host's (guest agent) after each stall the VM\n"
+       "had (paused, QEMU stopped or starved, host suspended); off: only report stalls");
   // clang-format on
+  AddGuestClockOptions(options, 120);
+}
+
+// "kvmrun: guest-time +0.012 s +- 0.10 ms: ok (within +-2.000 s)", one line per row.
+void PrintGuestClockRows(const std::vector<ClockCheck>& rows) {
+  std::ostringstream text;
+  for (const ClockCheck& row : rows) {
+    text << "kvmrun: " << row.timer << " " << row.observed << ": " << ToString(row.outcome)
+         << " (expected " << row.expected << (row.detail.empty() ? "" : "; " + row.detail) << ")\n";
+  }
+  std::cerr << text.str() << std::flush;
+}
+
+std::string SecondsText(std::chrono::milliseconds ms) {
+  std::ostringstream text;
+  text.precision(1);
+  text << std::fixed << static_cast<double>(ms.count()) / 1000.0 << " s";
+  return text.str();
 }
 
 VmSpec SpecFrom(const po::variables_map& vm) {
@@ -167,7 +190,26 @@ int RunCommand(const Args& args) {
   }
   VmSpec spec = SpecFrom(vm);
   const bool json = vm.count("json") > 0;
+  const std::string resync_mode = vm["resync"].as<std::string>();
+  if (resync_mode != "auto" && resync_mode != "off") {
+    throw UsageError("--resync: invalid value '" + resync_mode + "'; valid: auto, off");
+  }
+  const bool resync = resync_mode == "auto";
   RunLimits limits;
+  if (spec.agent && spec.verify != VerifyMode::kOff) {
+    GuestClockGate gate;
+    gate.wait = AgentWaitOption(vm);
+    gate.max_offset = MaxOffsetOption(vm);
+    gate.stop_on_mismatch = spec.verify == VerifyMode::kEnforce;
+    gate.on_result = PrintGuestClockRows;
+    limits.guest_clock = gate;
+  } else {
+    MaxOffsetOption(vm);  // still checked
+    AgentWaitOption(vm);
+  }
+  if (resync && !spec.agent) {
+    throw UsageError("--resync=auto needs the guest agent port; it cannot go with --no-agent");
+  }
   limits.grace = Seconds(vm, "grace");
   if (vm.count("timeout")) limits.timeout = Seconds(vm, "timeout");
   if (vm.count("marker")) {
@@ -272,6 +314,21 @@ int RunCommand(const Args& args) {
         std::to_string(getpid()) + ")\n  kvmrun exec " + spec.name + " -- CMD...   kvmrun stop " +
         spec.name + "   console: " + vm_options.console_log + "\n");
   }
+  limits.on_stall = [&machine, resync](const VmStall& stall) {
+    std::string line = "kvmrun: the guest did not run for " + SecondsText(stall.length) + " (" +
+                       std::string(ToString(stall.kind)) + ")";
+    if (!resync) {
+      line += "; its clock may be behind ('kvmrun sync NAME' or --resync=auto sets it)";
+    } else {
+      try {
+        line +=
+            "; guest clock resynced: " + FormatResync(ResyncGuestClock(*machine->ConnectAgent(5s)));
+      } catch (const Error& e) {
+        line += std::string("; guest clock not resynced: ") + e.what();
+      }
+    }
+    std::cerr << line << std::endl;
+  };
   const RunOutcome out = RunUntilExit(*machine, limits);
   std::string stopped_by = out.stopped_by;
   if (!stopped_by.empty()) stopped_by += " (stopped by " + std::string(ToString(out.step)) + ")";
@@ -299,6 +356,14 @@ int RunCommand(const Args& args) {
     if (machine->clock_report()) {
       report["clock_report"] = ClockReportToJson(*machine->clock_report());
     }
+    if (!out.guest_clock.empty()) {
+      report["guest_clock"] = ClockReportToJson(ClockReport{out.guest_clock});
+    }
+    report["stalls"] = nlohmann::json::array();
+    for (const VmStall& stall : out.stalls) {
+      report["stalls"].push_back(
+          {{"kind", ToString(stall.kind)}, {"seconds", stall.length.count() / 1000.0}});
+    }
     std::cout << report.dump(2) << std::endl;
   } else if (!stopped_by.empty()) {
     std::cerr << "kvmrun: VM stopped: " << stopped_by << "\n";
@@ -306,6 +371,7 @@ int RunCommand(const Args& args) {
     std::cerr << "kvmrun: guest powered off"
               << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
   }
+  if (out.stopped_by == "guest clock mismatch") return kExitMismatch;
   if (!stopped_by.empty()) return kExitFailure;
   if (!out.status.Success()) {
     throw VmError("QEMU " + out.status.ToString() +

@@ -4,6 +4,8 @@
 #include "cli/commands.h"
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
+#include "kvmrun/guest_clock.h"
+#include "kvmrun/guest_os.h"
 #include "kvmrun/qemu_probe.h"
 
 namespace kvmrun::cli {
@@ -17,29 +19,48 @@ int VerifyCommand(const Args& args) {
        "keep trying for S seconds while the socket is missing or refuses connections")
       ("qmp-socket", po::value<std::string>()->value_name("PATH|NAME"),
        "the VM's QMP socket, or the name of a VM kvmrun runs")
-      ("os", po::value<std::string>()->value_name("OS"), "the guest OS whose policy to check")
+      ("os", po::value<std::string>()->value_name("OS"),
+       "the guest OS whose policy to check (default for a NAME: the OS it was started with)")
+      ("agent-socket", po::value<std::string>()->value_name("PATH"),
+       "the guest agent's socket, for a VM not started by kvmrun (a NAME brings its own)")
+      ("no-guest-time", "leave out the guest-clock rows (no agent is asked)")
       ("json", "print the report as JSON");
   // clang-format on
+  AddGuestClockOptions(options, 3);
   AddOverrideOptions(options);
-  const po::variables_map vm = Parse(args, options);
+  po::positional_options_description positional;
+  positional.add("qmp-socket", 1);  // kvmrun verify NAME
+  const po::variables_map vm = Parse(args, options, &positional);
   if (vm.count("help")) {
     std::cout << HelpText(
-        "kvmrun verify --qmp-socket PATH --os OS [overrides] [--json]",
+        "kvmrun verify NAME | --qmp-socket PATH --os OS [overrides] [--json]",
         "Reads the timer state of a running QEMU over QMP (accelerator, RTC base and lost-tick\n"
         "policy, PIT device and policy, HPET, per-vCPU hv-time and kvmclock) and compares it\n"
         "with the clock policy for OS, as rendered for that QEMU and accelerator. Works on any\n"
         "QEMU, also one started by libvirt or by hand. The RTC base is judged in this\n"
         "process's time zone (TZ), which must be QEMU's.\n"
-        "Exit: 0 all ok, 3 mismatch, 1 cannot connect or read, 2 bad usage.",
+        "When the guest agent answers (a NAME's, or --agent-socket), two rows look inside:\n"
+        "the guest's wall-clock offset from the host's (+- half the round trip) and, for\n"
+        "Linux guests, its clocksource. No agent: the rows say so and nothing fails.\n"
+        "Exit: 0 all ok, 3 mismatch, 1 cannot connect or read, 2 bad usage.\n\n"
+        "Examples:\n"
+        "  kvmrun verify web1                       a VM started with kvmrun run --name web1\n"
+        "  kvmrun verify --qmp-socket /run/vm.qmp --os windows-11 --agent-socket /run/vm.qga",
         options);
     return kExitOk;
   }
-  if (!vm.count("qmp-socket")) throw UsageError("--qmp-socket PATH is required");
-  if (!vm.count("os")) throw UsageError("--os is required; see 'kvmrun policy --list'");
-  const ClockPolicy policy =
-      MakeClockPolicy(ParseGuestOs(vm["os"].as<std::string>()), GetOverrides(vm));
+  if (!vm.count("qmp-socket")) throw UsageError("a NAME or --qmp-socket PATH is required");
+  const VmTarget target = TargetOf(vm["qmp-socket"].as<std::string>());
+  const std::string os = vm.count("os") ? vm["os"].as<std::string>() : target.os;
+  if (os.empty()) throw UsageError("--os is required; see 'kvmrun policy --list'");
+  const ClockPolicy policy = MakeClockPolicy(ParseGuestOs(os), GetOverrides(vm));
+  const auto max_offset = MaxOffsetOption(vm);
+  const auto agent_wait = AgentWaitOption(vm);
+  const bool guest_time = vm.count("no-guest-time") == 0;
+  const std::string agent_socket =
+      vm.count("agent-socket") ? vm["agent-socket"].as<std::string>() : target.agent_socket;
 
-  QmpClient qmp(ConnectQmpSocket(QmpSocketOf(vm["qmp-socket"].as<std::string>()), WaitOption(vm)));
+  QmpClient qmp(ConnectQmpSocket(target.qmp_socket, WaitOption(vm)));
   const QemuCapabilities caps = CapabilitiesFromQmp(qmp);
   const HostClock host = SystemHostClock();
   const ClockReadback readback = ReadClockState(qmp, host);
@@ -47,9 +68,25 @@ int VerifyCommand(const Args& args) {
     throw Error("cannot tell the accelerator (query-kvm: " + readback.kvm_enabled.error + ")");
   }
   const Accel accel = *readback.kvm_enabled.value ? Accel::kKvm : Accel::kTcg;
-  const ClockReport report = CompareClock(policy, RenderClock(policy, caps, accel), readback, host);
+  ClockReport report = CompareClock(policy, RenderClock(policy, caps, accel), readback, host);
+  GuestClockReading reading;
+  if (guest_time) {
+    const bool linux_guest = Describe(policy.os).family == GuestFamily::kLinux;
+    if (!agent_socket.empty()) {
+      reading = ReadGuestClockAt(agent_socket, linux_guest, agent_wait);
+    } else {
+      reading = NoAgentReading(target.name.empty()
+                                   ? "no agent socket given (--agent-socket PATH)"
+                                   : "VM '" + target.name + "' has no agent port (--no-agent)");
+    }
+    for (ClockCheck& row : CompareGuestClock(policy, accel, reading, max_offset)) {
+      report.checks.push_back(std::move(row));
+    }
+  }
   if (vm.count("json")) {
-    std::cout << ClockReportToJson(report).dump(2) << std::endl;
+    nlohmann::json json = ClockReportToJson(report);
+    if (reading.offset.value) json["guest_offset"] = GuestOffsetToJson(*reading.offset.value);
+    std::cout << json.dump(2) << std::endl;
   } else {
     std::cout << "QEMU " << ToString(caps.version) << ", " << ToString(accel) << ", policy "
               << ToString(policy.os) << "\n"

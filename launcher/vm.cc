@@ -467,12 +467,7 @@ void Vm::Continue() {
 void Vm::Pause() { qmp_->Execute("stop"); }
 
 std::unique_ptr<GuestAgent> Vm::ConnectAgent(std::chrono::milliseconds timeout) {
-  if (agent_socket_.empty()) {
-    throw GuestAgentUnavailable("this VM has no guest agent port (it was started without one)");
-  }
-  auto agent = std::make_unique<GuestAgent>(ConnectQmpSocket(agent_socket_, 5s));
-  agent->Sync(timeout);
-  return agent;
+  return ConnectGuestAgent(agent_socket_, timeout);
 }
 
 GuestExecResult Vm::Exec(const GuestExecRequest& request, std::chrono::milliseconds agent_timeout) {

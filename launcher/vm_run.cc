@@ -1,7 +1,13 @@
 #include "kvmrun/vm_run.h"
 
+#include <time.h>
+
 #include <atomic>
+#include <fstream>
+#include <mutex>
 #include <thread>
+
+#include "kvmrun/guest_os.h"
 
 namespace kvmrun {
 namespace {
@@ -42,7 +48,153 @@ class MarkerWatch {
   std::jthread thread_;  // last: joined (after a stop request) before the members it uses go
 };
 
+// Reads the guest's clock once its agent answers, on its own thread; always joined. The
+// agent is asked in one-second attempts so that the destructor ends the wait promptly.
+class GuestClockWatch {
+ public:
+  GuestClockWatch(const Vm& vm, const std::optional<GuestClockGate>& gate) {
+    if (!gate || vm.agent_socket().empty()) return;
+    thread_ = std::jthread([this, &vm, gate = *gate](std::stop_token token) {
+      const bool linux_guest = Describe(vm.policy().os).family == GuestFamily::kLinux;
+      const auto deadline = Clock::now() + gate.wait;
+      std::unique_ptr<GuestAgent> agent;
+      std::string why;
+      while (!agent && !token.stop_requested() && Clock::now() < deadline) {
+        try {
+          agent = ConnectGuestAgent(vm.agent_socket(), 1s);
+        } catch (const QmpDisconnected&) {
+          return;  // QEMU has gone: the run is ending
+        } catch (const Error& e) {
+          why = e.what();
+        }
+      }
+      if (token.stop_requested()) return;
+      GuestClockReading reading;
+      try {
+        reading = agent ? ReadGuestClock(*agent, linux_guest) : NoAgentReading(why);
+      } catch (const Error&) {
+        return;  // the port closed while reading: the run is ending
+      }
+      auto rows = CompareGuestClock(vm.policy(), vm.accel().accel, reading, gate.max_offset);
+      bool mismatch = false;
+      for (const ClockCheck& row : rows) mismatch |= row.outcome == CheckOutcome::kMismatch;
+      if (gate.on_result) gate.on_result(rows);
+      {
+        std::lock_guard lock(mutex_);
+        rows_ = std::move(rows);
+      }
+      if (mismatch && gate.stop_on_mismatch) mismatch_ = true;
+    });
+  }
+
+  bool mismatch() const { return mismatch_; }
+
+  std::vector<ClockCheck> Finish() {
+    if (thread_.joinable()) {
+      thread_.request_stop();
+      thread_.join();
+    }
+    std::lock_guard lock(mutex_);
+    return rows_;
+  }
+
+ private:
+  std::atomic<bool> mismatch_{false};
+  std::mutex mutex_;
+  std::vector<ClockCheck> rows_;
+  std::jthread thread_;  // last: joined before the members it uses go
+};
+
+std::chrono::milliseconds SuspendedSoFar() {
+  timespec boot{}, mono{};
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return std::chrono::seconds(boot.tv_sec - mono.tv_sec) +
+         std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::nanoseconds(boot.tv_nsec - mono.tv_nsec));
+}
+
+// The state letter of /proc/PID/stat ('R', 'S', 'T' stopped, 't' traced); '?' when unreadable.
+char ProcessState(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  const std::size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() ? text[paren + 2] : '?';
+}
+
+// Looks at the VM now and then; Poll() returns a stall once it has ended.
+class StallWatch {
+ public:
+  explicit StallWatch(Vm& vm) : vm_(vm), suspended_(SuspendedSoFar()) {}
+
+  bool active() const { return stalled_; }
+
+  std::optional<VmStall> Poll() {
+    const auto suspended = SuspendedSoFar();
+    const auto slept = suspended - suspended_;
+    suspended_ = suspended;
+    if (slept >= 1s) return VmStall{VmStall::Kind::kHostSuspended, slept};
+
+    const char state = ProcessState(vm_.pid());
+    if (state == 'T' || state == 't') return Begin(VmStall::Kind::kStopped);
+    const auto asked = Clock::now();
+    bool running = true;
+    try {
+      running = vm_.qmp().Execute("query-status", nullptr, 2s).value("running", true);
+    } catch (const QmpTimeout&) {
+      return Begin(VmStall::Kind::kUnresponsive);
+    } catch (const Error&) {
+      return std::nullopt;  // QEMU is going away: the exit is seen by the wait
+    }
+    const auto answered = Clock::now();
+    if (!running) return Begin(VmStall::Kind::kPaused);
+    if (stalled_) return End();
+    if (answered - asked >= 1s) {  // stopped or starved while it was asked
+      return VmStall{VmStall::Kind::kUnresponsive,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(answered - asked)};
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<VmStall> Begin(VmStall::Kind kind) {
+    if (!stalled_) {
+      stalled_ = true;
+      since_ = Clock::now();
+      kind_ = kind;
+    }
+    return std::nullopt;
+  }
+  std::optional<VmStall> End() {
+    const VmStall stall{
+        kind_, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since_)};
+    stalled_ = false;
+    return stall;
+  }
+
+  Vm& vm_;
+  std::chrono::milliseconds suspended_;
+  bool stalled_ = false;
+  Clock::time_point since_{};
+  VmStall::Kind kind_ = VmStall::Kind::kPaused;
+};
+
 }  // namespace
+
+std::string_view ToString(VmStall::Kind kind) {
+  switch (kind) {
+    case VmStall::Kind::kPaused:
+      return "paused over QMP";
+    case VmStall::Kind::kStopped:
+      return "QEMU stopped by a signal";
+    case VmStall::Kind::kUnresponsive:
+      return "QEMU did not answer";
+    case VmStall::Kind::kHostSuspended:
+      return "the host was suspended";
+  }
+  return "?";
+}
 
 RunOutcome RunUntilExit(Vm& vm, const RunLimits& limits) {
   const auto start = Clock::now();
@@ -51,14 +203,29 @@ RunOutcome RunUntilExit(Vm& vm, const RunLimits& limits) {
   const int stop_fd = limits.stop != nullptr ? limits.stop->fd() : -1;
 
   RunOutcome outcome;
+  std::optional<StallWatch> stalls;
+  if (limits.on_stall) stalls.emplace(vm);
+  GuestClockWatch guest_clock(vm, limits.guest_clock);
+  const auto slice =
+      limits.on_stall || limits.guest_clock ? std::max(limits.stall_poll, 10ms) : 24h;
   std::optional<ExitStatus> status;
   while (!status) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-        std::min(deadline - Clock::now(), std::chrono::duration_cast<Clock::duration>(24h)));
+        std::min(deadline - Clock::now(), std::chrono::duration_cast<Clock::duration>(slice)));
     status = vm.WaitForExit(std::max(left, 0ms), stop_fd);
     if (status) break;
+    if (stalls && !(limits.stop != nullptr && limits.stop->Pending())) {
+      if (const auto stall = stalls->Poll()) {
+        outcome.stalls.push_back(*stall);
+        limits.on_stall(*stall);
+      }
+    }
     if (limits.stop != nullptr && limits.stop->Pending()) {
       outcome.stopped_by = limits.stop->Take().value_or("a stop request");
+    } else if (guest_clock.mismatch() &&
+               !(stalls && (stalls->active() || !outcome.stalls.empty()))) {
+      // (A gate that read the guest's clock after a stall measured the stall, not the policy.)
+      outcome.stopped_by = "guest clock mismatch";
     } else if (Clock::now() >= deadline) {
       outcome.stopped_by = "timeout";
     } else {
@@ -71,6 +238,7 @@ RunOutcome RunUntilExit(Vm& vm, const RunLimits& limits) {
   }
   outcome.status = *status;
   outcome.marker_after = watch.Finish();
+  outcome.guest_clock = guest_clock.Finish();
   outcome.shutdown_reason = vm.ShutdownReason();
   outcome.ran = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   return outcome;

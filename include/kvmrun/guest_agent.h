@@ -142,6 +142,12 @@ class GuestAgent {
   bool synced_ = false;
 };
 
+// Connects to an agent's socket (a VM's agent_socket()) and syncs within `timeout`. Throws
+// GuestAgentUnavailable when `socket` is empty (the VM has no agent port) or nothing answers,
+// QmpError when the socket cannot be reached.
+std::unique_ptr<GuestAgent> ConnectGuestAgent(const std::string& socket,
+                                              std::chrono::milliseconds timeout);
+
 // Base64 (RFC 4648, with padding), as the agent carries bytes.
 std::string Base64Encode(std::string_view bytes);
 // Throws Error on malformed input.
