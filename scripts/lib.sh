@@ -35,7 +35,8 @@ ensure_packages() {
     "${missing[@]}"
 }
 
-# Configures (once) and builds the tree in $1 (default: $KVMRUN_BUILD) with extra cmake args.
+# Configures (once) and builds the tree in $1 (default: $KVMRUN_BUILD) with extra cmake args;
+# only the target $KVMRUN_BUILD_TARGET when set (e.g. unit_tests).
 # Warnings are errors here (KVMRUN_WERROR): these scripts are for developers and CI.
 build_tree() {
   local dir=${1:-$KVMRUN_BUILD}
@@ -46,5 +47,5 @@ build_tree() {
       >/dev/null
   fi
   log "building $dir"
-  cmake --build "$dir" -j "$KVMRUN_JOBS"
+  cmake --build "$dir" -j "$KVMRUN_JOBS" ${KVMRUN_BUILD_TARGET:+--target "$KVMRUN_BUILD_TARGET"}
 }
