@@ -1,6 +1,7 @@
 // kvmrun timecheck: how many timer ticks a policy loses when the VM stalls, measured in a guest.
 #include <filesystem>
 #include <iostream>
+#include <tuple>
 
 #include "cli/commands.h"
 #include "cli/vm_options.h"
@@ -33,6 +34,9 @@ int TimecheckCommand(const Args& args) {
   // clang-format off
   options.add_options()
       ("help,h", "show this help")
+      ("mode", po::value<std::string>()->default_value("ticks")->value_name("ticks|wall"),
+       "ticks: count the RTC interrupts the probe guest gets; wall: read the guest's own\n"
+       "wall clock through its agent around each stall (any guest with qemu-guest-agent)")
       ("stall", po::value<std::string>()->default_value("sigstop")->value_name("KIND"),
        "sigstop (QEMU stopped by a signal), qmp (QMP stop/cont), starve (host CPU busy), none")
       ("stalls", po::value<int>()->default_value(3)->value_name("N"), "how many stalls")
@@ -49,7 +53,13 @@ int TimecheckCommand(const Args& args) {
        "probe guest kernel (default: $KVMRUN_GUEST_DIR, else the one kvmrun builds once in\n"
        "~/.cache/kvmrun/probe-guest)")
       ("initrd", po::value<std::string>()->value_name("FILE"),
-       "probe guest initramfs, with /bin/kvmrun-probe (default: as --kernel)");
+       "probe guest initramfs, with /bin/kvmrun-probe (default: as --kernel)")
+      ("append", po::value<std::string>()->value_name("ARGS"),
+       "--mode wall: the guest's kernel command line (default for the probe guest:\n"
+       "console=ttyS0 quiet kvmrun.hold)")
+      ("disk", po::value<std::string>()->value_name("FILE[,format=F]"),
+       "--mode wall: boot this disk instead of a kernel (a guest with qemu-guest-agent;\n"
+       "writes are discarded)");
   // clang-format on
   AddGuestOptions(options);
   const po::variables_map vm = Parse(args, options);
@@ -63,12 +73,25 @@ int TimecheckCommand(const Args& args) {
         "host wall time and against the guest's own clock, the worst one-second deficit, the\n"
         "catch-up time after each stall and the drift. --compare runs a second policy in the\n"
         "same invocation (default: QEMU's own defaults) and prints the two side by side.\n"
-        "The HPET is off in every run (with it on, Linux routes IRQ 8 away from the RTC).\n\n"
+        "The HPET is off in every run (with it on, Linux routes IRQ 8 away from the RTC).\n"
+        "--mode wall reads the guest's wall clock instead (its offset from the host's before\n"
+        "and after each stall, and how long it takes to catch up), in any guest that runs\n"
+        "qemu-guest-agent: the probe guest, or --disk / --kernel with --append.\n\n"
         "Examples:\n"
         "  kvmrun timecheck --os linux-legacy --stall sigstop --compare default\n"
+        "  kvmrun timecheck --mode wall --os linux --stall qmp --compare default\n"
+        "  kvmrun timecheck --mode wall --os linux --disk debian.qcow2 --stall qmp\n"
         "  kvmrun timecheck --os windows-11 --stall qmp --json",
         options);
     return kExitOk;
+  }
+  const std::string mode = vm["mode"].as<std::string>();
+  if (mode != "ticks" && mode != "wall") {
+    throw UsageError("--mode: invalid value '" + mode + "'; valid: ticks, wall");
+  }
+  const bool wall = mode == "wall";
+  if (!wall && (vm.count("append") || vm.count("disk"))) {
+    throw UsageError("--append and --disk are for --mode wall (the tick probe boots its own)");
   }
   TimecheckOptions o;
   ApplyGuestOptions(vm, o.base);
@@ -87,7 +110,10 @@ int TimecheckCommand(const Args& args) {
   if (vm.count("kernel") != vm.count("initrd")) {
     throw UsageError("--kernel and --initrd go together (or neither: the probe guest)");
   }
-  if (vm.count("kernel")) {
+  if (vm.count("disk")) {
+    if (vm.count("kernel")) throw UsageError("--disk and --kernel cannot be used together");
+    o.base.disks.push_back(ParseDiskArgument(vm["disk"].as<std::string>(), false, true, "disk"));
+  } else if (vm.count("kernel")) {
     o.base.kernel = vm["kernel"].as<std::string>();
     o.base.initrd = vm["initrd"].as<std::string>();
   } else {
@@ -98,22 +124,41 @@ int TimecheckCommand(const Args& args) {
     o.base.kernel = found.kernel;
     o.base.initrd = found.initrd;
   }
-  o.base.memory_mib = 256;
+  o.base.memory_mib = vm.count("disk") ? 1024 : 256;
+  if (wall) {
+    o.base.append = vm.count("append")      ? vm["append"].as<std::string>()
+                    : o.base.kernel.empty() ? ""
+                                            : "console=ttyS0 quiet kvmrun.hold";
+  }
   ValidateVmSpec(o.base);
   const bool json = vm.count("json") > 0;
   o.vm.on_notice = [](std::string_view notice) { std::cerr << "kvmrun: " << notice << std::endl; };
   o.on_progress = [&](const std::string& line) { progress(line); };
 
-  std::vector<TimecheckRun> runs;
-  runs.push_back(RunTimecheck(std::string(ToString(os)), os, overrides, o));
+  // The policies to run: the one asked for, and the --compare one.
+  std::vector<std::tuple<std::string, GuestOs, ClockOverrides>> policies = {
+      {std::string(ToString(os)), os, overrides}};
   if (vm.count("compare")) {
     const std::string other = vm["compare"].as<std::string>();
-    if (other == "default") {
-      runs.push_back(RunTimecheck("default", GuestOs::kOther, {}, o));
-    } else {
-      const GuestOs compare_os = ParseGuestOs(other);
-      runs.push_back(RunTimecheck(std::string(ToString(compare_os)), compare_os, {}, o));
+    const GuestOs compare_os = other == "default" ? GuestOs::kOther : ParseGuestOs(other);
+    policies.emplace_back(other == "default" ? other : std::string(ToString(compare_os)),
+                          compare_os, ClockOverrides{});
+  }
+  if (wall) {
+    std::vector<WallClockRun> runs;
+    for (const auto& [label, policy_os, policy_overrides] : policies) {
+      runs.push_back(RunWallClockCheck(label, policy_os, policy_overrides, o));
     }
+    if (json) {
+      std::cout << WallClockToJson(runs, o).dump(2) << std::endl;
+    } else {
+      std::cout << FormatWallClockTable(runs, o);
+    }
+    return kExitOk;
+  }
+  std::vector<TimecheckRun> runs;
+  for (const auto& [label, policy_os, policy_overrides] : policies) {
+    runs.push_back(RunTimecheck(label, policy_os, policy_overrides, o));
   }
   if (json) {
     std::cout << TimecheckToJson(runs, o).dump(2) << std::endl;

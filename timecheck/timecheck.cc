@@ -13,8 +13,11 @@
 #include "kvmrun/error.h"
 #include "policy/names.h"
 #include "policy/text_table.h"
+#include "timecheck/timecheck_internal.h"
 
 namespace kvmrun {
+
+using namespace timecheck_internal;
 
 std::string_view ToString(StallKind kind) {
   switch (kind) {
@@ -192,6 +195,10 @@ class ProbeOutput {
   std::string error_;
 };
 
+}  // namespace
+
+namespace timecheck_internal {
+
 // Keeps every core busy for `seconds`: the host CPU starvation a VM meets on a busy host.
 void Starve(double seconds) {
   std::atomic<bool> stop{false};
@@ -249,7 +256,7 @@ std::string PolicyDescription(const ClockPolicy& p) {
          std::string(ToString(p.pit_policy.value));
 }
 
-}  // namespace
+}  // namespace timecheck_internal
 
 void ValidateTimecheckOptions(const TimecheckOptions& o) {
   if (o.stalls < 0 || o.stalls > 100) {

@@ -132,6 +132,42 @@ std::string FormatTimecheckTable(const std::vector<TimecheckRun>& runs,
 nlohmann::json TimecheckToJson(const std::vector<TimecheckRun>& runs,
                                const TimecheckOptions& options);
 
+// The wall-clock mode: the guest's own wall clock, read through the guest agent, around each
+// stall. Works with any guest that runs qemu-guest-agent (the probe guest does), since it
+// reads the clock the guest's users see instead of counting interrupts. The guest cannot be
+// asked while it is stopped, so "during" a stall is the first reading after it.
+struct WallClockStall {
+  double before_s = 0;  // the guest's offset from host time just before the stall
+  double after_s = 0;   // ... just after it
+  // Seconds from the stall's end until the offset was back within 0.1 s of before_s, or
+  // nullopt when it was not before the next stall (or the run's end).
+  std::optional<double> catch_up_s;
+  double last_s = 0;  // the offset at the end of the watch after the stall
+};
+
+struct WallClockRun {
+  std::string label;
+  ClockPolicy policy;
+  Accel accel = Accel::kTcg;
+  std::string clocksource;  // the guest's, when it is Linux
+  double start_offset_s = 0;
+  double end_offset_s = 0;
+  double worst_uncertainty_s = 0;
+  std::vector<WallClockStall> stalls;
+};
+
+// Boots `options.base` (any guest with an agent; its kernel command line as given) under
+// `policy_os` with `overrides`, waits for the agent, and stalls it `stalls` times spread over
+// `duration_s` seconds of host time, reading the guest's offset around each stall. Throws
+// UsageError before anything runs, GuestAgentUnavailable when no agent answers within 5
+// minutes, VmError when the guest ends early.
+WallClockRun RunWallClockCheck(const std::string& label, GuestOs policy_os,
+                               ClockOverrides overrides, const TimecheckOptions& options);
+std::string FormatWallClockTable(const std::vector<WallClockRun>& runs,
+                                 const TimecheckOptions& options);
+nlohmann::json WallClockToJson(const std::vector<WallClockRun>& runs,
+                               const TimecheckOptions& options);
+
 }  // namespace kvmrun
 
 #endif  // KVMRUN_TIMECHECK_H_

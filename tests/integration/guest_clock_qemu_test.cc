@@ -185,5 +185,23 @@ TEST_F(GuestClockQemuTest, WithoutAnAgentTheRowsSaySoAndVerifyPasses) {
   EXPECT_NE(sync.err.find("no guest agent port"), std::string::npos) << sync.err;
 }
 
+TEST_F(GuestClockQemuTest, TimecheckWallModeShowsAQmpPauseInTheGuestsClock) {
+  const auto r = Kvmrun({"timecheck", "--mode", "wall", "--os", "linux", "--stall", "qmp",
+                         "--stalls", "1", "--stall-seconds", "2", "--duration", "5", "--kernel",
+                         testing::TestKernel(), "--initrd", testing::TestInitrd(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json out = nlohmann::json::parse(r.out);
+  ASSERT_EQ(out["runs"].size(), 1u) << r.out;
+  const nlohmann::json& run = out["runs"][0];
+  EXPECT_EQ(run["label"], "linux");
+  ASSERT_EQ(run["stalls"].size(), 1u) << r.out;
+  const nlohmann::json& stall = run["stalls"][0];
+  // Under TCG the guest's clocksource stops with the VM: it falls behind by the pause.
+  EXPECT_NEAR(stall["after_s"].get<double>() - stall["before_s"].get<double>(), -2.0, 0.5)
+      << r.out;
+  EXPECT_LT(run["worst_uncertainty_s"].get<double>(), 0.5);
+  EXPECT_FALSE(run["clocksource"].get<std::string>().empty());
+}
+
 }  // namespace
 }  // namespace kvmrun
