@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/host_timekeeping.h"
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/qemu_probe.h"
 #include "launcher/runtime_dir.h"
@@ -24,7 +25,8 @@ int DoctorCommand(const Args& args) {
                           "Finds QEMU, probes what it can do (cached per binary), and diagnoses "
                           "KVM:\n/dev/kvm, permissions, modules, nested virtualization, and a "
                           "probe guest booted\nunder KVM. Says which accelerator 'kvmrun run' "
-                          "would pick, and why.",
+                          "would pick, and why, and the host facts\nguest timekeeping depends "
+                          "on (clocksource, TSC flags, KVM's master clock, ptp_kvm).",
                           options);
     return kExitOk;
   }
@@ -36,6 +38,7 @@ int DoctorCommand(const Args& args) {
   RuntimeDir work = RuntimeDir::Create();
   const KvmDiagnosis kvm = DiagnoseKvmForQemu(qemu, *host, *runner, cache, work.path());
   const AccelDecision accel = ChooseAccel(AccelRequest::kAuto, kvm);
+  const HostTimekeeping timekeeping = ReadHostTimekeeping();
 
   if (vm.count("json")) {
     nlohmann::json out = {
@@ -46,6 +49,7 @@ int DoctorCommand(const Args& args) {
         {"kvm", KvmDiagnosisToJson(kvm)},
         {"auto_accel", ToString(accel.accel)},
         {"auto_cpu_model", accel.cpu_model},
+        {"host_timekeeping", HostTimekeepingToJson(timekeeping)},
     };
     std::cout << out.dump(2) << std::endl;
     return kExitOk;
@@ -74,6 +78,11 @@ int DoctorCommand(const Args& args) {
   if (kvm.functional_check_cached) std::cout << "(probe guest result cached for this boot)\n";
   std::cout << "kvmrun run --accel auto would use: " << ToString(accel.accel) << ", -cpu "
             << accel.cpu_model << "\n";
+  std::cout << "\nHost timekeeping (what guests' clocks depend on):\n";
+  for (const HostTimekeepingFact& fact : timekeeping.facts) {
+    std::cout << "  " << (fact.good ? "ok    " : "note  ") << fact.name << ": " << fact.value
+              << "\n        " << fact.meaning << "\n        (" << fact.source << ")\n";
+  }
   return kExitOk;
 }
 
