@@ -31,6 +31,7 @@
 
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
+#include "kvmrun/guest_clock.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_probe.h"
 #include "kvmrun/vm.h"
@@ -464,6 +465,44 @@ ExecRoundTrips GuestExecRoundTrips(const Config& c, int per_session) {
   return r;
 }
 
+// The guest-clock rows of `verify` against its device rows (the baseline, same VM, same run),
+// and a resync after a QMP pause of 2 s.
+struct GuestClockFigures {
+  Stats device_rows_ms, guest_rows_ms, guest_rows_connected_ms;
+  ResyncResult resync;
+};
+
+GuestClockFigures MeasureGuestClockFigures(const Config& c, int runs) {
+  VmSpec spec = BenchSpec(c, VerifyMode::kOff);
+  spec.append += " kvmrun.hold";
+  auto vm = Vm::Start(spec);
+  vm->Continue();
+  vm->ConnectAgent(std::chrono::minutes(5)).reset();
+  const HostClock host = SystemHostClock();
+  std::vector<double> device, guest, connected;
+  for (int i = 0; i < runs * 4; ++i) {
+    auto start = Clock::now();
+    const ClockReadback readback = ReadClockState(vm->qmp(), host);
+    CompareClock(vm->policy(), vm->rendering(), readback, host);
+    device.push_back(MsSince(start));
+    start = Clock::now();  // what verify pays: connect, sync, offset and clocksource
+    const GuestClockReading reading = ReadGuestClockAt(vm->agent_socket(), true, 60s);
+    guest.push_back(MsSince(start));
+    if (!reading.offset.value) throw Error("no guest offset: " + reading.offset.error);
+    auto agent = vm->ConnectAgent();
+    start = Clock::now();  // on a connection already synced
+    ReadGuestClock(*agent, true);
+    connected.push_back(MsSince(start));
+  }
+  GuestClockFigures figures{Summarize(device), Summarize(guest), Summarize(connected), {}};
+  vm->Pause();
+  std::this_thread::sleep_for(2s);
+  vm->Resume();
+  figures.resync = ResyncGuestClock(*vm->ConnectAgent());
+  vm->Shutdown(0ms);
+  return figures;
+}
+
 // ---- Footprint -----------------------------------------------------------------------------
 
 long VmHwmKib(pid_t pid) {
@@ -640,6 +679,8 @@ int Main(int argc, char** argv) {
 
   progress("guest-exec round trips through the agent (boots the test guest)");
   const ExecRoundTrips exec = GuestExecRoundTrips(c, 40);
+  progress("guest-clock rows and a resync (boots the test guest)");
+  const GuestClockFigures clock = MeasureGuestClockFigures(c, c.runs);
   progress("QMP round trips");
   // QMP round trips.
   const RoundTrips rt = QmpRoundTrips(c, 1500);
@@ -741,6 +782,14 @@ int Main(int argc, char** argv) {
       F(marker_ours.median / exec.kvmrun_ms.median, 0) + "x faster per command " +
       Verdict(marker_ours.median >= 50 * exec.kvmrun_ms.median, ">= 50x"));
   say("");
+  say("Guest clock in verify (ms; the device rows are the baseline, same VM)");
+  say(Row("device rows over QMP", clock.device_rows_ms, "ms", ""));
+  say(Row("guest rows: connect, sync, offset, clocksource", clock.guest_rows_ms, "ms",
+          F(clock.guest_rows_ms.median / clock.device_rows_ms.median, 1) + "x the device rows"));
+  say(Row("guest rows on a synced connection", clock.guest_rows_connected_ms, "ms", ""));
+  say("  resync after a 2 s QMP pause: offset " + clock.resync.before.ToString() + " -> " +
+      clock.resync.after.ToString() + " in " + F(clock.resync.took.count() / 1000.0) + " ms");
+  say("");
   say("Policy render + argv: " + F(render_us, 2) + " us per OS " +
       Verdict(render_us >= 0 && render_us < 50, "< 50 us"));
   say("Probe: cold " + F(probe_cold.median) + " ms, cached " + F(probe_cached.median, 3) + " ms " +
@@ -781,6 +830,12 @@ int Main(int argc, char** argv) {
       {"ratio_p50", exec.kvmrun_ms.median / exec.raw_ms.median},
       {"fresh_boot_per_command_ms", marker_ours.median},
       {"speedup_vs_fresh_boot", marker_ours.median / exec.kvmrun_ms.median}};
+  results["guest_clock_ms"] = {
+      {"device_rows", StatsJson(clock.device_rows_ms, "ms")},
+      {"guest_rows", StatsJson(clock.guest_rows_ms, "ms")},
+      {"guest_rows_connected", StatsJson(clock.guest_rows_connected_ms, "ms")},
+      {"ratio_guest_to_device", clock.guest_rows_ms.median / clock.device_rows_ms.median},
+      {"resync_after_2s_pause", ResyncResultToJson(clock.resync)}};
   results["policy_render_us"] = render_us;
   results["probe_ms"] = {{"cold", StatsJson(probe_cold, "ms")},
                          {"cached", StatsJson(probe_cached, "ms")}};

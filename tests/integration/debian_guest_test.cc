@@ -3,8 +3,11 @@
 // run --name --detach, exec, a share both ways, stop.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
@@ -80,6 +83,26 @@ TEST(DebianGuestTest, DetachExecShareAndStopOnDebian12WithSystemd) {
   EXPECT_NE(timed_out.err.find("ran longer than 2000 ms in the guest and was killed"),
             std::string::npos)
       << timed_out.err;
+
+  // The guest's own clock: its offset and clocksource in verify; a pause leaves it behind and
+  // sync sets it right (Debian's qemu-ga with util-linux-extra's /sbin/hwclock).
+  const auto verified = kvmrun({"verify", "deb", "--json"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  const nlohmann::json report = nlohmann::json::parse(verified.out);
+  nlohmann::json rows = nlohmann::json::object();
+  for (const auto& c : report["checks"]) rows[c["timer"].get<std::string>()] = c;
+  EXPECT_EQ(rows["guest-time"]["result"], "ok") << verified.out;
+  EXPECT_EQ(rows["guest-clocksource"]["result"], "ok") << verified.out;
+  EXPECT_NE(rows["guest-clocksource"]["observed"], "no agent") << verified.out;
+  ASSERT_EQ(kvmrun({"qmp", "--socket", "deb", "stop"}).exit_code, 0);
+  std::this_thread::sleep_for(3s);
+  ASSERT_EQ(kvmrun({"qmp", "--socket", "deb", "cont"}).exit_code, 0);
+  const auto synced = kvmrun({"sync", "deb", "--json"});
+  ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
+  const nlohmann::json resync = nlohmann::json::parse(synced.out);
+  EXPECT_LT(resync["before"]["offset_s"].get<double>(), -2.0) << synced.out;
+  EXPECT_LT(std::abs(resync["after"]["offset_s"].get<double>()), 0.1) << synced.out;
+  EXPECT_EQ(resync["rtc_note"], "") << synced.out;
 
   // systemd powers off on ACPI: the ladder stops at its first step.
   const auto stopped = kvmrun({"stop", "deb"});
