@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "tests/support/fake_qemu.h"
@@ -33,6 +34,47 @@ class VmRunTest : public ::testing::Test {
   std::shared_ptr<FakeQemuRunner> runner_;
   std::vector<std::string> notices_;
 };
+
+TEST_F(VmRunTest, TheStallWatchReportsAQmpPauseOnceItEndsOnTheRunsThread) {
+  auto vm = Start({});
+  std::vector<VmStall> seen;
+  std::vector<std::thread::id> threads;
+  RunLimits limits;
+  limits.timeout = 1500ms;
+  limits.grace = 1s;
+  limits.stall_poll = 20ms;
+  limits.on_stall = [&](const VmStall& stall) {
+    seen.push_back(stall);
+    threads.push_back(std::this_thread::get_id());
+  };
+  std::thread pauser([&] {
+    std::this_thread::sleep_for(200ms);
+    vm->Pause();
+    std::this_thread::sleep_for(400ms);
+    vm->Resume();
+  });
+  const RunOutcome out = RunUntilExit(*vm, limits);
+  pauser.join();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].kind, VmStall::Kind::kPaused);
+  EXPECT_GE(seen[0].length, 300ms);
+  EXPECT_LT(seen[0].length, 1200ms);
+  EXPECT_EQ(threads[0], std::this_thread::get_id());
+  ASSERT_EQ(out.stalls.size(), 1u);
+  EXPECT_EQ(out.stopped_by, "timeout");
+  EXPECT_EQ(ToString(VmStall::Kind::kPaused), "paused over QMP");
+}
+
+TEST_F(VmRunTest, WithoutTheStallWatchNothingAsksQemuForItsStatus) {
+  auto vm = Start({});
+  RunLimits limits;
+  limits.timeout = 300ms;
+  limits.grace = 1s;
+  const RunOutcome out = RunUntilExit(*vm, limits);
+  EXPECT_TRUE(out.stalls.empty());
+  const auto commands = runner_->commands();
+  EXPECT_EQ(std::count(commands.begin(), commands.end(), "query-status"), 0);
+}
 
 TEST_F(VmRunTest, TheTimeoutRunsTheLadderAndSaysSo) {
   auto vm = Start({});

@@ -130,6 +130,7 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
                   {"capabilities", nlohmann::json::array()}}}});
     }
     std::string buffer;
+    bool paused = false;  // QMP stop/cont, as query-status reports it
     while (true) {
       pollfd fds[2] = {{fd, POLLIN, 0}, {state->stop_event, POLLIN, 0}};
       if (poll(fds, 2, -1) <= 0 || (fds[1].revents & POLLIN)) return;
@@ -150,6 +151,12 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
         if (name == "cont" && !b.console_text.empty()) {
           [[maybe_unused]] const ssize_t w =
               write(state->console_fd, b.console_text.data(), b.console_text.size());
+        }
+        if (name == "stop" || name == "cont") paused = name == "stop";
+        if (name == "query-status") {
+          Send(fd, {{"return", {{"running", !paused}, {"status", paused ? "paused" : "running"}}},
+                    {"id", id}});
+          continue;
         }
         Send(fd, {{"return", nlohmann::json::object()}, {"id", id}});
         if (name == "system_powerdown" && b.powerdown_works) {
