@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "kvmrun/guest_clock.h"
+#include "tests/support/named_vm_fixture.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"
@@ -21,33 +22,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class GuestClockQemuTest : public ::testing::Test {
+class GuestClockQemuTest : public testing::NamedVmFixture {
  protected:
-  void SetUp() override {
-    qemu_ = testing::TestQemuBinary();
-    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
-  }
-  void TearDown() override {
-    if (IsSkipped()) return;
-    for (const std::string& name : started_) Kvmrun({"stop", name, "--timeout", "30"});
-  }
-  testing::CommandResult Kvmrun(const std::vector<std::string>& args) {
-    testing::CommandOptions o;
-    o.extra_env = {"XDG_RUNTIME_DIR=" + dir_.path(), "XDG_CACHE_HOME=" + dir_.path() + "/cache",
-                   "KVMRUN_QEMU=" + qemu_};
-    o.timeout = 180s;
-    return testing::RunKvmrun(args, o);
-  }
   void Detach(const std::string& name, std::vector<std::string> extra, std::string append = "") {
-    std::vector<std::string> args = testing::RunTestGuestArgs("linux", "kvmrun.hold " + append);
-    args.insert(args.end(), {"--name", name, "--detach", "--grace", "1"});
-    args.insert(args.end(), extra.begin(), extra.end());
-    started_.push_back(name);
-    const auto r = Kvmrun(args);
+    const auto r = NamedVmFixture::Detach(name, extra, append);
     ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  std::string VmFile(const std::string& name, const std::string& file) const {
-    return dir_.path() + "/kvmrun/" + name + "/" + file;
   }
   // verify NAME --json: the rows by timer, and the exit code.
   nlohmann::json Verify(const std::string& name, std::vector<std::string> extra = {},
@@ -95,10 +74,6 @@ class GuestClockQemuTest : public ::testing::Test {
     }
     return false;
   }
-
-  testing::TempDir dir_;
-  std::string qemu_;
-  std::vector<std::string> started_;
 };
 
 TEST_F(GuestClockQemuTest, OffsetIsSmallAfterBootAndAPauseIsSeenThenSyncSetsItRight) {
@@ -197,8 +172,7 @@ TEST_F(GuestClockQemuTest, TimecheckWallModeShowsAQmpPauseInTheGuestsClock) {
   ASSERT_EQ(run["stalls"].size(), 1u) << r.out;
   const nlohmann::json& stall = run["stalls"][0];
   // Under TCG the guest's clocksource stops with the VM: it falls behind by the pause.
-  EXPECT_NEAR(stall["after_s"].get<double>() - stall["before_s"].get<double>(), -2.0, 0.5)
-      << r.out;
+  EXPECT_NEAR(stall["after_s"].get<double>() - stall["before_s"].get<double>(), -2.0, 0.5) << r.out;
   EXPECT_LT(run["worst_uncertainty_s"].get<double>(), 0.5);
   EXPECT_FALSE(run["clocksource"].get<std::string>().empty());
 }

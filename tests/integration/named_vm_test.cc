@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/support/named_vm_fixture.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"
@@ -18,44 +19,18 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-class NamedVmTest : public ::testing::Test {
+class NamedVmTest : public testing::NamedVmFixture {
  protected:
-  void SetUp() override {
-    qemu_ = testing::TestQemuBinary();
-    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
-  }
   void TearDown() override {
     if (IsSkipped()) return;
-    for (const std::string& name : started_) testing::RunKvmrun({"stop", name}, Options());
+    NamedVmFixture::TearDown();
     EXPECT_TRUE(testing::QemusOfVm(started_.empty() ? "none" : started_[0]).empty());
-  }
-  testing::CommandOptions Options(std::string input = "") const {
-    testing::CommandOptions o;
-    o.extra_env = {"XDG_RUNTIME_DIR=" + dir_.path(), "XDG_CACHE_HOME=" + dir_.path() + "/cache",
-                   "KVMRUN_QEMU=" + qemu_};
-    o.timeout = 180s;
-    o.stdin_text = std::move(input);
-    return o;
-  }
-  testing::CommandResult Detach(const std::string& name, const std::string& extra_append = "") {
-    started_.push_back(name);
-    std::vector<std::string> args =
-        testing::RunTestGuestArgs("linux", "kvmrun.hold " + extra_append);
-    args.insert(args.end(), {"--name", name, "--detach", "--grace", "1"});
-    return testing::RunKvmrun(args, Options());
-  }
-  testing::CommandResult Kvmrun(const std::vector<std::string>& args, std::string input = "") {
-    return testing::RunKvmrun(args, Options(std::move(input)));
   }
   nlohmann::json Ps() {
     const auto r = Kvmrun({"ps", "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return nlohmann::json::parse(r.out);
   }
-
-  testing::TempDir dir_;
-  std::string qemu_;
-  std::vector<std::string> started_;
 };
 
 TEST_F(NamedVmTest, DetachPsExecVerifyQmpStopWithTwoNamesAtOnce) {
