@@ -65,6 +65,47 @@ TEST_F(VmRunTest, TheStallWatchReportsAQmpPauseOnceItEndsOnTheRunsThread) {
   EXPECT_EQ(ToString(VmStall::Kind::kPaused), "paused over QMP");
 }
 
+TEST_F(VmRunTest, TheGuestClockGateStopsARunWhoseGuestIsAnHourOff) {
+  FakeQemuBehaviour wrong_clock;
+  wrong_clock.agent_offset_s = -3600;
+  auto vm = Start(wrong_clock);
+  ASSERT_FALSE(vm->agent_socket().empty());
+  std::vector<std::vector<ClockCheck>> results;
+  RunLimits limits;
+  limits.timeout = 10s;
+  limits.grace = 1s;
+  limits.stall_poll = 20ms;
+  GuestClockGate gate;
+  gate.wait = 5s;
+  gate.stop_on_mismatch = true;
+  gate.on_result = [&](const std::vector<ClockCheck>& rows) { results.push_back(rows); };
+  limits.guest_clock = gate;
+  const RunOutcome out = RunUntilExit(*vm, limits);
+  EXPECT_EQ(out.stopped_by, "guest clock mismatch");
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_FALSE(out.guest_clock.empty());
+  EXPECT_EQ(out.guest_clock[0].timer, "guest-time");
+  EXPECT_EQ(out.guest_clock[0].outcome, CheckOutcome::kMismatch);
+  EXPECT_NE(out.guest_clock[0].observed.find("-3600"), std::string::npos)
+      << out.guest_clock[0].observed;
+}
+
+TEST_F(VmRunTest, TheGuestClockGateReportsAGoodClockAndTheRunGoesOn) {
+  FakeQemuBehaviour good_clock;
+  good_clock.agent_offset_s = 0.2;
+  auto vm = Start(good_clock);
+  RunLimits limits;
+  limits.timeout = 1s;
+  limits.grace = 1s;
+  GuestClockGate gate;
+  gate.stop_on_mismatch = true;
+  limits.guest_clock = gate;
+  const RunOutcome out = RunUntilExit(*vm, limits);
+  EXPECT_EQ(out.stopped_by, "timeout");
+  ASSERT_FALSE(out.guest_clock.empty());
+  EXPECT_EQ(out.guest_clock[0].outcome, CheckOutcome::kOk);
+}
+
 TEST_F(VmRunTest, WithoutTheStallWatchNothingAsksQemuForItsStatus) {
   auto vm = Start({});
   RunLimits limits;

@@ -4,10 +4,14 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <string_view>
+
+#include "kvmrun/qemu_command.h"
 
 namespace kvmrun::testing {
 
@@ -94,11 +98,84 @@ nlohmann::json Event(const std::string& name, nlohmann::json data = nullptr) {
   return e;
 }
 
+// The path QEMU would listen on for the guest agent's chardev, or "".
+std::string AgentSocketPath(const SpawnRequest& request) {
+  for (const std::string& arg : request.argv) {
+    const std::size_t path = arg.find(",path=");
+    if (arg.rfind(std::string("socket,id=") + kAgentChardevId + ",", 0) != 0 ||
+        path == std::string::npos) {
+      continue;
+    }
+    const std::size_t end = arg.find(",server=on", path);
+    return arg.substr(path + 6, end == std::string::npos ? end : end - path - 6);
+  }
+  return "";
+}
+
+int Listen(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 4) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A qemu-ga for the tests: one client at a time, as QEMU serves the port.
+void ServeAgent(int listen_fd, int stop_event, double offset_s) {
+  const auto stopped = [stop_event](int fd) {
+    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_event, POLLIN, 0}};
+    return poll(fds, 2, -1) <= 0 || (fds[1].revents & POLLIN) != 0;
+  };
+  while (!stopped(listen_fd)) {
+    const int client = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    std::string buffer;
+    char chunk[4096];
+    ssize_t n = 0;
+    while (!stopped(client) && (n = read(client, chunk, sizeof(chunk))) > 0) {
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      std::size_t newline;
+      while ((newline = buffer.find('\n')) != std::string::npos) {
+        const nlohmann::json command = nlohmann::json::parse(buffer.substr(0, newline));
+        buffer.erase(0, newline + 1);
+        const std::string name = command.value("execute", "");
+        const nlohmann::json id = command.value("id", nlohmann::json());
+        std::string reply;
+        if (name == "guest-sync-delimited") {
+          reply = "\xff" + nlohmann::json{{"return", command["arguments"]["id"]}}.dump();
+        } else if (name == "guest-get-time") {
+          timespec now{};
+          clock_gettime(CLOCK_REALTIME, &now);
+          const double ns = static_cast<double>(now.tv_sec) * 1e9 +
+                            static_cast<double>(now.tv_nsec) + offset_s * 1e9;
+          reply = nlohmann::json{{"return", static_cast<std::int64_t>(ns)}, {"id", id}}.dump();
+        } else if (name == "guest-ping") {
+          reply = nlohmann::json{{"return", nlohmann::json::object()}, {"id", id}}.dump();
+        } else {
+          reply = nlohmann::json{
+              {"error", {{"class", "CommandNotFound"}, {"desc", name}}},
+              {"id",
+               id}}.dump();
+        }
+        reply += "\n";
+        [[maybe_unused]] const ssize_t w = write(client, reply.data(), reply.size());
+      }
+    }
+    close(client);
+  }
+  close(listen_fd);
+}
+
 }  // namespace
 
 FakeQemuRunner::~FakeQemuRunner() {
   if (state_) state_->Exit({-1, SIGKILL});
   if (server_.joinable()) server_.join();
+  if (agent_.joinable()) agent_.join();
 }
 
 std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
@@ -112,6 +189,12 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
   state->console_fd = console >= 0 ? dup(console) : -1;
   const int err = request.stderr_fd >= 0 ? dup(request.stderr_fd) : -1;
   const FakeQemuBehaviour b = behaviour_;
+  if (b.agent_offset_s) {
+    const int listen_fd = Listen(AgentSocketPath(request));
+    if (listen_fd >= 0) {
+      agent_ = std::thread(ServeAgent, listen_fd, state->stop_event, *b.agent_offset_s);
+    }
+  }
 
   server_ = std::thread([state, b, err] {
     if (!b.stderr_text.empty() && err >= 0) {

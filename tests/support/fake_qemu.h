@@ -30,6 +30,9 @@ struct FakeQemuBehaviour {
   std::optional<int> exit_at_start;  // exit at once with this code, after writing `stderr`
   std::string stderr_text;
   std::string console_text;  // written to the console on "cont"
+  // When set, a fake qemu-ga listens on the VM's agent socket (sync, ping, guest-get-time),
+  // its clock this many seconds from the host's.
+  std::optional<double> agent_offset_s;
 };
 
 class FakeQemuRunner : public ProcessRunner {
@@ -51,6 +54,7 @@ class FakeQemuRunner : public ProcessRunner {
   SpawnRequest request_;
   std::shared_ptr<State> state_;
   std::thread server_;
+  std::thread agent_;
 };
 
 // VmOptions that start a Vm on `runner` without probing anything: QEMU 7.2's shipped
