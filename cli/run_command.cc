@@ -314,11 +314,13 @@ int RunCommand(const Args& args) {
         std::to_string(getpid()) + ")\n  kvmrun exec " + spec.name + " -- CMD...   kvmrun stop " +
         spec.name + "   console: " + vm_options.console_log + "\n");
   }
-  limits.on_stall = [&machine, resync](const VmStall& stall) {
+  const std::string sync_hint =
+      named ? "'kvmrun sync " + spec.name + "' or --resync=auto sets it" : "--resync=auto sets it";
+  limits.on_stall = [&machine, resync, sync_hint](const VmStall& stall) {
     std::string line = "kvmrun: the guest did not run for " + SecondsText(stall.length) + " (" +
                        std::string(ToString(stall.kind)) + ")";
     if (!resync) {
-      line += "; its clock may be behind ('kvmrun sync NAME' or --resync=auto sets it)";
+      line += "; its clock may be behind (" + sync_hint + ")";
     } else {
       try {
         line +=
@@ -371,7 +373,7 @@ int RunCommand(const Args& args) {
     std::cerr << "kvmrun: guest powered off"
               << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
   }
-  if (out.stopped_by == "guest clock mismatch") return kExitMismatch;
+  if (out.stopped_by == kGuestClockMismatch) return kExitMismatch;
   if (!stopped_by.empty()) return kExitFailure;
   if (!out.status.Success()) {
     throw VmError("QEMU " + out.status.ToString() +

@@ -225,7 +225,7 @@ RunOutcome RunUntilExit(Vm& vm, const RunLimits& limits) {
     } else if (guest_clock.mismatch() &&
                !(stalls && (stalls->active() || !outcome.stalls.empty()))) {
       // (A gate that read the guest's clock after a stall measured the stall, not the policy.)
-      outcome.stopped_by = "guest clock mismatch";
+      outcome.stopped_by = kGuestClockMismatch;
     } else if (Clock::now() >= deadline) {
       outcome.stopped_by = "timeout";
     } else {

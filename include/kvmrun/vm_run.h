@@ -46,13 +46,16 @@ std::string_view ToString(VmStall::Kind kind);
 struct GuestClockGate {
   std::chrono::milliseconds wait{120000};  // for the guest to boot and start its agent
   std::chrono::milliseconds max_offset = kDefaultMaxGuestOffset;
-  // A mismatch ends the run (stopped_by "guest clock mismatch"), unless the stall watch saw
+  // A mismatch ends the run (stopped_by kGuestClockMismatch), unless the stall watch saw
   // the VM stall before it (the offset then measures the stall, which on_stall reports).
   bool stop_on_mismatch = false;
   // Called (on the gate's thread) with the rows once read, or with "no agent" rows when none
   // answered within `wait`. Not called when the VM ended first.
   std::function<void(const std::vector<ClockCheck>&)> on_result;
 };
+
+// RunOutcome::stopped_by when the guest-clock gate ended the run.
+inline constexpr char kGuestClockMismatch[] = "guest clock mismatch";
 
 struct RunLimits {
   // From the call; then the ladder. None: no limit.

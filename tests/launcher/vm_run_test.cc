@@ -81,7 +81,7 @@ TEST_F(VmRunTest, TheGuestClockGateStopsARunWhoseGuestIsAnHourOff) {
   gate.on_result = [&](const std::vector<ClockCheck>& rows) { results.push_back(rows); };
   limits.guest_clock = gate;
   const RunOutcome out = RunUntilExit(*vm, limits);
-  EXPECT_EQ(out.stopped_by, "guest clock mismatch");
+  EXPECT_EQ(out.stopped_by, kGuestClockMismatch);
   ASSERT_EQ(results.size(), 1u);
   ASSERT_FALSE(out.guest_clock.empty());
   EXPECT_EQ(out.guest_clock[0].timer, "guest-time");
