@@ -52,7 +52,13 @@ int VerifyCommand(const Args& args) {
   if (!vm.count("qmp-socket")) throw UsageError("a NAME or --qmp-socket PATH is required");
   const VmTarget target = TargetOf(vm["qmp-socket"].as<std::string>());
   const std::string os = vm.count("os") ? vm["os"].as<std::string>() : target.os;
-  if (os.empty()) throw UsageError("--os is required; see 'kvmrun policy --list'");
+  if (os.empty()) {
+    const std::string& given = target.qmp_socket;
+    throw UsageError(given.find('/') == std::string::npos
+                         ? "no running VM is called '" + given +
+                               "' ('kvmrun ps' lists them); for a socket path, --os is required"
+                         : "--os is required; see 'kvmrun policy --list'");
+  }
   const ClockPolicy policy = MakeClockPolicy(ParseGuestOs(os), GetOverrides(vm));
   const auto max_offset = MaxOffsetOption(vm);
   const auto agent_wait = AgentWaitOption(vm);
