@@ -32,6 +32,42 @@ std::string Trimmed(std::string text) {
   return text;
 }
 
+// The local time zone's offset from UTC at `realtime_ns`, in seconds (east positive).
+std::int64_t UtcOffsetAt(std::int64_t realtime_ns) {
+  const time_t when = static_cast<time_t>(realtime_ns / 1'000'000'000);
+  tm local{};
+  if (localtime_r(&when, &local) == nullptr) return 0;
+  return local.tm_gmtoff;
+}
+
+// "+05:30"
+std::string UtcOffsetText(std::int64_t seconds) {
+  char text[40];
+  const long long minutes = (seconds < 0 ? -seconds : seconds) / 60;
+  std::snprintf(text, sizeof(text), "%c%02lld:%02lld", seconds < 0 ? '-' : '+', minutes / 60,
+                minutes % 60);
+  return text;
+}
+
+// Why a guest is off by about the host's UTC offset, or "" when it is not: the guest reads its
+// RTC in the other base than the one the policy gives QEMU.
+std::string RtcBaseHint(const ClockPolicy& policy, const GuestOffset& offset,
+                        std::int64_t host_utc_offset_s, std::int64_t max_ns) {
+  if (host_utc_offset_s == 0) return "";
+  const bool local = policy.rtc_base.value == RtcBase::kLocaltime;
+  // Local RTC read as UTC: the guest is ahead by the UTC offset; UTC read as local: behind.
+  const std::int64_t expected_ns = (local ? 1 : -1) * host_utc_offset_s * 1'000'000'000;
+  const std::int64_t miss = offset.offset_ns - expected_ns;
+  if ((miss < 0 ? -miss : miss) > max_ns + offset.uncertainty_ns) return "";
+  const std::string zone = "UTC" + UtcOffsetText(host_utc_offset_s);
+  return local ? "; off by the host's UTC offset (" + zone +
+                     "): the policy keeps the RTC in local time and the guest reads it as UTC "
+                     "(a Linux guest: timedatectl set-local-rtc 1, or a --os whose RTC is UTC)"
+               : "; off by the host's UTC offset (" + zone +
+                     "): the policy keeps the RTC in UTC and the guest reads it as local time "
+                     "(a Windows guest: RealTimeIsUniversal, or a --os whose RTC is local)";
+}
+
 // Runs `read`, recording its result or the reason it failed. A lost connection propagates.
 template <typename T, typename F>
 Observed<T> Observe(const std::string& where, F read) {
@@ -133,6 +169,8 @@ GuestClockReading ReadGuestClock(GuestAgent& agent, bool linux_guest, int sample
   GuestClockReading reading;
   reading.offset = Observe<GuestOffset>("guest-get-time",
                                         [&] { return MeasureGuestOffset(agent, samples, host); });
+  if (const auto& offset = reading.offset.value)
+    reading.host_utc_offset_s = UtcOffsetAt(offset->host_ns);
   if (linux_guest) {
     reading.clocksource = Observe<GuestClocksource>("/sys/devices/system/clocksource/clocksource0",
                                                     [&] { return ReadGuestClocksource(agent); });
@@ -191,7 +229,10 @@ std::vector<ClockCheck> CompareGuestClock(const ClockPolicy& policy, Accel accel
     time.detail = "guest-get-time against host CLOCK_REALTIME, best of " +
                   std::to_string(offset->samples - offset->discarded) + " samples";
     if (offset->guest_stepped) time.detail += "; the guest's clock moved while measured";
-    if (time.outcome == CheckOutcome::kMismatch) time.detail += "; 'kvmrun sync' sets it";
+    if (time.outcome == CheckOutcome::kMismatch) {
+      time.detail += RtcBaseHint(policy, *offset, reading.host_utc_offset_s, max_ns);
+      time.detail += "; 'kvmrun sync' sets it";
+    }
   } else {
     time.observed = std::string("?");
     time.detail = reading.offset.error;

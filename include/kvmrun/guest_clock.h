@@ -90,6 +90,9 @@ struct GuestClockReading {
   std::string no_agent;
   Observed<GuestOffset> offset;
   Observed<GuestClocksource> clocksource;  // error "not a Linux guest" when not read
+  // The host's local time minus UTC when the offset was taken (what QEMU's -rtc base=localtime
+  // adds). A guest off by about this much reads its RTC in the other base than the policy's.
+  std::int64_t host_utc_offset_s = 0;
 };
 
 // The default for --max-offset. A freshly booted guest reads the RTC, whose resolution is one
@@ -110,9 +113,10 @@ GuestClockReading ReadGuestClockAt(const std::string& agent_socket, bool linux_g
                                    std::chrono::milliseconds wait);
 
 // Pure: the rows "guest-time" (a mismatch when the guest is surely more than `max_offset`
-// off) and "guest-clocksource" (kvm-clock expected under KVM when the policy enables it, not
-// kvm-clock when it disables it; under TCG whatever the kernel picked, usually tsc). Without
-// an agent both rows are unknown, and nothing fails.
+// off; one of about the host's UTC offset is named as an RTC base the guest does not share) and
+// "guest-clocksource" (kvm-clock expected under KVM when the policy enables it, not kvm-clock when
+// it disables it; under TCG whatever the kernel picked, usually tsc). Without an agent both rows
+// are unknown, and nothing fails.
 std::vector<ClockCheck> CompareGuestClock(const ClockPolicy& policy, Accel accel,
                                           const GuestClockReading& reading,
                                           std::chrono::milliseconds max_offset);

@@ -113,6 +113,33 @@ TEST(CompareGuestClockTest, AnOffsetBeyondTheThresholdIsAMismatch) {
   EXPECT_EQ(Row(rows, "guest-time").outcome, CheckOutcome::kOk);
 }
 
+TEST(CompareGuestClockTest, AnOffsetOfTheHostsUtcOffsetIsNamedAsAnRtcBaseTheGuestDoesNotShare) {
+  const std::int64_t ist = 5 * 3600 + 1800;  // UTC+05:30
+  const auto detail = [&](GuestOs os, std::int64_t offset_ns, std::int64_t utc_offset_s) {
+    GuestClockReading reading = Reading(offset_ns, "tsc");
+    reading.host_utc_offset_s = utc_offset_s;
+    return Row(CompareGuestClock(MakeClockPolicy(os), Accel::kTcg, reading, 2s), "guest-time")
+        .detail;
+  };
+  // A local-time RTC read as UTC: the guest is ahead by the offset, give or take the boot.
+  EXPECT_NE(detail(GuestOs::kWindows10, ist * kS + kS, ist)
+                .find("off by the host's UTC offset (UTC+05:30): the policy keeps the RTC in local "
+                      "time and the guest reads it as UTC"),
+            std::string::npos);
+  // A UTC RTC read as local time: behind by it.
+  EXPECT_NE(detail(GuestOs::kLinux, -ist * kS, ist)
+                .find("keeps the RTC in UTC and the guest "
+                      "reads it as local time"),
+            std::string::npos);
+  // West of Greenwich the signs turn round.
+  EXPECT_NE(detail(GuestOs::kWindows10, -5 * 3600 * kS, -5 * 3600).find("(UTC-05:00)"),
+            std::string::npos);
+  // Any other offset, the wrong sign, or a host on UTC: no such hint.
+  EXPECT_EQ(detail(GuestOs::kWindows10, 3 * 3600 * kS, ist).find("UTC offset"), std::string::npos);
+  EXPECT_EQ(detail(GuestOs::kWindows10, -ist * kS, ist).find("UTC offset"), std::string::npos);
+  EXPECT_EQ(detail(GuestOs::kWindows10, 3600 * kS, 0).find("UTC offset"), std::string::npos);
+}
+
 TEST(CompareGuestClockTest, TheClocksourceFollowsThePolicyAndTheAccelerator) {
   const ClockPolicy linux_policy = MakeClockPolicy(GuestOs::kLinux);
   const ClockPolicy legacy = MakeClockPolicy(GuestOs::kLinuxLegacy);

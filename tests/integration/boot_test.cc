@@ -10,6 +10,7 @@
 #include <thread>
 #include <tuple>
 
+#include "kvmrun/clock_policy.h"
 #include "kvmrun/guest_os.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
@@ -26,6 +27,18 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RunKvmrun;
 using testing::RunTestGuestArgs;
+
+// The test guest as `os` would keep its clock: a Windows policy's RTC runs in local time, and
+// the guest is told the test's zone to read it in (a Linux guest would read it as UTC and be
+// hours off, which the guest-clock gate rightly fails).
+std::vector<std::string> GuestArgs(const std::string& os, const std::string& append = "") {
+  std::string extra = append;
+  if (MakeClockPolicy(ParseGuestOs(os)).rtc_base.value == RtcBase::kLocaltime) {
+    extra +=
+        std::string(extra.empty() ? "" : " ") + "kvmrun.rtc-local=" + testing::kTestTimeZonePosix;
+  }
+  return RunTestGuestArgs(os, extra);
+}
 
 std::string UniqueName() {
   std::random_device rd;
@@ -51,7 +64,7 @@ class BootTest : public ::testing::Test {
   }
   std::vector<std::string> Env() const {
     return {"XDG_RUNTIME_DIR=" + runtime_.path() + "/run", "XDG_CACHE_HOME=" + cache_.path(),
-            "TZ=Asia/Kolkata", "KVMRUN_QEMU=" + qemu_};
+            std::string("TZ=") + testing::kTestTimeZone, "KVMRUN_QEMU=" + qemu_};
   }
   // Nothing in the runtime base but, at most, the named-VM registry with nothing in it.
   bool RuntimeEmpty() const {
@@ -82,7 +95,7 @@ TEST_F(BootTest, BootsToTheMarkerVerifiesTheClocksAndPowersOff) {
 }
 
 TEST_F(BootTest, JsonReportCarriesTheClockReportAndPhaseTimings) {
-  auto args = RunTestGuestArgs("windows-10");
+  auto args = GuestArgs("windows-10");
   args.push_back("--json");
   const auto r = RunKvmrun(args, Options());
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -95,6 +108,36 @@ TEST_F(BootTest, JsonReportCarriesTheClockReportAndPhaseTimings) {
     EXPECT_GT(report["timings"][phase].get<double>(), 0.0) << phase;
   }
   EXPECT_NE(r.err.find(testing::kGuestMarker), std::string::npos) << "console on stderr";
+}
+
+// A Windows policy keeps the RTC in the host's local time (UTC+05:30 here): a guest that reads
+// it as local time has the right clock; one that reads it as UTC is 5.5 hours ahead, and the
+// guest-clock gate stops the run (exit 3) naming the UTC offset as the cause.
+TEST_F(BootTest, ALocalTimeRtcIsRightOnlyForAGuestThatReadsItAsLocalTime) {
+  {
+    std::vector<std::string> argv = {KVMRUN_CLI_PATH};
+    const auto args = GuestArgs("windows-10", "kvmrun.hold");
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--grace", "1"});
+    testing::ScopedProcess kvmrun(argv, Env(), runtime_.path() + "/kvmrun.log");
+    for (int i = 0; i < 1200 && kvmrun.Output().find("kvmrun: guest-time") == std::string::npos;
+         ++i) {
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_TRUE(std::regex_search(kvmrun.Output(),
+                                  std::regex(R"(guest-time [+-][01]\.\d+ s \+- [^:]+: ok)")))
+        << kvmrun.Output();
+    kvmrun.Signal(SIGTERM);
+    ASSERT_TRUE(kvmrun.WaitExit(15s).has_value()) << kvmrun.Output();
+  }
+  auto args = RunTestGuestArgs("windows-10", "kvmrun.hold");
+  args.insert(args.end(), {"--grace", "1"});
+  const auto r = RunKvmrun(args, Options());
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(guest-time \+19[78]\d\d\.\d+ s .*MISMATCH)")))
+      << r.err;
+  EXPECT_NE(r.err.find("off by the host's UTC offset (UTC+05:30)"), std::string::npos) << r.err;
+  EXPECT_TRUE(RuntimeEmpty());
 }
 
 TEST_F(BootTest, SecondRunReusesTheProbeCache) {
@@ -211,7 +254,7 @@ class EachQemuBootTest : public BootTest,
 TEST_P(EachQemuBootTest, BootsWithAVerifiedReport) {
   const auto& [label, os] = GetParam();
   KVMRUN_REQUIRE_QEMU_LABELLED(qemu, label);
-  auto args = RunTestGuestArgs(std::string(ToString(os)));
+  auto args = GuestArgs(std::string(ToString(os)));
   args.insert(args.end(), {"--qemu", qemu, "--json"});
   const auto r = RunKvmrun(args, Options());
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -235,7 +278,7 @@ INSTANTIATE_TEST_SUITE_P(Generations, EachQemuBootTest,
 class EveryOsBootTest : public BootTest, public ::testing::WithParamInterface<GuestOs> {};
 
 TEST_P(EveryOsBootTest, VerifiesOkAndBoots) {
-  const auto r = RunKvmrun(RunTestGuestArgs(std::string(ToString(GetParam()))), Options());
+  const auto r = RunKvmrun(GuestArgs(std::string(ToString(GetParam()))), Options());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("clock verification: ok"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find(testing::kGuestMarker), std::string::npos);

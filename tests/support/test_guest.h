@@ -19,6 +19,11 @@ inline std::string TestInitrd() { return TestGuestDir() + "/initramfs.cpio"; }
 
 inline constexpr char kGuestMarker[] = "KVMRUN-GUEST-READY";
 
+// The host time zone of tests that must tell a local-time RTC from a UTC one, and the same zone
+// in the POSIX form the guest's init takes (the guest has no zoneinfo): kvmrun.rtc-local=...
+inline constexpr char kTestTimeZone[] = "Asia/Kolkata";
+inline constexpr char kTestTimeZonePosix[] = "IST-5:30";
+
 // `kvmrun run` arguments that boot the test guest under TCG; `append` is added to the kernel
 // command line (e.g. "kvmrun.hold").
 inline std::vector<std::string> RunTestGuestArgs(const std::string& os,
