@@ -194,6 +194,17 @@ VmTarget TargetOf(const std::string& path_or_name) {
   return target;
 }
 
+std::string AgentSocketOf(const std::string& name) {
+  const VmTarget target = TargetOf(name);
+  if (target.name.empty()) {
+    throw UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
+  }
+  if (target.agent_socket.empty()) {
+    throw Error("VM '" + name + "' has no guest agent port (it was started with --no-agent)");
+  }
+  return target.agent_socket;
+}
+
 std::string QmpSocketOf(const std::string& path_or_name) {
   return TargetOf(path_or_name).qmp_socket;
 }

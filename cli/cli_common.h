@@ -70,6 +70,9 @@ struct VmTarget {
   std::string os;
 };
 VmTarget TargetOf(const std::string& path_or_name);
+// The guest agent socket of the running VM `name`: UsageError when no VM is called that, Error
+// when it was started without an agent port.
+std::string AgentSocketOf(const std::string& name);
 
 // --max-offset and --agent-wait (its default `agent_wait_s`): the guest-clock checks.
 void AddGuestClockOptions(po::options_description& options, double agent_wait_s);

@@ -7,7 +7,6 @@
 #include "cli/commands.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_agent.h"
-#include "kvmrun/vm_registry.h"
 
 namespace kvmrun::cli {
 namespace {
@@ -71,12 +70,7 @@ int ExecCommand(const Args& args) {
   }
   const auto agent_timeout = Seconds(vm, "agent-timeout");
 
-  const std::optional<NamedVm> found = FindNamedVm(name);
-  if (!found) throw UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
-  const std::string socket = found->info.value("agent_socket", "");
-  if (socket.empty()) {
-    throw Error("VM '" + name + "' has no guest agent port (it was started with --no-agent)");
-  }
+  const std::string socket = AgentSocketOf(name);
   if (isatty(STDIN_FILENO) == 0) {
     request.input = std::string(std::istreambuf_iterator<char>(std::cin), {});
   }

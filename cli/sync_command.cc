@@ -37,17 +37,7 @@ int SyncCommand(const Args& args) {
   const std::string given = vm["vm"].as<std::string>();
   const auto max_offset = MaxOffsetOption(vm);
   const auto agent_wait = AgentWaitOption(vm);
-  std::string socket = given;
-  if (given.find('/') == std::string::npos) {
-    const VmTarget target = TargetOf(given);
-    if (target.name.empty()) {
-      throw UsageError("no running VM called '" + given + "'; 'kvmrun ps' lists them");
-    }
-    if (target.agent_socket.empty()) {
-      throw Error("VM '" + given + "' has no guest agent port (it was started with --no-agent)");
-    }
-    socket = target.agent_socket;
-  }
+  const std::string socket = given.find('/') == std::string::npos ? AgentSocketOf(given) : given;
   const auto agent = ConnectGuestAgent(socket, agent_wait);
   const ResyncResult result = ResyncGuestClock(*agent);
   const bool within = result.after.SurelyOffNs() <= std::chrono::nanoseconds(max_offset).count();
