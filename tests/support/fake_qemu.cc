@@ -124,47 +124,53 @@ int Listen(const std::string& path) {
   return fd;
 }
 
+// Waits for `fd` to be readable; false when `stop_event` fired first (or poll failed).
+bool Readable(int fd, int stop_event) {
+  pollfd fds[2] = {{fd, POLLIN, 0}, {stop_event, POLLIN, 0}};
+  return poll(fds, 2, -1) > 0 && (fds[1].revents & POLLIN) == 0;
+}
+
+// Reads JSON commands, one per line, from `fd` and hands each to `answer` until the peer
+// closes, `stop_event` fires or `answer` returns false.
+void ServeLines(int fd, int stop_event, const std::function<bool(const nlohmann::json&)>& answer) {
+  std::string buffer;
+  char chunk[4096];
+  ssize_t n = 0;
+  while (Readable(fd, stop_event) && (n = read(fd, chunk, sizeof(chunk))) > 0) {
+    buffer.append(chunk, static_cast<std::size_t>(n));
+    std::size_t newline;
+    while ((newline = buffer.find('\n')) != std::string::npos) {
+      const nlohmann::json command = nlohmann::json::parse(buffer.substr(0, newline));
+      buffer.erase(0, newline + 1);
+      if (!answer(command)) return;
+    }
+  }
+}
+
 // A qemu-ga for the tests: one client at a time, as QEMU serves the port.
 void ServeAgent(int listen_fd, int stop_event, double offset_s) {
-  const auto stopped = [stop_event](int fd) {
-    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_event, POLLIN, 0}};
-    return poll(fds, 2, -1) <= 0 || (fds[1].revents & POLLIN) != 0;
-  };
-  while (!stopped(listen_fd)) {
+  while (Readable(listen_fd, stop_event)) {
     const int client = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
-    std::string buffer;
-    char chunk[4096];
-    ssize_t n = 0;
-    while (!stopped(client) && (n = read(client, chunk, sizeof(chunk))) > 0) {
-      buffer.append(chunk, static_cast<std::size_t>(n));
-      std::size_t newline;
-      while ((newline = buffer.find('\n')) != std::string::npos) {
-        const nlohmann::json command = nlohmann::json::parse(buffer.substr(0, newline));
-        buffer.erase(0, newline + 1);
-        const std::string name = command.value("execute", "");
-        const nlohmann::json id = command.value("id", nlohmann::json());
-        std::string reply;
-        if (name == "guest-sync-delimited") {
-          reply = "\xff" + nlohmann::json{{"return", command["arguments"]["id"]}}.dump();
-        } else if (name == "guest-get-time") {
-          timespec now{};
-          clock_gettime(CLOCK_REALTIME, &now);
-          const double ns = static_cast<double>(now.tv_sec) * 1e9 +
-                            static_cast<double>(now.tv_nsec) + offset_s * 1e9;
-          reply = nlohmann::json{{"return", static_cast<std::int64_t>(ns)}, {"id", id}}.dump();
-        } else if (name == "guest-ping") {
-          reply = nlohmann::json{{"return", nlohmann::json::object()}, {"id", id}}.dump();
-        } else {
-          reply = nlohmann::json{
-              {"error", {{"class", "CommandNotFound"}, {"desc", name}}},
-              {"id",
-               id}}.dump();
-        }
-        reply += "\n";
-        [[maybe_unused]] const ssize_t w = write(client, reply.data(), reply.size());
+    ServeLines(client, stop_event, [client, offset_s](const nlohmann::json& command) {
+      const std::string name = command.value("execute", "");
+      const nlohmann::json id = command.value("id", nlohmann::json());
+      if (name == "guest-sync-delimited") {
+        [[maybe_unused]] const ssize_t w = write(client, "\xff", 1);
+        Send(client, {{"return", command["arguments"]["id"]}});
+      } else if (name == "guest-get-time") {
+        timespec now{};
+        clock_gettime(CLOCK_REALTIME, &now);
+        const double ns = static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec) +
+                          offset_s * 1e9;
+        Send(client, {{"return", static_cast<std::int64_t>(ns)}, {"id", id}});
+      } else if (name == "guest-ping") {
+        Send(client, {{"return", nlohmann::json::object()}, {"id", id}});
+      } else {
+        Send(client, {{"error", {{"class", "CommandNotFound"}, {"desc", name}}}, {"id", id}});
       }
-    }
+      return true;
+    });
     close(client);
   }
   close(listen_fd);
@@ -212,48 +218,37 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
                    {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}, {"package", "fake"}}},
                   {"capabilities", nlohmann::json::array()}}}});
     }
-    std::string buffer;
     bool paused = false;  // QMP stop/cont, as query-status reports it
-    while (true) {
-      pollfd fds[2] = {{fd, POLLIN, 0}, {state->stop_event, POLLIN, 0}};
-      if (poll(fds, 2, -1) <= 0 || (fds[1].revents & POLLIN)) return;
-      char chunk[4096];
-      const ssize_t n = read(fd, chunk, sizeof(chunk));
-      if (n <= 0) return;
-      buffer.append(chunk, static_cast<std::size_t>(n));
-      std::size_t newline;
-      while ((newline = buffer.find('\n')) != std::string::npos) {
-        const nlohmann::json command = nlohmann::json::parse(buffer.substr(0, newline));
-        buffer.erase(0, newline + 1);
-        const std::string name = command.value("execute", "");
-        {
-          std::lock_guard lock(state->mu);
-          state->commands.push_back(name);
-        }
-        const nlohmann::json id = command.value("id", nlohmann::json());
-        if (name == "cont" && !b.console_text.empty()) {
-          [[maybe_unused]] const ssize_t w =
-              write(state->console_fd, b.console_text.data(), b.console_text.size());
-        }
-        if (name == "stop" || name == "cont") paused = name == "stop";
-        if (name == "query-status") {
-          Send(fd, {{"return", {{"running", !paused}, {"status", paused ? "paused" : "running"}}},
-                    {"id", id}});
-          continue;
-        }
-        Send(fd, {{"return", nlohmann::json::object()}, {"id", id}});
-        if (name == "system_powerdown" && b.powerdown_works) {
-          Send(fd, Event("SHUTDOWN", {{"guest", true}, {"reason", "guest-shutdown"}}));
-          state->Exit({0, 0});
-          return;
-        }
-        if (name == "quit" && b.quit_works) {
-          Send(fd, Event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}}));
-          state->Exit({0, 0});
-          return;
-        }
+    ServeLines(fd, state->stop_event, [&](const nlohmann::json& command) {
+      const std::string name = command.value("execute", "");
+      {
+        std::lock_guard lock(state->mu);
+        state->commands.push_back(name);
       }
-    }
+      const nlohmann::json id = command.value("id", nlohmann::json());
+      if (name == "cont" && !b.console_text.empty()) {
+        [[maybe_unused]] const ssize_t w =
+            write(state->console_fd, b.console_text.data(), b.console_text.size());
+      }
+      if (name == "stop" || name == "cont") paused = name == "stop";
+      if (name == "query-status") {
+        Send(fd, {{"return", {{"running", !paused}, {"status", paused ? "paused" : "running"}}},
+                  {"id", id}});
+        return true;
+      }
+      Send(fd, {{"return", nlohmann::json::object()}, {"id", id}});
+      if (name == "system_powerdown" && b.powerdown_works) {
+        Send(fd, Event("SHUTDOWN", {{"guest", true}, {"reason", "guest-shutdown"}}));
+        state->Exit({0, 0});
+        return false;
+      }
+      if (name == "quit" && b.quit_works) {
+        Send(fd, Event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}}));
+        state->Exit({0, 0});
+        return false;
+      }
+      return true;
+    });
   });
 
   const auto wait = [state](std::chrono::milliseconds timeout) -> std::optional<ExitStatus> {
