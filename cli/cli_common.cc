@@ -194,6 +194,13 @@ VmTarget TargetOf(const std::string& path_or_name) {
   return target;
 }
 
+std::string SecondsText(std::chrono::milliseconds ms) {
+  std::ostringstream text;
+  text.precision(ms < std::chrono::seconds(10) ? 2 : 1);
+  text << std::fixed << static_cast<double>(ms.count()) / 1000.0 << " s";
+  return text.str();
+}
+
 std::string AgentSocketOf(const std::string& name) {
   const VmTarget target = TargetOf(name);
   if (target.name.empty()) {

@@ -74,6 +74,9 @@ VmTarget TargetOf(const std::string& path_or_name);
 // when it was started without an agent port.
 std::string AgentSocketOf(const std::string& name);
 
+// "1.25 s" (two decimals below 10 s, one above).
+std::string SecondsText(std::chrono::milliseconds ms);
+
 // --max-offset and --agent-wait (its default `agent_wait_s`): the guest-clock checks.
 void AddGuestClockOptions(po::options_description& options, double agent_wait_s);
 std::chrono::milliseconds MaxOffsetOption(const po::variables_map& vm);

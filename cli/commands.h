@@ -20,6 +20,7 @@ int PsCommand(const Args& args);
 int StopCommand(const Args& args);
 int ExecCommand(const Args& args);
 int SyncCommand(const Args& args);
+int SnapshotCommand(const Args& args);
 
 // Parse-only entry points, driven by the CLI fuzzer: a subcommand's arguments turned into the
 // library's types, with every check that needs no QEMU. Throw UsageError on bad input.

@@ -34,6 +34,8 @@ constexpr Subcommand kSubcommands[] = {
     {"exec", "run a command in a named VM through its guest agent; its exit status is ours",
      kvmrun::cli::ExecCommand},
     {"sync", "set a running guest's wall clock from the host's", kvmrun::cli::SyncCommand},
+    {"snapshot", "save a named VM's state to a file (restore: kvmrun run --restore FILE)",
+     kvmrun::cli::SnapshotCommand},
     {"ps", "list the named VMs this user runs", kvmrun::cli::PsCommand},
     {"stop", "stop a named VM through its shutdown ladder", kvmrun::cli::StopCommand},
 };

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/detach.h"
+#include "cli/snapshot_run.h"
 #include "cli/vm_options.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -86,13 +87,6 @@ void PrintGuestClockRows(const std::vector<ClockCheck>& rows) {
   std::cerr << text.str() << std::flush;
 }
 
-std::string SecondsText(std::chrono::milliseconds ms) {
-  std::ostringstream text;
-  text.precision(1);
-  text << std::fixed << static_cast<double>(ms.count()) / 1000.0 << " s";
-  return text.str();
-}
-
 VmSpec SpecFrom(const po::variables_map& vm) {
   VmSpec spec;
   const bool snapshot = vm.count("snapshot") > 0;
@@ -111,6 +105,7 @@ VmSpec SpecFrom(const po::variables_map& vm) {
   spec.firmware_dirs = Many<std::string>(vm, "firmware-dir");
   spec.extra_args = Many<std::string>(vm, "extra-arg");
   spec.verify = ParseVerifyMode(vm["verify"].as<std::string>());
+  if (vm.count("restore")) spec.restore_from = vm["restore"].as<std::string>();
   return spec;
 }
 
@@ -127,7 +122,9 @@ nlohmann::json NamedVmInfo(const Vm& vm, const VmSpec& spec, bool detached,
           {"qemu_version", ToString(vm.capabilities().version)},
           {"qmp_socket", spec.qmp_socket},
           {"agent_socket", vm.agent_socket()},
-          {"console_log", options.console_log}};
+          {"console_log", options.console_log},
+          {"snapshot_identity", SnapshotIdentityToJson(vm.snapshot_identity())},
+          {"snapshot_refusal", vm.SnapshotRefusal()}};
 }
 
 nlohmann::json TimingsJson(const VmTimings& t) {
@@ -157,6 +154,13 @@ po::options_description RunOptions() {
       ("json", "print a JSON report on stdout at the end (the console then goes to stderr)")
       ("marker", po::value<std::string>()->value_name("REGEX"),
        "report (with --json) how long after 'cont' a console line first matched REGEX")
+      ("restore", po::value<std::string>()->value_name("FILE"),
+       "start from a snapshot instead of booting (kvmrun snapshot save, or --save): the\n"
+       "other options must be the ones it was saved with; writable disks get a temporary\n"
+       "overlay each; the guest's clock is set through the agent (unless --resync=off)")
+      ("snapshot-at", po::value<std::string>()->value_name("REGEX"),
+       "boot, wait for a console line matching REGEX, save the VM to --save FILE, quit")
+      ("save", po::value<std::string>()->value_name("FILE"), "the snapshot file of --snapshot-at")
       ("dry-run", "print the QEMU command line and exit: no VM and no probe guest is started\n"
                   "(QEMU runs only to probe its capabilities when they are not cached; stderr\n"
                   "says what was run or assumed)");
@@ -212,6 +216,20 @@ int RunCommand(const Args& args) {
   }
   limits.grace = Seconds(vm, "grace");
   if (vm.count("timeout")) limits.timeout = Seconds(vm, "timeout");
+  std::optional<ConsolePattern> snapshot_at;
+  if (vm.count("snapshot-at") != vm.count("save")) {
+    throw UsageError(
+        "--snapshot-at REGEX and --save FILE go together: the line to save at, "
+        "and where");
+  }
+  if (vm.count("snapshot-at")) {
+    try {
+      snapshot_at = ConsolePattern(vm["snapshot-at"].as<std::string>());
+    } catch (const UsageError& e) {
+      throw UsageError("--snapshot-at: " + std::string(e.what()));
+    }
+    if (vm.count("detach")) throw UsageError("--snapshot-at cannot go with --detach");
+  }
   if (vm.count("marker")) {
     try {
       limits.marker = ConsolePattern(vm["marker"].as<std::string>());
@@ -313,6 +331,13 @@ int RunCommand(const Args& args) {
         ", QEMU " + ToString(machine->capabilities().version) + ", supervisor pid " +
         std::to_string(getpid()) + ")\n  kvmrun exec " + spec.name + " -- CMD...   kvmrun stop " +
         spec.name + "   console: " + vm_options.console_log + "\n");
+  }
+  if (snapshot_at) {
+    return SaveAtConsolePattern(*machine, *snapshot_at, vm["save"].as<std::string>(),
+                                limits.timeout.value_or(std::chrono::minutes(10)), *stop, json);
+  }
+  if (machine->restored_from() && (resync || vm["resync"].defaulted())) {
+    std::cerr << ResyncAfterRestore(*machine, AgentWaitOption(vm)) << std::endl;
   }
   const std::string sync_hint =
       named ? "'kvmrun sync " + spec.name + "' or --resync=auto sets it" : "--resync=auto sets it";

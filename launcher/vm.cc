@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -135,6 +136,31 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
 // The guest agent's socket in the VM's runtime directory.
 constexpr char kAgentSocketName[] = "agent.sock";
 
+std::string Errno() { return std::strerror(errno); }
+
+// Disks the guest can write to the files themselves (not to a temporary overlay).
+std::vector<const DiskSpec*> WritableDisks(const VmSpec& spec) {
+  std::vector<const DiskSpec*> disks;
+  for (const DiskSpec& disk : spec.disks) {
+    if (!disk.read_only) disks.push_back(&disk);
+  }
+  return disks;
+}
+
+SnapshotIdentity IdentityOf(const Vm& vm, const std::string& runtime_dir) {
+  SnapshotIdentity id;
+  id.qemu = vm.qemu();
+  id.qemu_version = ToString(vm.capabilities().version);
+  id.accel = ToString(vm.accel().accel);
+  id.os = ToString(vm.spec().os);
+  id.argv = SnapshotArgv(vm.argv(), runtime_dir);
+  for (const DiskSpec* disk : WritableDisks(vm.spec())) {
+    if (!disk->snapshot) id.disks.push_back(DescribeDisk(disk->path));
+  }
+  id.agent = vm.spec().agent;
+  return id;
+}
+
 LaunchPlan MakePlan(const Decisions& d, const std::string& runtime_dir) {
   return LaunchPlan{d.qemu,      d.accel.accel,   d.accel.cpu_model,
                     d.rendering, d.firmware_dirs, runtime_dir + "/" + kAgentSocketName};
@@ -245,6 +271,8 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   ValidateVmSpec(spec);
   std::unique_ptr<Vm> vm(new Vm());
   vm->spec_ = spec;
+  // A snapshot that cannot be restored is refused before anything runs.
+  if (!spec.restore_from.empty()) vm->restored_from_ = ReadSnapshotHeader(spec.restore_from);
   vm->options_ = std::move(options);
   VmOptions& o = vm->options_;
   FillDefaults(o);
@@ -288,6 +316,21 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     vm->agent_socket_ = plan.agent_socket;
   }
   vm->argv_ = BuildQemuArgv(spec, plan);
+  vm->identity_ = IdentityOf(*vm, vm->runtime_->path());
+
+  UniqueFd state;  // the snapshot's stream, positioned after its header
+  if (vm->restored_from_) {
+    CheckSnapshotMatches(*vm->restored_from_, vm->identity_, spec.restore_from);
+    state = UniqueFd(open(spec.restore_from.c_str(), O_RDONLY | O_CLOEXEC));
+    if (state.get() < 0 || lseek(state.get(), kSnapshotHeaderBytes, SEEK_SET) < 0) {
+      throw UsageError("snapshot '" + spec.restore_from + "' cannot be read: " + Errno());
+    }
+    VmSpec restored = spec;
+    for (DiskSpec& disk : restored.disks) disk.snapshot = disk.snapshot || !disk.read_only;
+    vm->argv_ = BuildQemuArgv(restored, plan);
+    vm->argv_.insert(vm->argv_.end(),
+                     {"-incoming", "fd:" + std::to_string(SpawnRequest::kFirstPassedFd + 2)});
+  }
 
   vm->io_ = std::make_unique<Io>();
   if (!o.console_log.empty()) vm->io_->console_file = OpenConsoleLog(o);
@@ -295,13 +338,21 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   SpawnRequest request = QemuSpawnRequest(vm->qemu_, {});
   request.argv = vm->argv_;
   request.pass_fds = {qmp_theirs.get(), console_theirs.get()};  // kQmpFd, kConsoleFd
+  if (state.get() >= 0) request.pass_fds.push_back(state.get());
   request.stderr_fd = err_write.get();
   auto spawn_start = Clock::now();
   vm->process_ = o.runner->Spawn(request);
+  // The snapshot's checksum is checked while QEMU loads it; the guest runs only if it held.
+  std::future<void> checked;
+  if (vm->restored_from_) {
+    checked = std::async(std::launch::async, VerifySnapshotChecksum, spec.restore_from,
+                         *vm->restored_from_);
+  }
   vm->timings_.spawn = Since(spawn_start);
   qmp_theirs.Reset();
   console_theirs.Reset();
   err_write.Reset();
+  state.Reset();
 
   vm->io_->console = std::move(console_ours);
   vm->io_->stderr_read = std::move(err_read);
@@ -318,6 +369,24 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     vm->FailStart(std::string("QEMU did not start (") + e.what() + ")");
   }
   vm->timings_.qmp_ready = Since(spawn_start);
+  if (vm->restored_from_) {
+    const auto incoming_start = Clock::now();
+    try {
+      WaitForIncoming(*vm->qmp_, std::chrono::minutes(10));
+      checked.get();
+    } catch (const UsageError&) {
+      vm.reset();  // tears QEMU down before the caller hears about it
+      throw;
+    } catch (const Error& e) {
+      // A state this QEMU cannot load is bad input, like a truncated file.
+      try {
+        vm->FailStart("cannot restore '" + spec.restore_from + "': " + e.what());
+      } catch (const VmError& failed) {
+        throw UsageError(failed.what());
+      }
+    }
+    vm->timings_.incoming = Since(incoming_start);
+  }
 
   if (spec.verify != VerifyMode::kOff) {
     const auto verify_start = Clock::now();
@@ -343,6 +412,24 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   }
   vm->timings_.start = Since(start);
   return vm;
+}
+
+std::string Vm::SnapshotRefusal() const {
+  for (const DiskSpec* disk : WritableDisks(spec_)) {
+    if (disk->snapshot || restored_from_) {
+      return "the writes to disk '" + disk->path +
+             "' go to a temporary overlay that ends with this QEMU, so a restore would see the "
+             "disk without them (" +
+             (restored_from_ ? "the VM was itself restored" : "a --snapshot disk") + ")";
+    }
+  }
+  return "";
+}
+
+SnapshotSaveResult Vm::SaveSnapshot(const std::string& path, std::chrono::milliseconds timeout) {
+  const std::string refusal = SnapshotRefusal();
+  if (!refusal.empty()) throw UsageError("cannot save a snapshot of this VM: " + refusal);
+  return kvmrun::SaveSnapshot(*qmp_, identity_, path, timeout);
 }
 
 void Vm::FailStart(const std::string& what) {

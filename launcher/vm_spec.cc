@@ -274,6 +274,7 @@ VmSpec WithAbsolutePaths(VmSpec spec) {
   absolute(spec.initrd);
   absolute(spec.cdrom);
   absolute(spec.qmp_socket);
+  absolute(spec.restore_from);
   for (DiskSpec& disk : spec.disks) absolute(disk.path);
   for (std::string& dir : spec.firmware_dirs) absolute(dir);
   for (ShareSpec& share : spec.shares) absolute(share.host_dir);

@@ -70,6 +70,16 @@ QmpClient::~QmpClient() { transport_->Shutdown(); }
 
 nlohmann::json QmpClient::Execute(std::string_view command, const nlohmann::json& arguments,
                                   Milliseconds timeout) {
+  return Run(command, arguments, -1, timeout);
+}
+
+nlohmann::json QmpClient::ExecuteWithFd(std::string_view command, const nlohmann::json& arguments,
+                                        int fd, Milliseconds timeout) {
+  return Run(command, arguments, fd, timeout);
+}
+
+nlohmann::json QmpClient::Run(std::string_view command, const nlohmann::json& arguments, int fd,
+                              Milliseconds timeout) {
   const Deadline deadline = Clock::now() + timeout;
   const std::string name(command);
   std::unique_lock lock(mu_);
@@ -81,7 +91,11 @@ nlohmann::json QmpClient::Execute(std::string_view command, const nlohmann::json
   const std::string bytes = EncodeQmpCommand(command, arguments, id);
   try {
     std::lock_guard write_lock(write_mu_);
-    transport_->Write(bytes, deadline);
+    if (fd >= 0) {
+      transport_->WriteWithFd(bytes, fd, deadline);
+    } else {
+      transport_->Write(bytes, deadline);
+    }
   } catch (const Error& e) {
     // A half-written command leaves the stream unusable: end the connection.
     lock.lock();

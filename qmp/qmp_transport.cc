@@ -46,6 +46,30 @@ class SocketTransport : public QmpTransport {
     }
   }
 
+  void WriteWithFd(std::string_view bytes, int fd, Deadline deadline) override {
+    // The descriptor rides on the first byte; the rest follows as ordinary data.
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{const_cast<char*>(bytes.data()), 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    while (true) {
+      const ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      if (n == 1) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN) throw QmpDisconnected("QMP write failed: " + Errno(errno));
+      Wait(POLLOUT, deadline, "writing to QMP");
+    }
+    Write(bytes.substr(1), deadline);
+  }
+
   std::size_t Read(char* buffer, std::size_t size, Deadline deadline) override {
     while (true) {
       const ssize_t n = recv(fd_, buffer, size, 0);
@@ -74,6 +98,10 @@ class SocketTransport : public QmpTransport {
 };
 
 }  // namespace
+
+void QmpTransport::WriteWithFd(std::string_view, int, Deadline) {
+  throw Error("this QMP connection cannot pass file descriptors");
+}
 
 std::unique_ptr<QmpTransport> ConnectQmpSocket(const std::string& path,
                                                std::chrono::milliseconds wait_for_server) {

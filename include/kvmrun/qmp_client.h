@@ -85,6 +85,11 @@ class QmpClient {
   nlohmann::json Execute(std::string_view command, const nlohmann::json& arguments = nullptr,
                          Milliseconds timeout = kDefaultTimeout);
 
+  // Execute, with a copy of the descriptor `fd` passed along (getfd, add-fd). Throws Error
+  // when the transport cannot pass descriptors.
+  nlohmann::json ExecuteWithFd(std::string_view command, const nlohmann::json& arguments, int fd,
+                               Milliseconds timeout = kDefaultTimeout);
+
   // Returns (and removes from the queue) the first queued or arriving event named `name`, or
   // of any name when `name` is empty. Throws QmpTimeout or QmpDisconnected.
   QmpEvent WaitForEvent(std::string_view name, Milliseconds timeout);
@@ -118,6 +123,8 @@ class QmpClient {
             const std::function<bool()>& done, const std::string& activity,
             const std::string& timeout_detail);
   void ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline);
+  nlohmann::json Run(std::string_view command, const nlohmann::json& arguments, int fd,
+                     Milliseconds timeout);
   void Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events);
   void Disconnect(std::string reason);  // with mu_ held
   [[noreturn]] void ThrowDisconnected(const std::string& activity) const;

@@ -43,6 +43,11 @@ class QmpTransport {
   // Writes all of `bytes`. Throws QmpTimeout or QmpDisconnected.
   virtual void Write(std::string_view bytes, Deadline deadline) = 0;
 
+  // Writes `bytes` with a copy of the descriptor `fd` attached (SCM_RIGHTS: QMP's getfd and
+  // add-fd take their file this way). Transports that cannot pass descriptors throw Error
+  // (QmpClient then ends the connection, as for any failed write).
+  virtual void WriteWithFd(std::string_view bytes, int fd, Deadline deadline);
+
   // Waits for data and reads at most `size` bytes of it; returns 0 at end of stream. Throws
   // QmpTimeout when nothing arrived before the deadline.
   virtual std::size_t Read(char* buffer, std::size_t size, Deadline deadline) = 0;

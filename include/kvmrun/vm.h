@@ -38,6 +38,7 @@
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/process.h"
 #include "kvmrun/qmp_client.h"
+#include "kvmrun/snapshot.h"
 #include "kvmrun/stop_requests.h"
 #include "kvmrun/vm_spec.h"
 
@@ -82,6 +83,7 @@ struct VmTimings {
   std::chrono::microseconds kvm_check{0};  // KVM diagnosis
   std::chrono::microseconds spawn{0};      // fork + exec of QEMU
   std::chrono::microseconds qmp_ready{0};  // from spawn to the end of the QMP handshake
+  std::chrono::microseconds incoming{0};   // loading a snapshot (spec.restore_from)
   std::chrono::microseconds verify{0};     // clock read-back and comparison
   std::chrono::microseconds start{0};      // all of Start()
   std::chrono::microseconds cont{0};       // Continue()
@@ -137,6 +139,19 @@ class Vm {
   // Runs a command in the guest (ConnectAgent, then GuestAgent::Exec).
   GuestExecResult Exec(const GuestExecRequest& request,
                        std::chrono::milliseconds agent_timeout = GuestAgent::kDefaultTimeout);
+
+  // Saves the VM's state to `path` (snapshot.h); the VM is paused and stays paused (Continue
+  // lets it run on). UsageError when a writable disk's writes go to a temporary overlay
+  // (DiskSpec::snapshot, or this VM was itself restored): they would be lost, and the saved
+  // memory would not match the disk it is restored with.
+  SnapshotSaveResult SaveSnapshot(const std::string& path,
+                                  std::chrono::milliseconds timeout = std::chrono::minutes(10));
+  // Why SaveSnapshot would refuse, or "" when it would not.
+  std::string SnapshotRefusal() const;
+  // What a snapshot of this VM records, and a restore must match.
+  const SnapshotIdentity& snapshot_identity() const { return identity_; }
+  // The header of the snapshot this VM was restored from (spec.restore_from).
+  const std::optional<SnapshotHeader>& restored_from() const { return restored_from_; }
 
   // Waits until QEMU exits, `timeout` passes, or `interrupt_fd` (if >= 0) becomes readable;
   // returns the exit status once QEMU exited.
@@ -196,6 +211,8 @@ class Vm {
   std::vector<std::string> argv_;
   std::optional<ClockReport> report_;
   VmTimings timings_;
+  SnapshotIdentity identity_;
+  std::optional<SnapshotHeader> restored_from_;
 
   std::unique_ptr<class RuntimeDir> runtime_;
   std::unique_ptr<ConsoleLog> console_;

@@ -89,6 +89,11 @@ struct VmSpec {
   std::vector<std::string> extra_args;
 
   VerifyMode verify = VerifyMode::kEnforce;
+
+  // A snapshot (snapshot.h) to start from instead of booting: QEMU loads it (-incoming) and
+  // the VM is paused at the instant it was saved. The rest of the spec must be the one it
+  // was saved with; writable disks get a temporary overlay each.
+  std::string restore_from;
 };
 
 // Parses a memory size: "512" (MiB), "512M", "2G", "1024K". Throws UsageError naming `field`

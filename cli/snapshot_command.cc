@@ -1,0 +1,182 @@
+// kvmrun snapshot: save a running named VM's state to a file, show what a file holds; and the
+// snapshot steps of `kvmrun run` (--snapshot-at/--save, --restore).
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/snapshot_run.h"
+#include "kvmrun/error.h"
+#include "kvmrun/guest_clock.h"
+#include "kvmrun/snapshot.h"
+#include "kvmrun/vm_registry.h"
+
+namespace kvmrun::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string MiB(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+std::string SavedLine(const std::string& file, const SnapshotSaveResult& saved) {
+  return "kvmrun: saved to " + file + " (" + MiB(saved.header.state_bytes) + " in " +
+         SecondsText(saved.took) + ")";
+}
+
+int Save(const po::variables_map& vm, const std::vector<std::string>& operands) {
+  if (operands.size() != 3) {
+    throw UsageError("snapshot save takes NAME FILE; 'kvmrun ps' lists the VMs");
+  }
+  const std::string& name = operands[1];
+  const std::string& file = operands[2];
+  const std::optional<NamedVm> found = FindNamedVm(name);
+  if (!found) throw UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
+  const std::string refusal = found->info.value("snapshot_refusal", "");
+  if (!refusal.empty()) throw UsageError("cannot save a snapshot of '" + name + "': " + refusal);
+  SnapshotIdentity identity;
+  try {
+    identity = SnapshotIdentityFromJson(found->info.at("snapshot_identity"));
+  } catch (const nlohmann::json::exception&) {
+    throw Error("VM '" + name + "' was started by a kvmrun that does not record snapshots");
+  }
+  const bool keep_running = vm.count("keep-running") > 0;
+  if (keep_running && !identity.disks.empty()) {
+    throw UsageError("--keep-running: VM '" + name + "' writes to disk '" +
+                     identity.disks.front().path +
+                     "'; once it runs on, the disk no longer matches the saved memory (save "
+                     "without --keep-running, which stops the VM as 'virsh save' does)");
+  }
+  QmpClient qmp(ConnectQmpSocket(found->info.value("qmp_socket", ""), 5s));
+  const bool was_running = qmp.Execute("query-status").value("running", false);
+  const SnapshotSaveResult saved = SaveSnapshot(qmp, identity, file);
+  if (keep_running) {
+    if (was_running) qmp.Execute("cont");
+  } else {
+    qmp.Execute("quit");
+  }
+  if (vm.count("json")) {
+    nlohmann::json json = SnapshotHeaderToJson(saved.header);
+    json["file"] = file;
+    json["took_ms"] = saved.took.count();
+    json["vm_stopped"] = !keep_running;
+    std::cout << json.dump(2) << std::endl;
+  } else {
+    std::cerr << SavedLine(file, saved) << "; VM '" << name << "' "
+              << (keep_running ? "runs on" : "was stopped (--keep-running keeps it)") << "\n"
+              << "  kvmrun run --restore " << file << " <the same options>\n";
+  }
+  return kExitOk;
+}
+
+int Show(const po::variables_map& vm, const std::vector<std::string>& operands) {
+  if (operands.size() != 2) throw UsageError("snapshot show takes FILE");
+  const SnapshotHeader header = ReadSnapshotHeader(operands[1]);
+  if (vm.count("json")) {
+    std::cout << SnapshotHeaderToJson(header).dump(2) << std::endl;
+    return kExitOk;
+  }
+  const SnapshotIdentity& id = header.identity;
+  std::cout << "saved      " << header.saved_at << "\n"
+            << "qemu       " << id.qemu_version << " (" << id.qemu << "), " << id.accel << "\n"
+            << "os         " << id.os << (id.agent ? ", guest agent port" : "") << "\n"
+            << "state      " << MiB(header.state_bytes) << "\n";
+  for (const SnapshotDisk& disk : id.disks) {
+    std::cout << "disk       " << disk.path << " (" << disk.size << " bytes)\n";
+  }
+  std::string argv;
+  for (const std::string& arg : id.argv) argv += (argv.empty() ? "" : " ") + arg;
+  std::cout << "argv       " << argv << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int SnapshotCommand(const Args& args) {
+  po::options_description options("Options");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("operands", po::value<std::vector<std::string>>(), "save NAME FILE | show FILE")
+      ("keep-running", "save: let the VM run on afterwards (only a VM without writable "
+                       "disks)")
+      ("json", "print the snapshot's header as JSON");
+  // clang-format on
+  po::positional_options_description positional;
+  positional.add("operands", -1);
+  const po::variables_map vm = Parse(args, options, &positional);
+  if (vm.count("help")) {
+    std::cout << HelpText(
+        "kvmrun snapshot save NAME FILE [--keep-running] | kvmrun snapshot show FILE",
+        "save: pauses the named VM and writes its whole state (memory, devices) to FILE, then\n"
+        "stops it, as 'virsh save' does: a VM that ran on would change its disks under the\n"
+        "saved memory. 'kvmrun run --restore FILE' with the same options starts a new VM at\n"
+        "that instant, each with its own temporary disk overlay, and sets the guest's clock\n"
+        "(it is as old as the snapshot). 'kvmrun run --snapshot-at REGEX --save FILE' boots\n"
+        "and saves in one go.\n"
+        "show: what FILE was saved from (QEMU, accelerator, OS, disks, command line).\n"
+        "Exit: 0 done, 1 QEMU could not save, 2 bad usage, no such VM or not a snapshot.",
+        options);
+    return kExitOk;
+  }
+  const auto operands =
+      vm.count("operands") ? vm["operands"].as<std::vector<std::string>>() : Args{};
+  if (operands.empty()) throw UsageError("an action is required; valid: save, show");
+  if (operands[0] == "save") return Save(vm, operands);
+  if (operands[0] == "show") return Show(vm, operands);
+  throw UsageError("invalid action '" + operands[0] + "'; valid: save, show");
+}
+
+int SaveAtConsolePattern(Vm& machine, const ConsolePattern& pattern, const std::string& file,
+                         std::chrono::milliseconds timeout, StopRequests& stop, bool json) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  ConsoleScan scan;
+  ConsoleMatch match;
+  while (!stop.Pending() && std::chrono::steady_clock::now() < deadline) {
+    match = machine.console().WaitFor(pattern, 250ms, &scan);
+    if (match.outcome != ConsoleMatch::Outcome::kTimeout) break;
+  }
+  if (match.outcome != ConsoleMatch::Outcome::kMatched) {
+    const std::string why = stop.Pending() ? stop.Take().value_or("a stop request")
+                            : match.outcome == ConsoleMatch::Outcome::kClosed
+                                ? "the VM ended first"
+                                : "none within " + SecondsText(timeout);
+    machine.Shutdown(1s);
+    throw VmError("--snapshot-at: no console line matched (" + why + "); nothing was saved",
+                  machine.argv(), machine.StderrTail(), machine.console().Tail());
+  }
+  const SnapshotSaveResult saved = machine.SaveSnapshot(file);
+  machine.Shutdown(0ms);  // paused: the guest cannot power off; quit at once
+  if (json) {
+    nlohmann::json out = SnapshotHeaderToJson(saved.header);
+    out["file"] = file;
+    out["took_ms"] = saved.took.count();
+    out["line"] = match.line;
+    std::cout << out.dump(2) << std::endl;
+  } else {
+    std::cerr << SavedLine(file, saved) << " at the console line '" << match.line << "'\n"
+              << "  kvmrun run --restore " << file << " <the same options>\n";
+  }
+  return kExitOk;
+}
+
+std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait) {
+  const SnapshotHeader& header = *machine.restored_from();
+  std::string line = "kvmrun: restored " + machine.spec().restore_from + ", saved " +
+                     header.saved_at + " (loaded in " +
+                     SecondsText(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         machine.timings().incoming)) +
+                     ")";
+  if (machine.agent_socket().empty()) {
+    return line + "; no guest agent port: the guest's clock is as old as the snapshot";
+  }
+  try {
+    return line +
+           "; guest clock: " + FormatResync(ResyncGuestClock(*machine.ConnectAgent(agent_wait)));
+  } catch (const Error& e) {
+    return line + "; the guest's clock, as old as the snapshot, was not set: " + e.what();
+  }
+}
+
+}  // namespace kvmrun::cli

@@ -1,0 +1,415 @@
+#include "kvmrun/snapshot.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <thread>
+#include <vector>
+
+#include "kvmrun/error.h"
+#include "kvmrun/qemu_command.h"
+#include "launcher/unique_fd.h"
+
+namespace kvmrun {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr char kMagic[] = "KVMRUN-SNAPSHOT\n";
+constexpr char kFdName[] = "kvmrun-snapshot";
+
+std::string Errno() { return std::strerror(errno); }
+
+std::int64_t RealtimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string UtcText(std::int64_t realtime_ns) {
+  const std::time_t seconds = static_cast<std::time_t>(realtime_ns / 1'000'000'000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+}  // namespace
+
+nlohmann::json SnapshotIdentityToJson(const SnapshotIdentity& id) {
+  nlohmann::json disks = nlohmann::json::array();
+  for (const SnapshotDisk& d : id.disks) {
+    disks.push_back({{"path", d.path}, {"size", d.size}, {"mtime_ns", d.mtime_ns}});
+  }
+  return {{"qemu", id.qemu},   {"qemu_version", id.qemu_version},
+          {"accel", id.accel}, {"os", id.os},
+          {"argv", id.argv},   {"disks", disks},
+          {"agent", id.agent}};
+}
+
+SnapshotIdentity SnapshotIdentityFromJson(const nlohmann::json& j) {
+  SnapshotIdentity id;
+  id.qemu = j.at("qemu").get<std::string>();
+  id.qemu_version = j.at("qemu_version").get<std::string>();
+  id.accel = j.at("accel").get<std::string>();
+  id.os = j.at("os").get<std::string>();
+  id.argv = j.at("argv").get<std::vector<std::string>>();
+  for (const auto& d : j.at("disks")) {
+    id.disks.push_back({d.at("path").get<std::string>(), d.at("size").get<std::uint64_t>(),
+                        d.at("mtime_ns").get<std::int64_t>()});
+  }
+  id.agent = j.value("agent", false);
+  return id;
+}
+
+namespace {
+
+// The option an argument belongs to: itself when it is one, else the one before it.
+std::string OptionAt(const std::vector<std::string>& argv, std::size_t i) {
+  if (i >= argv.size()) return "";
+  if (argv[i].rfind('-', 0) == 0 || i == 0) return argv[i];
+  return argv[i - 1] + " " + argv[i];
+}
+
+// Four independent multiply-rotate lanes over 8-byte words (the CPU overlaps them), mixed at
+// the end; runs at several GB/s, so checking a restore costs less than QEMU's load of it.
+class Mix64 {
+ public:
+  void Update(const char* data, std::size_t size) {
+    while (size > 0) {
+      if (fill_ == 0 && size >= sizeof(block_)) {
+        Block(data);
+        data += sizeof(block_);
+        size -= sizeof(block_);
+        continue;
+      }
+      const std::size_t take = std::min(size, sizeof(block_) - fill_);
+      std::memcpy(block_ + fill_, data, take);
+      fill_ += take;
+      data += take;
+      size -= take;
+      if (fill_ == sizeof(block_)) {
+        Block(block_);
+        fill_ = 0;
+      }
+    }
+  }
+  std::uint64_t Finish(std::uint64_t length) {
+    std::memset(block_ + fill_, 0, sizeof(block_) - fill_);
+    if (fill_ > 0) Block(block_);
+    std::uint64_t h = length * kPrime;
+    for (std::uint64_t lane : lanes_) h = Rotl(h ^ Round(lane), 27) * kPrime + 0x9E3779B97F4A7C15;
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    return h;
+  }
+
+ private:
+  static constexpr std::uint64_t kPrime = 0x9E3779B185EBCA87ULL;
+  static std::uint64_t Rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+  static std::uint64_t Round(std::uint64_t x) { return Rotl(x * 0xC2B2AE3D27D4EB4FULL, 31); }
+  void Block(const char* data) {
+    for (int i = 0; i < 4; ++i) {
+      std::uint64_t word;
+      std::memcpy(&word, data + 8 * i, 8);
+      lanes_[i] = Rotl(lanes_[i] + word * 0xC2B2AE3D27D4EB4FULL, 31) * kPrime;
+    }
+  }
+  std::uint64_t lanes_[4] = {1, 2, 3, 4};
+  char block_[32] = {};
+  std::size_t fill_ = 0;
+};
+
+// Removes the file at `path` unless Keep() was called.
+class TempFile {
+ public:
+  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  ~TempFile() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+  void Keep() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
+// Polls query-migrate until the outgoing migration has ended; Error unless it completed.
+void WaitForMigration(QmpClient& qmp, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    const nlohmann::json info = qmp.Execute("query-migrate");
+    const std::string status = info.value("status", "");
+    if (status == "completed") return;
+    if (status == "failed" || status == "cancelled") {
+      throw Error("QEMU's migration to the snapshot file " + status + ": " +
+                  info.value("error-desc", "(no reason given)"));
+    }
+    if (Clock::now() >= deadline) {
+      try {
+        qmp.Execute("migrate_cancel");
+      } catch (const Error&) {
+      }
+      throw Error("saving the snapshot took longer than " + std::to_string(timeout.count() / 1000) +
+                  " s; cancelled");
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> SnapshotArgv(const std::vector<std::string>& argv,
+                                      const std::string& runtime_dir) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    if (i == 0) {
+      out.push_back("qemu");  // the version is compared, not where the binary lives
+      continue;
+    }
+    const bool has_value = i + 1 < argv.size();
+    if (arg == "-name" && has_value) {
+      ++i;
+      continue;
+    }
+    if ((arg == "-chardev" || arg == "-mon") && has_value &&
+        argv[i + 1].find(kPublicQmpChardevId) != std::string::npos) {
+      ++i;
+      continue;
+    }
+    std::string normal = arg;
+    if (!runtime_dir.empty()) {
+      for (std::size_t at; (at = normal.find(runtime_dir)) != std::string::npos;) {
+        normal.replace(at, runtime_dir.size(), "$RUNTIME_DIR");
+      }
+    }
+    out.push_back(std::move(normal));
+  }
+  return out;
+}
+
+SnapshotDisk DescribeDisk(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    throw UsageError("disk '" + path + "' cannot be read: " + Errno());
+  }
+  return {path, static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+nlohmann::json SnapshotHeaderToJson(const SnapshotHeader& header) {
+  return {{"format", header.format},
+          {"identity", SnapshotIdentityToJson(header.identity)},
+          {"saved_realtime_ns", header.saved_realtime_ns},
+          {"saved_at", header.saved_at},
+          {"state_offset", kSnapshotHeaderBytes},
+          {"state_bytes", header.state_bytes},
+          {"checksum", header.checksum}};
+}
+
+std::string EncodeSnapshotHeader(const SnapshotHeader& header) {
+  std::string text = kMagic + SnapshotHeaderToJson(header).dump() + "\n";
+  if (text.size() > kSnapshotHeaderBytes) {
+    throw Error("the snapshot's header is " + std::to_string(text.size()) +
+                " bytes, more than the " + std::to_string(kSnapshotHeaderBytes) +
+                " it has room for (a very long QEMU command line?)");
+  }
+  text.resize(kSnapshotHeaderBytes, ' ');
+  return text;
+}
+
+SnapshotHeader ReadSnapshotHeader(const std::string& path) {
+  const std::string what = "snapshot '" + path + "'";
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) throw UsageError(what + " cannot be opened: " + Errno());
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw UsageError(what + " is not a regular file");
+  }
+  std::string text(kSnapshotHeaderBytes, '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (text.rfind(kMagic, 0) != 0) {
+    throw UsageError(what + " is not a kvmrun snapshot (no KVMRUN-SNAPSHOT header)");
+  }
+  if (got < text.size()) {
+    throw UsageError(what + " is truncated: " + std::to_string(got) + " bytes, shorter than its " +
+                     std::to_string(kSnapshotHeaderBytes) + "-byte header");
+  }
+  SnapshotHeader header;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text.substr(sizeof(kMagic) - 1));
+    header.format = j.at("format").get<int>();
+    if (header.format != kSnapshotFormat) {
+      throw UsageError(what + " has format " + std::to_string(header.format) +
+                       "; this kvmrun reads format " + std::to_string(kSnapshotFormat));
+    }
+    header.identity = SnapshotIdentityFromJson(j.at("identity"));
+    header.saved_realtime_ns = j.at("saved_realtime_ns").get<std::int64_t>();
+    header.saved_at = j.at("saved_at").get<std::string>();
+    header.state_bytes = j.at("state_bytes").get<std::uint64_t>();
+    header.checksum = j.at("checksum").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(what + " has a corrupt header: " + e.what());
+  }
+  const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  if (size != kSnapshotHeaderBytes + header.state_bytes) {
+    throw UsageError(what + " is " +
+                     (size < kSnapshotHeaderBytes + header.state_bytes
+                          ? "truncated"
+                          : "longer than its header says") +
+                     ": " + std::to_string(size) + " bytes where the header says " +
+                     std::to_string(kSnapshotHeaderBytes + header.state_bytes));
+  }
+  return header;
+}
+
+void CheckSnapshotMatches(const SnapshotHeader& saved, const SnapshotIdentity& now,
+                          const std::string& path) {
+  const std::string prefix = "cannot restore '" + path + "': ";
+  const SnapshotIdentity& was = saved.identity;
+  if (was.qemu_version != now.qemu_version) {
+    throw UsageError(prefix + "it was saved by QEMU " + was.qemu_version + " (" + was.qemu +
+                     "), this is QEMU " + now.qemu_version + " (" + now.qemu +
+                     "); restore it with that QEMU (--qemu)");
+  }
+  if (was.accel != now.accel) {
+    throw UsageError(prefix + "it was saved under " + was.accel + ", this VM runs under " +
+                     now.accel + " (--accel " + was.accel + ")");
+  }
+  for (std::size_t i = 0; i < std::max(was.argv.size(), now.argv.size()); ++i) {
+    if (i < was.argv.size() && i < now.argv.size() && was.argv[i] == now.argv[i]) continue;
+    const std::string saved_arg = OptionAt(was.argv, i);
+    const std::string now_arg = OptionAt(now.argv, i);
+    throw UsageError(prefix + "the VM must be started as it was saved: the snapshot has '" +
+                     (saved_arg.empty() ? "(nothing)" : saved_arg) + "' where this VM has '" +
+                     (now_arg.empty() ? "(nothing)" : now_arg) + "'");
+  }
+  for (const SnapshotDisk& disk : was.disks) {
+    struct stat st {};
+    if (stat(disk.path.c_str(), &st) != 0) {
+      throw UsageError(prefix + "its disk '" + disk.path + "' is missing: " + Errno());
+    }
+    const SnapshotDisk current = DescribeDisk(disk.path);
+    if (current.size != disk.size || current.mtime_ns != disk.mtime_ns) {
+      throw UsageError(prefix + "its disk '" + disk.path +
+                       "' changed since the snapshot was saved (size or modification time); "
+                       "the guest's memory would not match it");
+    }
+  }
+}
+
+std::string StateChecksum(int fd, std::uint64_t offset, std::uint64_t length) {
+  Mix64 mix;
+  std::vector<char> buffer(4 << 20);
+  for (std::uint64_t done = 0; done < length;) {
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length - done));
+    const ssize_t n = pread(fd, buffer.data(), want, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("cannot read the snapshot's state: " + (n < 0 ? Errno() : "too short"));
+    mix.Update(buffer.data(), static_cast<std::size_t>(n));
+    done += static_cast<std::uint64_t>(n);
+  }
+  char text[20];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(mix.Finish(length)));
+  return text;
+}
+
+void VerifySnapshotChecksum(const std::string& path, const SnapshotHeader& header) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) throw UsageError("snapshot '" + path + "' cannot be opened: " + Errno());
+  const std::string sum = StateChecksum(fd.get(), kSnapshotHeaderBytes, header.state_bytes);
+  if (sum != header.checksum) {
+    throw UsageError("snapshot '" + path + "' is corrupt: its state's checksum is " + sum +
+                     ", the header says " + header.checksum);
+  }
+}
+
+SnapshotSaveResult SaveSnapshot(QmpClient& qmp, const SnapshotIdentity& identity,
+                                const std::string& path, std::chrono::milliseconds timeout) {
+  const auto start = Clock::now();
+  std::string pattern = path + ".kvmrun-XXXXXX";
+  UniqueFd fd(mkostemp(pattern.data(), O_CLOEXEC));
+  if (fd.get() < 0) throw Error("cannot create a file beside '" + path + "': " + Errno());
+  TempFile temp(pattern);
+  if (ftruncate(fd.get(), kSnapshotHeaderBytes) != 0 ||
+      lseek(fd.get(), kSnapshotHeaderBytes, SEEK_SET) < 0) {
+    throw Error("cannot write '" + temp.path() + "': " + Errno());
+  }
+
+  SnapshotSaveResult result;
+  SnapshotHeader& header = result.header;
+  header.identity = identity;
+  qmp.Execute("stop");
+  header.saved_realtime_ns = RealtimeNs();
+  header.saved_at = UtcText(header.saved_realtime_ns);
+  // QEMU 7.2 throttles migration to 128 MiB/s by default; a file takes whatever comes.
+  try {
+    qmp.Execute("migrate-set-parameters", {{"max-bandwidth", std::int64_t{1} << 40}});
+  } catch (const QmpError&) {
+  }
+  qmp.ExecuteWithFd("getfd", {{"fdname", kFdName}}, fd.get());
+  try {
+    qmp.Execute("migrate", {{"uri", std::string("fd:") + kFdName}});
+  } catch (const QmpError&) {
+    try {
+      qmp.Execute("closefd", {{"fdname", kFdName}});
+    } catch (const Error&) {
+    }
+    throw;
+  }
+  WaitForMigration(qmp, timeout);
+  // QEMU has flushed the disks at the end of the migration: they are what a restore needs.
+  for (SnapshotDisk& disk : header.identity.disks) disk = DescribeDisk(disk.path);
+
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) throw Error("cannot stat '" + temp.path() + "': " + Errno());
+  header.state_bytes = static_cast<std::uint64_t>(st.st_size) - kSnapshotHeaderBytes;
+  header.checksum = StateChecksum(fd.get(), kSnapshotHeaderBytes, header.state_bytes);
+  const std::string text = EncodeSnapshotHeader(header);
+  if (pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()) ||
+      fdatasync(fd.get()) != 0) {
+    throw Error("cannot write '" + temp.path() + "': " + Errno());
+  }
+  if (rename(temp.path().c_str(), path.c_str()) != 0) {
+    throw Error("cannot rename '" + temp.path() + "' to '" + path + "': " + Errno());
+  }
+  temp.Keep();
+  result.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  return result;
+}
+
+void WaitForIncoming(QmpClient& qmp, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (qmp.Execute("query-status").value("status", "") == "inmigrate") {
+    const nlohmann::json info = qmp.Execute("query-migrate");
+    if (info.value("status", "") == "failed") {
+      throw Error("QEMU could not load the snapshot: " +
+                  info.value("error-desc", "(no reason given)"));
+    }
+    if (Clock::now() >= deadline) {
+      throw QmpTimeout("the snapshot was not loaded within " +
+                       std::to_string(timeout.count() / 1000) + " s");
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+}  // namespace kvmrun
