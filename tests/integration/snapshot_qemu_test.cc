@@ -1,0 +1,172 @@
+// Snapshots of the busybox test guest under TCG, through the CLI: saved from a named VM and at
+// a console line, restored three times (each with its own disk overlay, its console running
+// on, its clock set from seconds behind), and every refusal with nothing left behind.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/named_vm_fixture.h"
+#include "tests/support/qemu_binary.h"
+#include "tests/support/scratch.h"
+#include "tests/support/test_guest.h"
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class SnapshotQemuTest : public testing::NamedVmFixture {
+ protected:
+  // Waits (up to 60 s) until `file` of the named VM says `text`; returns what it says then.
+  std::string WaitForVmFile(const std::string& name, const std::string& file,
+                            const std::string& text) {
+    std::string content;
+    for (int i = 0; i < 600; ++i) {
+      content = ReadFile(VmFile(name, file));
+      if (content.find(text) != std::string::npos) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    return content;
+  }
+  testing::CommandResult Exec(const std::string& name, const std::string& script) {
+    return Kvmrun({"exec", name, "--agent-timeout", "60", "--", "sh", "-c", script});
+  }
+  // Nothing of a VM left: no registry entry, no QEMU of the test's.
+  bool NothingRuns() {
+    const auto r = Kvmrun({"ps", "--json"});
+    return r.exit_code == 0 && r.out.find("\"name\"") == std::string::npos;
+  }
+};
+
+TEST_F(SnapshotQemuTest, ThreeRestoresEachWithItsOwnOverlayConsoleAndAClockSetRight) {
+  const std::string disk = dir_.path() + "/disk.img";
+  std::ofstream(disk) << std::string(1 << 20, '\0');
+  const auto disk_time = std::filesystem::last_write_time(disk);
+  const std::string file = dir_.path() + "/booted.kvmrun";
+  ASSERT_EQ(Detach("base", {"--disk", disk}).exit_code, 0);
+  ASSERT_EQ(Exec("base", "true").exit_code, 0);  // the agent answers: the snapshot has it up
+  const auto saved = Kvmrun({"snapshot", "save", "base", file});
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  EXPECT_NE(saved.err.find("VM 'base' was stopped"), std::string::npos) << saved.err;
+  const auto show = Kvmrun({"snapshot", "show", file, "--json"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  const auto header = nlohmann::json::parse(show.out);
+  EXPECT_EQ(header["identity"]["disks"][0]["path"], disk);
+  EXPECT_GT(header["state_bytes"].get<std::uint64_t>(), 1u << 20);
+
+  std::this_thread::sleep_for(3s);  // the restored guests' clocks are this much behind
+  for (int i = 1; i <= 3; ++i) {
+    const std::string name = "restored" + std::to_string(i);
+    const auto r = Detach(name, {"--disk", disk, "--restore", file});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // The clock was set, from seconds behind (the wait above plus the earlier restores).
+    const std::string log = WaitForVmFile(name, "kvmrun.log", "guest clock:");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(log, m,
+                                  std::regex(R"(guest clock: offset ([-+]\d+\.\d+) s .* -> )"
+                                             R"(([-+]\d+\.\d+) s)")))
+        << log;
+    EXPECT_LT(std::stod(m[1]), -2.5) << log;
+    EXPECT_LT(std::abs(std::stod(m[2])), 0.5) << log;
+    // The disk as the snapshot left it, then this restore's own write, which no other sees.
+    const auto before = Exec(name, "head -c 8 /dev/vda | od -An -c | tr -d ' \\n'");
+    ASSERT_EQ(before.exit_code, 0) << before.err;
+    EXPECT_EQ(before.out, "\\0\\0\\0\\0\\0\\0\\0\\0") << name;
+    ASSERT_EQ(Exec(name, "printf wrote" + std::to_string(i) +
+                             " | dd of=/dev/vda conv=notrunc 2>/dev/null && sync && "
+                             "head -c 6 /dev/vda && echo restored-console-" +
+                             std::to_string(i) + " > /dev/ttyS0")
+                  .out,
+              "wrote" + std::to_string(i));
+    // The console carries on from the snapshot's.
+    EXPECT_NE(WaitForVmFile(name, "console.log", "restored-console-" + std::to_string(i))
+                  .find("restored-console-" + std::to_string(i)),
+              std::string::npos);
+    const auto verify = Kvmrun({"verify", name, "--json"});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  }
+  for (int i = 1; i <= 3; ++i) Kvmrun({"stop", "restored" + std::to_string(i)});
+  EXPECT_EQ(ReadFile(disk), std::string(1 << 20, '\0'));
+  EXPECT_EQ(std::filesystem::last_write_time(disk), disk_time);
+
+  // The disk changed under the snapshot: refused, nothing started.
+  std::ofstream(disk, std::ios::app) << "x";
+  const auto refused = Detach("late", {"--disk", disk, "--restore", file});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("changed since the snapshot was saved"), std::string::npos)
+      << refused.err;
+  EXPECT_TRUE(NothingRuns());
+}
+
+TEST_F(SnapshotQemuTest, SavedAtAConsoleLineAndRefusedForEveryMismatch) {
+  const std::string file = dir_.path() + "/at-line.kvmrun";
+  auto args = testing::RunTestGuestArgs("linux", "kvmrun.hold");
+  auto save = args;
+  save.insert(save.end(), {"--snapshot-at", "KVMRUN-GUEST-HOLDING", "--save", file});
+  const auto saved = Kvmrun(save);
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  EXPECT_NE(saved.err.find("at the console line 'KVMRUN-GUEST-HOLDING'"), std::string::npos);
+  const std::string whole = ReadFile(file);
+
+  const auto restore = [&](std::vector<std::string> extra, const std::string& from) {
+    auto a = args;
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.insert(a.end(), {"--restore", from, "--timeout", "6", "--grace", "1"});
+    return Kvmrun(a);
+  };
+  const auto expect_refused = [&](const testing::CommandResult& r, const std::string& says) {
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("TIMER"), std::string::npos) << "no VM should have started";
+    EXPECT_TRUE(testing::Leftovers(dir_.path()).empty());
+  };
+  expect_refused(restore({"--memory", "1G"}, file),
+                 "the snapshot has '-m 512' where this VM has '-m 1024'");
+  const std::string cut = dir_.path() + "/cut.kvmrun";
+  std::ofstream(cut, std::ios::binary) << whole.substr(0, whole.size() / 2);
+  expect_refused(restore({}, cut), "is truncated");
+  const std::string damaged = dir_.path() + "/damaged.kvmrun";
+  std::string bytes = whole;
+  for (std::size_t at = 70000; at < bytes.size(); at += bytes.size() / 7) bytes[at] ^= 0x5a;
+  std::ofstream(damaged, std::ios::binary) << bytes;
+  const auto r = restore({}, damaged);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // the checksum, or QEMU's own check, whichever is first
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("is corrupt|cannot restore"))) << r.err;
+  EXPECT_TRUE(testing::Leftovers(dir_.path()).empty());
+  for (const std::string& label : testing::QemuLabels()) {
+    const std::string other = testing::QemuBinary(label);
+    if (other.empty() || other == qemu_) continue;
+    expect_refused(restore({"--qemu", other}, file), "it was saved by QEMU ");
+  }
+  // --save alone, and a snapshot of a VM whose disk writes go to a temporary overlay.
+  EXPECT_EQ(Kvmrun({"run", "--os", "linux", "--save", file}).exit_code, 2);
+  const std::string disk = dir_.path() + "/scratch.img";
+  std::ofstream(disk) << std::string(4096, '\0');
+  ASSERT_EQ(Detach("overlaid", {"--disk", disk, "--snapshot"}).exit_code, 0);
+  const auto overlaid = Kvmrun({"snapshot", "save", "overlaid", dir_.path() + "/o.kvmrun"});
+  EXPECT_EQ(overlaid.exit_code, 2);
+  EXPECT_NE(overlaid.err.find("go to a temporary overlay"), std::string::npos) << overlaid.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/o.kvmrun"));
+
+  // Restored as saved: it runs, and the gate finds the clock set.
+  const auto ok = restore({}, file);
+  EXPECT_EQ(ok.exit_code, 1) << ok.err;  // held until --timeout
+  EXPECT_NE(ok.err.find("guest clock: offset"), std::string::npos) << ok.err;
+  EXPECT_TRUE(std::regex_search(ok.err, std::regex(R"(guest-time [-+]0\.\d+ s [^\n]*: ok)")))
+      << ok.err;
+}
+
+}  // namespace
+}  // namespace kvmrun
