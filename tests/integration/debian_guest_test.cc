@@ -110,5 +110,68 @@ TEST(DebianGuestTest, DetachExecShareAndStopOnDebian12WithSystemd) {
   EXPECT_TRUE(testing::QemusOfVm("deb").empty());
 }
 
+// Boot once, restore: the booted Debian guest saved (its writes kept in a qcow2 overlay of the
+// image, which the save VM owns) and restored with its own temporary overlay; the restored
+// guest's clock, as old as the snapshot, is set through Debian's qemu-ga.
+TEST(DebianGuestTest, SnapshotOfABootedDebianRestoresWithItsClockSet) {
+  KVMRUN_REQUIRE_QEMU(qemu);
+  const std::string guest = DebianGuestDir();
+  ASSERT_TRUE(fs::exists(guest + "/root.img")) << "run scripts/make-debian-guest";
+  testing::TempDir dir;
+  const std::string disk = dir.path() + "/root.qcow2";
+  ASSERT_EQ(
+      std::system(("qemu-img create -q -f qcow2 -b '" + guest + "/root.img' -F raw '" + disk + "'")
+                      .c_str()),
+      0);
+  testing::CommandOptions options;
+  options.extra_env = {"XDG_RUNTIME_DIR=" + dir.path(), "XDG_CACHE_HOME=" + dir.path() + "/cache",
+                       "KVMRUN_QEMU=" + qemu};
+  options.timeout = 300s;
+  const auto kvmrun = [&](std::vector<std::string> args) {
+    return testing::RunKvmrun(args, options);
+  };
+  const auto vm = [&](const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run",      "--name",
+                                     name,       "--detach",
+                                     "--os",     "linux",
+                                     "--accel",  "tcg",
+                                     "--memory", "1G",
+                                     "--kernel", guest + "/vmlinuz",
+                                     "--initrd", guest + "/initrd.img",
+                                     "--append", "root=/dev/vda console=ttyS0",
+                                     "--disk",   disk,
+                                     "--grace",  "30"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return kvmrun(args);
+  };
+  ASSERT_EQ(vm("deb-base", {}).exit_code, 0);
+  const auto booted = kvmrun({"exec", "deb-base", "--agent-timeout", "240", "--", "true"});
+  ASSERT_EQ(booted.exit_code, 0) << booted.err;
+  const std::string file = dir.path() + "/debian.kvmrun";
+  const auto saved = kvmrun({"snapshot", "save", "deb-base", file});
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  std::this_thread::sleep_for(3s);
+
+  const auto restored = vm("deb-restored", {"--restore", file});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  const auto os = kvmrun({"exec", "deb-restored", "--agent-timeout", "60", "--", "sh", "-c",
+                          ". /etc/os-release && echo $ID $VERSION_ID && touch /written"});
+  EXPECT_EQ(os.exit_code, 0) << os.err;
+  EXPECT_EQ(os.out, "debian 12\n");
+  const auto verified = kvmrun({"verify", "deb-restored", "--json"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  std::ifstream log(dir.path() + "/kvmrun/deb-restored/kvmrun.log");
+  const std::string text(std::istreambuf_iterator<char>(log), {});
+  EXPECT_NE(text.find("guest clock: offset -"), std::string::npos) << text;
+  EXPECT_EQ(kvmrun({"stop", "deb-restored"}).exit_code, 0);
+  // The restored guest wrote to its own overlay, not the saved one: a second restore is
+  // accepted (the saved disk is unchanged) and does not see the file.
+  ASSERT_EQ(vm("deb-again", {"--restore", file}).exit_code, 0);
+  const auto again = kvmrun({"exec", "deb-again", "--agent-timeout", "60", "--", "sh", "-c",
+                             "test -e /written && echo seen || echo unseen"});
+  EXPECT_EQ(again.out, "unseen\n") << again.err;
+  EXPECT_EQ(kvmrun({"stop", "deb-again"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace kvmrun
