@@ -4,9 +4,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -47,6 +49,11 @@ po::options_description BootTestOptionsDescription() {
        "\"expect\", \"fail\", \"run\", \"timeout\", \"os\", \"memory\"}); options give the "
        "defaults")
       ("jobs,j", po::value<int>()->default_value(1)->value_name("N"), "cases to run at once")
+      ("snapshot-at", po::value<std::string>()->value_name("REGEX"),
+       "boot once (the first case's VM), save it at the first console line matching REGEX,\n"
+       "and run every case from a restore of it, its clock set through the agent: the\n"
+       "cases share that VM and differ in --expect, --fail and --run, whose patterns are\n"
+       "also looked for in what the console printed before the save")
       ("name", po::value<std::string>()->default_value("boot")->value_name("NAME"),
        "the case name in reports");
   // clang-format on
@@ -143,6 +150,36 @@ void WriteFile(const std::string& path, const std::string& text, const std::stri
   if (!out) throw Error(what + " '" + path + "': cannot be written: " + std::strerror(errno));
 }
 
+// A private directory for the suite's snapshot (and its disk overlays), removed at the end.
+class SnapshotDir {
+ public:
+  SnapshotDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/kvmrun-boot-test-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw Error("--snapshot-at: cannot create a directory for the snapshot: " +
+                  std::string(std::strerror(errno)));
+    }
+    dir_ = pattern;
+  }
+  ~SnapshotDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  SnapshotDir(const SnapshotDir&) = delete;
+  SnapshotDir& operator=(const SnapshotDir&) = delete;
+  std::string file() const { return dir_ + "/boot.kvmrun"; }
+
+ private:
+  std::string dir_;
+};
+
+bool SameDisks(const std::vector<DiskSpec>& a, const std::vector<DiskSpec>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const DiskSpec& x, const DiskSpec& y) { return x.path == y.path; });
+}
+
 }  // namespace
 
 std::vector<BootCase> ParseBootTestArgs(const Args& args) {
@@ -208,6 +245,22 @@ int BootTestCommand(const Args& args) {
             << run.tcg_factor << " under TCG" << std::endl;
 
   const std::string started_at = UtcTimestamp();
+  std::optional<SnapshotDir> snapshot_dir;
+  if (vm.count("snapshot-at")) {
+    snapshot_dir.emplace();
+    const BootSnapshot saved = SaveBootSnapshot(cases.front(), vm["snapshot-at"].as<std::string>(),
+                                                snapshot_dir->file(), run);
+    std::cout << "kvmrun boot-test: booted in " << FormatSeconds(saved.boot) << ", saved at '"
+              << saved.line << "' in " << FormatSeconds(saved.save) << "; every case restores that"
+              << std::endl;
+    const std::vector<DiskSpec> booted_disks = cases.front().spec.disks;
+    for (BootCase& c : request.cases) {
+      c.spec.restore_from = saved.file;
+      c.console_before = saved.console;
+      // The saved VM wrote to overlays of these disks; a case with others is refused.
+      if (SameDisks(c.spec.disks, booted_disks)) c.spec.disks = saved.disks;
+    }
+  }
   const std::vector<BootCaseResult> results = RunBootCases(cases, request.jobs, run);
   std::size_t passed = 0;
   for (const BootCaseResult& r : results) {

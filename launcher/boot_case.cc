@@ -1,5 +1,7 @@
 #include "kvmrun/boot_case.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -9,6 +11,9 @@
 #include <thread>
 
 #include "kvmrun/error.h"
+#include "kvmrun/guest_clock.h"
+#include "kvmrun/qemu_probe.h"
+#include "launcher/run_capture.h"
 
 namespace kvmrun {
 
@@ -241,6 +246,143 @@ void RunSteps(Vm& vm, const BootCase& c, Clock::time_point deadline, ConsoleReco
 
 }  // namespace
 
+namespace {
+
+std::chrono::milliseconds ScaledTimeout(const BootCase& c, Accel accel,
+                                        const BootTestOptions& options) {
+  return accel == Accel::kTcg ? std::chrono::milliseconds(static_cast<long long>(
+                                    static_cast<double>(c.timeout.count()) * options.tcg_factor))
+                              : c.timeout;
+}
+
+// The first line of `console` that one of `patterns` matches (the first of those that do), as
+// ConsoleLog::WaitForAny would have found it; kTimeout when none does.
+ConsoleMatch MatchBefore(const std::string& console, const std::vector<ConsolePattern>& patterns) {
+  ConsoleMatch match;
+  std::size_t start = 0;
+  while (start < console.size()) {
+    std::size_t end = console.find('\n', start);
+    if (end == std::string::npos) end = console.size();
+    std::string_view line(console.data() + start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+      if (!patterns[i].Matches(line)) continue;
+      match.outcome = ConsoleMatch::Outcome::kMatched;
+      match.pattern = i;
+      match.line = std::string(line);
+      return match;
+    }
+    start = end + 1;
+  }
+  return match;
+}
+
+// qemu-img beside `qemu`, else on PATH; "" when there is none.
+std::string FindQemuImg(const std::string& qemu) {
+  std::vector<std::string> dirs = {qemu.substr(0, qemu.rfind('/'))};
+  const char* path = std::getenv("PATH");
+  for (std::string_view rest = path != nullptr ? path : "/usr/bin"; !rest.empty();) {
+    const std::size_t colon = rest.find(':');
+    dirs.emplace_back(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? "" : rest.substr(colon + 1);
+  }
+  for (const std::string& dir : dirs) {
+    const std::string candidate = dir + "/qemu-img";
+    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Gives each disk whose writes a case discards a qcow2 overlay at `file`.diskN.qcow2 that the
+// saved VM writes instead: the snapshot's memory belongs with the overlay, and the disk
+// itself is never written. Returns the spec with the overlays in the disks' places.
+VmSpec WithSavedOverlays(VmSpec spec, const std::string& file, const BootTestOptions& options) {
+  std::string qemu_img;
+  for (std::size_t i = 0; i < spec.disks.size(); ++i) {
+    DiskSpec& disk = spec.disks[i];
+    if (disk.read_only || !disk.snapshot) continue;
+    if (qemu_img.empty()) qemu_img = FindQemuImg(FindQemu(spec.qemu));
+    if (qemu_img.empty()) {
+      throw UsageError(
+          "--snapshot-at with a disk needs qemu-img (Debian: qemu-utils) for the "
+          "overlay the saved VM writes to");
+    }
+    const std::string overlay = file + ".disk" + std::to_string(i) + ".qcow2";
+    SpawnRequest request;
+    request.executable = qemu_img;
+    request.argv = {qemu_img,  "create", "-q",
+                    "-f",      "qcow2",  "-b",
+                    disk.path, "-F",     std::string(ToString(disk.format)),
+                    overlay};
+    const auto runner = options.vm.runner ? options.vm.runner : MakeProcessRunner();
+    const CapturedRun made = RunAndCapture(*runner, request, 60s, 1 << 16, options.stop);
+    if (!made.status.Success()) {
+      throw Error("qemu-img could not create the overlay '" + overlay + "' of '" + disk.path +
+                  "': " + made.err);
+    }
+    disk = DiskSpec{overlay, DiskFormat::kQcow2, true, false, false};
+  }
+  return spec;
+}
+
+// A restored guest's clock is as old as its snapshot: set it through the agent (waiting for it
+// until `deadline`) and say so on the case's console. Error when it stays off.
+void SetRestoredClock(Vm& vm, Clock::time_point deadline, ConsoleRecord& console) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+  const ResyncResult resync = ResyncGuestClock(*vm.ConnectAgent(std::max(left, 1ms)));
+  console.Append("--- restored; guest clock " + FormatResync(resync) + " ---\n");
+  const auto off = std::chrono::nanoseconds(resync.after.SurelyOffNs());
+  if (off > kDefaultMaxGuestOffset) {
+    throw Error("the restored guest's clock is still " + resync.after.ToString() +
+                " off after it was set");
+  }
+}
+
+}  // namespace
+
+BootSnapshot SaveBootSnapshot(const BootCase& boot, const std::string& pattern,
+                              const std::string& file, const BootTestOptions& options) {
+  const ConsolePattern at = Compile(pattern, "snapshot_at");
+  ValidateBootCase(boot);
+  const auto start = Clock::now();
+  ConsoleRecord console;
+  VmOptions vm_options = options.vm;
+  vm_options.on_console = [&](std::string_view bytes) { console.Append(bytes); };
+  VmSpec spec = WithSavedOverlays(WithAbsolutePaths(boot.spec), file, options);
+  spec.no_reboot = true;
+  std::unique_ptr<Vm> vm = Vm::Start(spec, vm_options);
+  const auto deadline = Clock::now() + ScaledTimeout(boot, vm->accel().accel, options);
+  vm->Continue();
+  const std::vector<ConsolePattern> patterns = {at, ConsolePattern::Literal(kKernelPanicPattern)};
+  ConsoleMatch match;
+  ConsoleScan scan;
+  while (match.outcome == ConsoleMatch::Outcome::kTimeout && Clock::now() < deadline &&
+         !(options.stop != nullptr && options.stop->Pending())) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    match = vm->console().WaitForAny(patterns, std::clamp(left, 0ms, 250ms), &scan);
+  }
+  if (match.outcome != ConsoleMatch::Outcome::kMatched || match.pattern != 0) {
+    vm->Shutdown(0ms);
+    throw VmError(
+        "--snapshot-at: '" + pattern + "' did not appear (" +
+            (match.outcome == ConsoleMatch::Outcome::kMatched  ? "kernel panic: " + match.line
+             : match.outcome == ConsoleMatch::Outcome::kClosed ? "QEMU exited"
+                                                               : "not within the case's timeout") +
+            "); nothing was saved",
+        vm->argv(), vm->StderrTail(), vm->console().Tail());
+  }
+  BootSnapshot snapshot;
+  snapshot.file = file;
+  snapshot.disks = spec.disks;
+  snapshot.line = match.line;
+  snapshot.boot = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  snapshot.save = vm->SaveSnapshot(file).took;
+  vm->Shutdown(0ms);
+  // All the guest printed until it was paused: what a restored guest printed before.
+  snapshot.console = console.Take();
+  return snapshot;
+}
+
 BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
   ValidateBootCase(c);
   std::vector<ConsolePattern> patterns = {Compile(c.expect, "expect"),
@@ -258,26 +400,25 @@ BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
   };
   VmSpec spec = c.spec;
   spec.no_reboot = true;
+  console.Append(c.console_before);
 
   try {
     std::unique_ptr<Vm> vm = Vm::Start(spec, vm_options);
     result.accel = vm->accel().accel;
-    result.timeout = result.accel == Accel::kTcg
-                         ? std::chrono::milliseconds(static_cast<long long>(
-                               static_cast<double>(c.timeout.count()) * options.tcg_factor))
-                         : c.timeout;
+    result.timeout = ScaledTimeout(c, result.accel, options);
     vm->Continue();
     // In slices, to notice a stop request.
     const auto deadline = Clock::now() + result.timeout;
-    ConsoleMatch match;
+    if (vm->restored_from() && spec.agent) SetRestoredClock(*vm, deadline, console);
+    ConsoleMatch match = MatchBefore(c.console_before, patterns);
     ConsoleScan scan;
     bool interrupted = false;
-    do {
+    while (match.outcome == ConsoleMatch::Outcome::kTimeout && Clock::now() < deadline &&
+           !interrupted) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
       match = vm->console().WaitForAny(patterns, std::clamp(left, 0ms, 250ms), &scan);
       interrupted = options.stop != nullptr && options.stop->Pending();
-    } while (match.outcome == ConsoleMatch::Outcome::kTimeout && Clock::now() < deadline &&
-             !interrupted);
+    }
     if (match.outcome == ConsoleMatch::Outcome::kTimeout && interrupted) {
       vm->Shutdown(0ms);
       throw Interrupted("a stop request", "before '" + c.expect + "' appeared");

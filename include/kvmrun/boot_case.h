@@ -36,6 +36,10 @@ struct BootCase {
   // guest needs qemu-guest-agent): the first that does not exit 0 fails the case. Their
   // output is appended to the case's console, headed "--- run: CMD (exit N) ---".
   std::vector<std::vector<std::string>> run;
+  // With spec.restore_from: what the guest printed on its console before the snapshot was
+  // saved. The patterns are looked for in it first, line by line, as if the restored guest
+  // printed it again; it heads the case's console.
+  std::string console_before;
 };
 
 // Always a failure, whatever the case says: the guest kernel panicked.
@@ -104,6 +108,25 @@ std::string BootCaseFileName(std::string_view name);
 // Runs one case to its end. UsageError (a bad case) propagates; every other failure is the
 // case's result.
 BootCaseResult RunBootCase(const BootCase& boot_case, const BootTestOptions& options);
+
+// A booted guest saved for the cases of a suite to restore (boot-test --snapshot-at).
+struct BootSnapshot {
+  std::string file;
+  std::string console;  // what the guest printed until it was paused for the save
+  std::string line;     // the line it was saved at
+  // The disks a restore must be given: a case's disks whose writes it discards are replaced
+  // by qcow2 overlays beside `file` (qemu-img), which the saved VM wrote to.
+  std::vector<DiskSpec> disks;
+  std::chrono::milliseconds boot{0};  // from the start to the line
+  std::chrono::milliseconds save{0};
+};
+// Boots `boot` (its spec, no_reboot forced on as for every case, disks as in
+// BootSnapshot::disks), waits up to its timeout
+// (times the TCG factor) for a console line matching `pattern`, saves the VM to `file` and
+// stops it. Throws UsageError for a bad pattern or spec, Error when the line never came, the
+// guest failed first or the save failed (nothing is left at `file` then).
+BootSnapshot SaveBootSnapshot(const BootCase& boot, const std::string& pattern,
+                              const std::string& file, const BootTestOptions& options);
 
 // Throws UsageError unless jobs is 1 to 256 and options.tcg_factor 1 to 1000.
 void ValidateBootTestOptions(int jobs, const BootTestOptions& options);

@@ -4,11 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "kvmrun/boot_case.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"
+#include "tests/support/scratch.h"
 #include "tests/support/test_guest.h"
 
 namespace kvmrun {
@@ -80,6 +82,51 @@ TEST_F(BootTestCli, RunStepsDecideTheCaseByTheirExitStatus) {
   EXPECT_EQ(xml.find("--- run: sh -c echo never"), std::string::npos)
       << "a step ran after a failure";
   EXPECT_EQ(ValidateJunit().exit_code, 0);
+}
+
+// Boot once, restore per case: the same verdicts as cold boots, each restored guest's clock set
+// from behind, and a disk given to the cases written only through overlays.
+TEST_F(BootTestCli, SnapshotAtGivesTheVerdictsOfColdBootsWithEachClockSet) {
+  const std::string cases = dir_.path() + "/cases.json";
+  std::ofstream(cases) << R"([{"name": "pass"},
+                              {"name": "steps", "run": ["head -c 4 /dev/vda | grep -q '^KV'",
+                                                        "printf XX | dd of=/dev/vda"]},
+                              {"name": "failing", "run": ["exit 4"]},
+                              {"name": "pattern", "expect": "KVMRUN-GUEST-HOLDING",
+                               "fail": ["KVMRUN-GUEST-CLOCKSOURCE"]}])";
+  const std::string disk = dir_.path() + "/disk.img";
+  std::ofstream(disk) << "KVM" << std::string(4093, '\0');
+  const auto verdicts = [&](const testing::CommandResult& r) {
+    std::string out;
+    for (const char* name : {"pass", "steps", "failing", "pattern"}) {
+      const bool passed = r.out.find(std::string("PASS ") + name) != std::string::npos;
+      const bool failed = r.out.find(std::string("FAIL ") + name) != std::string::npos;
+      out += std::string(name) + (passed && !failed   ? "=pass "
+                                  : failed && !passed ? "=fail "
+                                                      : "=? ");
+    }
+    return out;
+  };
+  const std::vector<std::string> common = {
+      "--cases", cases, "--jobs", "2", "--expect", "KVMRUN-GUEST-READY", "--disk", disk};
+  const auto cold = BootTest(common, "kvmrun.hold");
+  std::vector<std::string> warm_args = common;
+  warm_args.insert(warm_args.end(), {"--snapshot-at", "KVMRUN-GUEST-HOLDING", "--console-log",
+                                     dir_.path() + "/logs"});
+  const auto warm = BootTest(warm_args, "kvmrun.hold");
+  EXPECT_EQ(verdicts(cold), "pass=pass steps=pass failing=fail pattern=fail ") << cold.out;
+  EXPECT_EQ(verdicts(warm), verdicts(cold)) << warm.out << warm.err;
+  EXPECT_EQ(warm.exit_code, 1);
+  EXPECT_NE(warm.out.find("saved at 'KVMRUN-GUEST-HOLDING'"), std::string::npos) << warm.out;
+  std::ifstream log(dir_.path() + "/logs/steps.log");
+  const std::string console((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_TRUE(std::regex_search(
+      console, std::regex(R"(--- restored; guest clock offset -\d+\.\d+ s .* -> [-+]0\.0\d+ s)")))
+      << console;
+  std::ifstream in(disk, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(bytes.substr(0, 3), "KVM") << "a case wrote the disk itself";
+  EXPECT_TRUE(testing::Leftovers(dir_.path()).empty());
 }
 
 TEST_F(BootTestCli, PassesOnTheTestGuestWithValidJunitAndTheConsoleLog) {
