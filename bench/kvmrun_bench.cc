@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -44,34 +45,14 @@ namespace kvmrun {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::MsSince;
+using bench::Stats;
+using bench::StatsJson;
+using bench::Summarize;
 using Json = nlohmann::json;
 
 constexpr char kMarker[] = "KVMRUN-GUEST-READY";
-
-double MsSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-struct Stats {
-  double median = 0, min = 0, max = 0;
-  std::size_t n = 0;
-};
-
-Stats Summarize(std::vector<double> v) {
-  Stats s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  s.n = v.size();
-  s.min = v.front();
-  s.max = v.back();
-  s.median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  return s;
-}
-
-Json StatsJson(const Stats& s, const std::string& unit) {
-  return {{"median", s.median}, {"min", s.min}, {"max", s.max}, {"runs", s.n}, {"unit", unit}};
-}
 
 struct Config {
   std::string guest_dir;
