@@ -11,7 +11,7 @@
 //   boot-test suite  `kvmrun boot-test` of 10 cases with a run step each, cold and with
 //                    --snapshot-at, --jobs 1 and 2
 // Prints a table of medians and ratios and writes JSON; asserts nothing.
-//   snapshot_bench --guest DIR --kvmrun PATH [--runs N] [--out FILE]
+//   snapshot_bench --guest DIR --kvmrun PATH [--runs N] [--suites off] [--out FILE]
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +52,7 @@ struct Config {
   std::string kvmrun;
   std::string out;
   int runs = 5;
+  bool suites = true;
 };
 
 VmSpec Spec(const Config& c) {
@@ -147,10 +148,13 @@ int Main(int argc, char** argv) {
       c.kvmrun = value;
     } else if (key == "--runs") {
       c.runs = std::max(3, std::atoi(value.c_str()));
+    } else if (key == "--suites") {
+      c.suites = value != "off";
     } else if (key == "--out") {
       c.out = value;
     } else {
-      throw UsageError("unknown option '" + key + "'; valid: --guest, --kvmrun, --runs, --out");
+      throw UsageError("unknown option '" + key +
+                       "'; valid: --guest, --kvmrun, --runs, --suites, --out");
     }
   }
   if (c.guest_dir.empty() || c.kvmrun.empty()) {
@@ -177,6 +181,7 @@ int Main(int argc, char** argv) {
 
   progress("restores: kvmrun, kvmrun with the clock set, bare QEMU -incoming");
   std::vector<double> restore, restore_clock, bare, incoming, offsets;
+  std::vector<VmTimings> phases;
   VmSpec spec = Spec(c);
   spec.restore_from = file;
   for (int i = 0; i < c.runs; ++i) {
@@ -185,6 +190,7 @@ int Main(int argc, char** argv) {
     vm->Continue();
     restore.push_back(MsSince(start));
     incoming.push_back(static_cast<double>(vm->timings().incoming.count()) / 1000);
+    phases.push_back(vm->timings());
     const ResyncResult set = ResyncGuestClock(*vm->ConnectAgent(30s));
     restore_clock.push_back(MsSince(start));
     offsets.push_back(static_cast<double>(set.before.offset_ns) / 1e9);
@@ -204,12 +210,18 @@ int Main(int argc, char** argv) {
     }
     std::ofstream(cases) << list.dump();
   }
-  double suite_cold[3], suite_warm[3];
+  double suite_cold[3] = {}, suite_warm[3] = {1, 1, 1};
   for (int jobs : {1, 2}) {
+    if (!c.suites) break;
     suite_cold[jobs] = Suite(c, cases, false, jobs, *runner);
     suite_warm[jobs] = Suite(c, cases, true, jobs, *runner);
   }
 
+  const auto phase = [&](std::chrono::microseconds VmTimings::*field) {
+    std::vector<double> v;
+    for (const VmTimings& t : phases) v.push_back(static_cast<double>((t.*field).count()) / 1000);
+    return Summarize(v).median;
+  };
   const Stats s_cold = Summarize(cold), s_save = Summarize(save), s_size = Summarize(size_mib),
               s_restore = Summarize(restore), s_clock = Summarize(restore_clock),
               s_bare = Summarize(bare), s_incoming = Summarize(incoming),
@@ -226,6 +238,11 @@ int Main(int argc, char** argv) {
             << "  bare QEMU -incoming:     " << F(s_bare.median)
             << " ms; kvmrun = " << F(s_restore.median / s_bare.median, 2)
             << "x bare (target <= 1.1x)\n"
+            << "    kvmrun's phases: probe " << F(phase(&VmTimings::probe)) << ", KVM check "
+            << F(phase(&VmTimings::kvm_check)) << ", spawn " << F(phase(&VmTimings::spawn))
+            << ", QMP ready " << F(phase(&VmTimings::qmp_ready)) << ", load "
+            << F(phase(&VmTimings::incoming)) << ", verify " << F(phase(&VmTimings::verify))
+            << ", cont " << F(phase(&VmTimings::cont)) << " ms\n"
             << "  boot-test, 10 cases:     target >= 5x faster with --snapshot-at\n";
   for (int jobs : {1, 2}) {
     std::cout << "    --jobs " << jobs << ":  cold " << F(suite_cold[jobs] / 1000, 1)

@@ -398,17 +398,20 @@ SnapshotSaveResult SaveSnapshot(QmpClient& qmp, const SnapshotIdentity& identity
 
 void WaitForIncoming(QmpClient& qmp, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  while (qmp.Execute("query-status").value("status", "") == "inmigrate") {
-    const nlohmann::json info = qmp.Execute("query-migrate");
-    if (info.value("status", "") == "failed") {
-      throw Error("QEMU could not load the snapshot: " +
-                  info.value("error-desc", "(no reason given)"));
+  // QEMU 7.2 exits when a load fails (its stderr says why); a newer one may stay, failed.
+  for (int polls = 0; qmp.Execute("query-status").value("status", "") == "inmigrate"; ++polls) {
+    if (polls % 50 == 49) {
+      const nlohmann::json info = qmp.Execute("query-migrate");
+      if (info.value("status", "") == "failed") {
+        throw Error("QEMU could not load the snapshot: " +
+                    info.value("error-desc", "(no reason given)"));
+      }
     }
     if (Clock::now() >= deadline) {
       throw QmpTimeout("the snapshot was not loaded within " +
                        std::to_string(timeout.count() / 1000) + " s");
     }
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(2ms);
   }
 }
 

@@ -24,21 +24,34 @@ std::string DebianGuestDir() {
   return env != nullptr && *env != '\0' ? env : KVMRUN_BUILD_DIR "/debian-guest";
 }
 
-TEST(DebianGuestTest, DetachExecShareAndStopOnDebian12WithSystemd) {
-  KVMRUN_REQUIRE_QEMU(qemu);
-  const std::string guest = DebianGuestDir();
-  ASSERT_TRUE(fs::exists(guest + "/root.img")) << "run scripts/make-debian-guest";
-  testing::TempDir dir;
+// The Debian guest's files, a private runtime directory, and `kvmrun` run with them.
+class DebianGuestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    qemu_ = testing::TestQemuBinary();
+    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+    ASSERT_TRUE(fs::exists(guest_ + "/root.img")) << "run scripts/make-debian-guest";
+    options_.extra_env = {"XDG_RUNTIME_DIR=" + dir_.path(),
+                          "XDG_CACHE_HOME=" + dir_.path() + "/cache", "KVMRUN_QEMU=" + qemu_};
+    options_.timeout = 300s;
+  }
+  testing::CommandResult Kvmrun(const std::vector<std::string>& args) const {
+    return testing::RunKvmrun(args, options_);
+  }
+
+  std::string qemu_;
+  const std::string guest_ = DebianGuestDir();
+  testing::TempDir dir_;
+  testing::CommandOptions options_;
+};
+
+TEST_F(DebianGuestTest, DetachExecShareAndStopOnDebian12WithSystemd) {
+  const std::string& guest = guest_;
+  const testing::TempDir& dir = dir_;
   const std::string share = dir.path() + "/code, under test";
   fs::create_directories(share);
   std::ofstream(share + "/from-host.txt") << "from the host\n";
-  testing::CommandOptions options;
-  options.extra_env = {"XDG_RUNTIME_DIR=" + dir.path(), "XDG_CACHE_HOME=" + dir.path() + "/cache",
-                       "KVMRUN_QEMU=" + qemu};
-  options.timeout = 300s;
-  const auto kvmrun = [&](std::vector<std::string> args) {
-    return testing::RunKvmrun(args, options);
-  };
+  const auto kvmrun = [this](const std::vector<std::string>& args) { return Kvmrun(args); };
 
   const auto started = kvmrun({"run",
                                "--name",
@@ -113,23 +126,15 @@ TEST(DebianGuestTest, DetachExecShareAndStopOnDebian12WithSystemd) {
 // Boot once, restore: the booted Debian guest saved (its writes kept in a qcow2 overlay of the
 // image, which the save VM owns) and restored with its own temporary overlay; the restored
 // guest's clock, as old as the snapshot, is set through Debian's qemu-ga.
-TEST(DebianGuestTest, SnapshotOfABootedDebianRestoresWithItsClockSet) {
-  KVMRUN_REQUIRE_QEMU(qemu);
-  const std::string guest = DebianGuestDir();
-  ASSERT_TRUE(fs::exists(guest + "/root.img")) << "run scripts/make-debian-guest";
-  testing::TempDir dir;
+TEST_F(DebianGuestTest, SnapshotOfABootedDebianRestoresWithItsClockSet) {
+  const std::string& guest = guest_;
+  const testing::TempDir& dir = dir_;
   const std::string disk = dir.path() + "/root.qcow2";
   ASSERT_EQ(
       std::system(("qemu-img create -q -f qcow2 -b '" + guest + "/root.img' -F raw '" + disk + "'")
                       .c_str()),
       0);
-  testing::CommandOptions options;
-  options.extra_env = {"XDG_RUNTIME_DIR=" + dir.path(), "XDG_CACHE_HOME=" + dir.path() + "/cache",
-                       "KVMRUN_QEMU=" + qemu};
-  options.timeout = 300s;
-  const auto kvmrun = [&](std::vector<std::string> args) {
-    return testing::RunKvmrun(args, options);
-  };
+  const auto kvmrun = [this](const std::vector<std::string>& args) { return Kvmrun(args); };
   const auto vm = [&](const std::string& name, std::vector<std::string> extra) {
     std::vector<std::string> args = {"run",      "--name",
                                      name,       "--detach",
