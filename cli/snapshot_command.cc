@@ -54,7 +54,11 @@ int Save(const po::variables_map& vm, const std::vector<std::string>& operands) 
   if (keep_running) {
     if (was_running) qmp.Execute("cont");
   } else {
-    qmp.Execute("quit");
+    try {
+      qmp.Execute("quit");
+    } catch (const QmpDisconnected&) {
+      // QEMU went before its reply reached us: quit is what was asked.
+    }
   }
   if (vm.count("json")) {
     nlohmann::json json = SnapshotHeaderToJson(saved.header);
