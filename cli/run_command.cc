@@ -129,10 +129,11 @@ nlohmann::json NamedVmInfo(const Vm& vm, const VmSpec& spec, bool detached,
 
 nlohmann::json TimingsJson(const VmTimings& t) {
   const auto ms = [](std::chrono::microseconds us) { return us.count() / 1000.0; };
-  return {{"probe_ms", ms(t.probe)},   {"kvm_check_ms", ms(t.kvm_check)},
-          {"spawn_ms", ms(t.spawn)},   {"qmp_ready_ms", ms(t.qmp_ready)},
-          {"verify_ms", ms(t.verify)}, {"start_ms", ms(t.start)},
-          {"cont_ms", ms(t.cont)},     {"shutdown_ms", ms(t.shutdown)}};
+  return {{"probe_ms", ms(t.probe)},      {"kvm_check_ms", ms(t.kvm_check)},
+          {"spawn_ms", ms(t.spawn)},      {"qmp_ready_ms", ms(t.qmp_ready)},
+          {"verify_ms", ms(t.verify)},    {"start_ms", ms(t.start)},
+          {"cont_ms", ms(t.cont)},        {"shutdown_ms", ms(t.shutdown)},
+          {"incoming_ms", ms(t.incoming)}};
 }
 
 po::options_description RunOptions() {
@@ -188,7 +189,9 @@ int RunCommand(const Args& args) {
         "Examples:\n"
         "  kvmrun run --os linux --kernel vmlinuz --initrd initrd.img --append console=ttyS0\n"
         "  kvmrun run --os windows-11 --disk win11.qcow2 --memory 4G --cpus 2 --net\n"
-        "  kvmrun run --os linux --kernel K --dry-run",
+        "  kvmrun run --os linux --kernel K --dry-run\n"
+        "  kvmrun run --os linux --kernel K --snapshot-at login: --save booted.kvmrun\n"
+        "  kvmrun run --os linux --kernel K --restore booted.kvmrun   (docs/snapshots.md)",
         options);
     return kExitOk;
   }
@@ -382,6 +385,10 @@ int RunCommand(const Args& args) {
     report["timings"]["run_ms"] = out.ran.count();
     if (machine->clock_report()) {
       report["clock_report"] = ClockReportToJson(*machine->clock_report());
+    }
+    if (machine->restored_from()) {
+      report["restored_from"] = SnapshotHeaderToJson(*machine->restored_from());
+      report["restored_from"]["file"] = spec.restore_from;
     }
     if (!out.guest_clock.empty()) {
       report["guest_clock"] = ClockReportToJson(ClockReport{out.guest_clock});

@@ -102,7 +102,8 @@ int SnapshotCommand(const Args& args) {
   // clang-format off
   options.add_options()
       ("help,h", "show this help")
-      ("operands", po::value<std::vector<std::string>>(), "save NAME FILE | show FILE")
+      ("operands", po::value<std::vector<std::string>>()->value_name("ACTION ARGS"),
+       "the action and its operands, given as words: save NAME FILE, or show FILE")
       ("keep-running", "save: let the VM run on afterwards (only a VM without writable "
                        "disks)")
       ("json", "print the snapshot's header as JSON");

@@ -161,6 +161,16 @@ SnapshotIdentity IdentityOf(const Vm& vm, const std::string& runtime_dir) {
   return id;
 }
 
+// The argv of a VM restored from spec.restore_from: every writable disk behind a temporary
+// overlay, and the snapshot's stream on the third passed descriptor (after QMP and console).
+std::vector<std::string> RestoreArgv(const VmSpec& spec, const LaunchPlan& plan) {
+  VmSpec restored = spec;
+  for (DiskSpec& disk : restored.disks) disk.snapshot = disk.snapshot || !disk.read_only;
+  std::vector<std::string> argv = BuildQemuArgv(restored, plan);
+  argv.insert(argv.end(), {"-incoming", "fd:" + std::to_string(SpawnRequest::kFirstPassedFd + 2)});
+  return argv;
+}
+
 LaunchPlan MakePlan(const Decisions& d, const std::string& runtime_dir) {
   return LaunchPlan{d.qemu,      d.accel.accel,   d.accel.cpu_model,
                     d.rendering, d.firmware_dirs, runtime_dir + "/" + kAgentSocketName};
@@ -325,11 +335,7 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     if (state.get() < 0 || lseek(state.get(), kSnapshotHeaderBytes, SEEK_SET) < 0) {
       throw UsageError("snapshot '" + spec.restore_from + "' cannot be read: " + Errno());
     }
-    VmSpec restored = spec;
-    for (DiskSpec& disk : restored.disks) disk.snapshot = disk.snapshot || !disk.read_only;
-    vm->argv_ = BuildQemuArgv(restored, plan);
-    vm->argv_.insert(vm->argv_.end(),
-                     {"-incoming", "fd:" + std::to_string(SpawnRequest::kFirstPassedFd + 2)});
+    vm->argv_ = RestoreArgv(spec, plan);
   }
 
   vm->io_ = std::make_unique<Io>();
@@ -668,7 +674,17 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
   const Decisions d = Decide(spec, options, "", timings, &plan.notes);
   if (!d.accel.notice.empty()) plan.notes.push_back(d.accel.notice);
   // No runtime directory exists for a plan: the agent's socket is shown where it would be.
-  plan.argv = BuildQemuArgv(spec, MakePlan(d, "$RUNTIME_DIR"));
+  const LaunchPlan launch = MakePlan(d, "$RUNTIME_DIR");
+  if (spec.restore_from.empty()) {
+    plan.argv = BuildQemuArgv(spec, launch);
+  } else {
+    ReadSnapshotHeader(spec.restore_from);  // a file that is no snapshot is refused here too
+    plan.argv = RestoreArgv(spec, launch);
+    plan.notes.push_back(
+        "fd 5 stands for the snapshot's stream; whether it belongs to this VM "
+        "(QEMU version, accelerator, command line, disks) is checked when it "
+        "runs");
+  }
   return plan;
 }
 

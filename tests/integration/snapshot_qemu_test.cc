@@ -160,12 +160,21 @@ TEST_F(SnapshotQemuTest, SavedAtAConsoleLineAndRefusedForEveryMismatch) {
   EXPECT_NE(overlaid.err.find("go to a temporary overlay"), std::string::npos) << overlaid.err;
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/o.kvmrun"));
 
+  // The plan of a restore shows where the stream goes.
+  const auto plan = restore({"--dry-run"}, file);
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("-incoming fd:5"), std::string::npos) << plan.out;
+
   // Restored as saved: it runs, and the gate finds the clock set.
-  const auto ok = restore({}, file);
+  const auto ok = restore({"--json"}, file);
   EXPECT_EQ(ok.exit_code, 1) << ok.err;  // held until --timeout
   EXPECT_NE(ok.err.find("guest clock: offset"), std::string::npos) << ok.err;
   EXPECT_TRUE(std::regex_search(ok.err, std::regex(R"(guest-time [-+]0\.\d+ s [^\n]*: ok)")))
       << ok.err;
+  const auto report = nlohmann::json::parse(ok.out);
+  EXPECT_EQ(report["restored_from"]["file"], file);
+  EXPECT_GT(report["timings"]["incoming_ms"].get<double>(), 0.0);
+  EXPECT_EQ(report["stopped_by"].get<std::string>().rfind("timeout", 0), 0u) << ok.out;
 }
 
 }  // namespace
