@@ -50,7 +50,15 @@ int Save(const po::variables_map& vm, const std::vector<std::string>& operands) 
   }
   QmpClient qmp(ConnectQmpSocket(found->info.value("qmp_socket", ""), 5s));
   const bool was_running = qmp.Execute("query-status").value("running", false);
-  const SnapshotSaveResult saved = SaveSnapshot(qmp, identity, file);
+  SnapshotSaveResult saved;
+  try {
+    saved = SaveSnapshot(qmp, identity, file);
+  } catch (const QmpDisconnected&) {
+    throw;
+  } catch (const Error&) {
+    if (was_running) qmp.Execute("cont");  // nothing was saved: the VM runs on as it was
+    throw;
+  }
   if (keep_running) {
     if (was_running) qmp.Execute("cont");
   } else {

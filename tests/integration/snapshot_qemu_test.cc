@@ -165,6 +165,19 @@ TEST_F(SnapshotQemuTest, SavedAtAConsoleLineAndRefusedForEveryMismatch) {
   EXPECT_EQ(plan.exit_code, 0) << plan.err;
   EXPECT_NE(plan.out.find("-incoming fd:5"), std::string::npos) << plan.out;
 
+  // A 9p share mounted in the guest blocks QEMU's migration: the save fails with QEMU's
+  // reason, leaves no file, and the VM runs on.
+  const std::string share = dir_.path() + "/share";
+  std::filesystem::create_directories(share);
+  ASSERT_EQ(Detach("shared", {"--share", share}).exit_code, 0);
+  ASSERT_EQ(Kvmrun({"exec", "shared", "--agent-timeout", "60", "--", "true"}).exit_code, 0);
+  const auto blocked = Kvmrun({"snapshot", "save", "shared", dir_.path() + "/s.kvmrun"});
+  EXPECT_EQ(blocked.exit_code, 1) << blocked.err;
+  EXPECT_NE(blocked.err.find("is mounted in the guest"), std::string::npos) << blocked.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/s.kvmrun"));
+  const auto still = Kvmrun({"qmp", "--socket", "shared", "query-status"});
+  EXPECT_NE(still.out.find("\"running\""), std::string::npos) << still.out << still.err;
+
   // Restored as saved: it runs, and the gate finds the clock set.
   const auto ok = restore({"--json"}, file);
   EXPECT_EQ(ok.exit_code, 1) << ok.err;  // held until --timeout
