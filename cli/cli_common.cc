@@ -141,11 +141,17 @@ void AddOverrideOptions(po::options_description& options) {
        "override where the RTC starts")
       ("rtc-policy", po::value<std::string>()->value_name(JoinNames(kAllRtcTickPolicies, "|")),
        "override the RTC lost-tick policy (slew = -rtc driftfix=slew)")
+      ("rtc-clock", po::value<std::string>()->value_name(JoinNames(kAllRtcClocks, "|")),
+       "override the clock that drives the RTC: host follows the host's wall clock, steps "
+       "included; rt never steps; vm stops with the VM")
       ("pit-policy", po::value<std::string>()->value_name(JoinNames(kAllPitTickPolicies, "|")),
        "override the KVM PIT lost-tick policy (delay re-injects, discard does not)")
       ("hpet", po::value<std::string>()->value_name(toggles), "override the HPET")
       ("hv-time", po::value<std::string>()->value_name(toggles),
-       "override the Hyper-V reference clock (with hv-relaxed, hv-vapic, hv-spinlocks)")
+       "override the Hyper-V reference clock (hv-time)")
+      ("hyperv", po::value<std::string>()->value_name(JoinNames(kAllHypervSets, "|")),
+       "override the other Hyper-V enlightenments: vista = relaxed, vapic, spinlocks, vpindex, "
+       "runtime, reset, frequencies, tlbflush; full adds synic, stimer (needs hv-time), ipi")
       ("kvmclock", po::value<std::string>()->value_name(toggles), "override kvm-clock");
   // clang-format on
 }
@@ -157,9 +163,11 @@ ClockOverrides GetOverrides(const po::variables_map& vm) {
   ClockOverrides o;
   if (auto v = given("rtc-base")) o.rtc_base = ParseRtcBase(*v);
   if (auto v = given("rtc-policy")) o.rtc_policy = ParseRtcTickPolicy(*v);
+  if (auto v = given("rtc-clock")) o.rtc_clock = ParseRtcClock(*v, "rtc-clock");
   if (auto v = given("pit-policy")) o.pit_policy = ParsePitTickPolicy(*v);
   if (auto v = given("hpet")) o.hpet = ParseToggle(*v, "hpet");
   if (auto v = given("hv-time")) o.hv_time = ParseToggle(*v, "hv_time");
+  if (auto v = given("hyperv")) o.hyperv = ParseHypervSet(*v, "hyperv");
   if (auto v = given("kvmclock")) o.kvmclock = ParseToggle(*v, "kvmclock");
   return o;
 }

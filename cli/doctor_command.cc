@@ -59,14 +59,19 @@ int DoctorCommand(const Args& args) {
   std::cout << "QEMU        " << qemu << " (version " << ToString(c.version) << ")\n"
             << "probe       " << (probe.from_cache ? "cached" : "fresh") << ", "
             << probe.elapsed.count() / 1000.0 << " ms (" << cache.PathFor(qemu) << ")\n\n";
+  std::string hyperv;
+  for (const std::string& property : c.hv_properties) {
+    hyperv += (hyperv.empty() ? "" : " ") + property.substr(3);
+  }
   std::cout << FormatTable({
       {"CAPABILITY", "PRESENT"},
       {"-global kvm-pit.lost_tick_policy", yes(c.kvm_pit_lost_tick_policy)},
       {"-no-kvm-pit-reinjection", yes(c.no_kvm_pit_reinjection_flag)},
+      {"hpet device", yes(c.hpet_device)},
       {"-machine hpet=", yes(c.machine_hpet_property)},
       {"-no-hpet", yes(c.no_hpet_flag)},
       {"-rtc driftfix=", yes(c.rtc_driftfix)},
-      {"cpu hv-time", yes(c.hv_time)},
+      {"cpu hv-*", hyperv.empty() ? "none" : hyperv},
       {"cpu kvmclock", yes(c.kvmclock)},
       {"default machine", c.default_machine},
       {"machine types", std::to_string(c.machine_types.size())},

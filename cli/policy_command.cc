@@ -5,6 +5,7 @@
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_os.h"
+#include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_probe.h"
 #include "policy/names.h"
@@ -35,7 +36,8 @@ constexpr char kDefaultQemuVersion[] = "7.2";
 Format ParseFormat(const std::string& text) { return ParseName(text, "--format", kAllFormats); }
 
 void PrintCatalog() {
-  std::vector<TextRow> rows = {{"OS", "RTC", "PIT", "HPET", "HV-TIME", "DESCRIPTION"}};
+  std::vector<TextRow> rows = {
+      {"OS", "RTC", "PIT", "HPET", "KVMCLOCK", "HV-TIME", "HYPERV", "DESCRIPTION"}};
   for (const GuestOsInfo& info : GuestOsCatalog()) {
     const ClockPolicy p = MakeClockPolicy(info.os);
     std::string aliases;
@@ -46,8 +48,9 @@ void PrintCatalog() {
         {std::string(info.name),
          std::string(ToString(p.rtc_base.value)) + "," + std::string(ToString(p.rtc_policy.value)),
          std::string(ToString(p.pit_policy.value)), std::string(ToString(p.hpet.value)),
-         std::string(ToString(p.hv_time.value)), std::string(info.description)});
-    rows.push_back({"", "", "", "", "", "aliases: " + aliases});
+         std::string(ToString(p.kvmclock.value)), std::string(ToString(p.hv_time.value)),
+         std::string(ToString(p.hyperv.value)), std::string(info.description)});
+    rows.push_back({"", "", "", "", "", "", "", "aliases: " + aliases});
   }
   std::cout << FormatTable(rows);
 }
@@ -73,6 +76,11 @@ RenderTarget ResolveTarget(const po::variables_map& vm) {
       auto runner = MakeProcessRunner();
       target.caps = ProbeQemuCached(qemu, *runner, ProbeCache()).caps;
       target.caps_source = "probed " + qemu;
+      // The binary here runs on this host's KVM: what that cannot give is left out too.
+      if (auto kvm = MakeKvmHost(); target.accel == Accel::kKvm && kvm->OpenError() == 0) {
+        target.host_gaps = HostHypervGaps(*kvm);
+        if (!target.host_gaps.empty()) target.caps_source += " on this host's KVM";
+      }
       return target;
     }
   }
@@ -110,9 +118,10 @@ int PolicyCommand(const Args& args) {
     std::cout << HelpText(
         "kvmrun policy --os OS [--qemu PATH | --qemu-version X.Y] [--accel kvm|tcg] [overrides] "
         "[--format F | --explain]\n       kvmrun policy --list",
-        "Shows the clock policy kvmrun gives a guest OS (RTC base and lost-tick policy, PIT\n"
-        "lost-tick policy, HPET, Hyper-V clock, kvm-clock), why, and the QEMU arguments it\n"
-        "renders to for a QEMU version and accelerator. Overrides win over the OS defaults.\n\n"
+        "Shows the clock policy kvmrun gives a guest OS (RTC base, lost-tick policy and clock,\n"
+        "PIT lost-tick policy, HPET, Hyper-V clock and enlightenments, kvm-clock), why, and the\n"
+        "QEMU arguments it renders to for a QEMU version and accelerator. QEMU's own defaults\n"
+        "are never written out. Overrides win over the OS defaults.\n\n"
         "Examples:\n"
         "  kvmrun policy --os windows-11 --explain\n"
         "  kvmrun policy --os linux --format libvirt-xml\n"
@@ -135,7 +144,7 @@ int PolicyCommand(const Args& args) {
       vm.count("format") ? ParseFormat(vm["format"].as<std::string>()) : Format::kShell;
   const RenderTarget target = ResolveTarget(vm);
   const ClockPolicy policy = MakeClockPolicy(os, overrides);
-  const ClockRendering rendering = RenderClock(policy, target.caps, target.accel);
+  const ClockRendering rendering = RenderClock(policy, target.caps, target.accel, target.host_gaps);
 
   if (vm.count("explain")) {
     std::cout << ExplainTable(policy, rendering, target);
@@ -153,7 +162,7 @@ int PolicyCommand(const Args& args) {
       std::cout << PolicyReportJson(policy, rendering, target).dump(2) << "\n";
       break;
     case Format::kLibvirtXml:
-      std::cout << LibvirtClockXml(policy);
+      std::cout << LibvirtFeaturesXml(policy) << LibvirtClockXml(policy);
       break;
   }
   for (const std::string& note : rendering.Notes()) {

@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "kvmrun/clock_rendering.h"
@@ -100,6 +102,11 @@ class RealKvmHost : public KvmHost {
     std::string id;
     std::getline(in, id);
     return id;
+  }
+  int CheckExtension(unsigned long capability) override {
+    if (OpenError() != 0) return 0;
+    const int r = ioctl(fd_, KVM_CHECK_EXTENSION, capability);
+    return r > 0 ? r : 0;
   }
   std::string DeviceGroup() override {
     struct stat st {};
@@ -282,6 +289,13 @@ KvmDiagnosis DiagnoseKvm(KvmHost& host, const KvmBootCheck& boot) {
                         : "nested virtualization is probably off; use TCG");
   }
   d.checks.push_back("KVM_CREATE_VM: ok");
+  d.hv_unsupported = HostHypervGaps(host);
+  std::string gaps;
+  for (const auto& [property, capability] : d.hv_unsupported) {
+    gaps += (gaps.empty() ? "" : ", ") + property + " (" + capability + ")";
+  }
+  d.checks.push_back("Hyper-V enlightenments: " +
+                     (gaps.empty() ? std::string("all that kvmrun uses") : "lacks " + gaps));
 
   std::string failures;
   for (const std::string& model : {std::string("host"), std::string(kFallbackCpuModel)}) {
@@ -304,6 +318,33 @@ KvmDiagnosis DiagnoseKvm(KvmHost& host, const KvmBootCheck& boot) {
               "use TCG");
 }
 
+HypervGaps HostHypervGaps(KvmHost& host) {
+  struct Need {
+    const char* capability;
+    std::vector<unsigned long> any_of;
+  };
+  const Need hyperv{"KVM_CAP_HYPERV", {KVM_CAP_HYPERV}};
+  const std::map<std::string_view, Need> needs = {
+      {"hv-time", {"KVM_CAP_HYPERV_TIME", {KVM_CAP_HYPERV_TIME}}},
+      {"hv-vpindex", {"KVM_CAP_HYPERV_VP_INDEX", {KVM_CAP_HYPERV_VP_INDEX}}},
+      {"hv-synic", {"KVM_CAP_HYPERV_SYNIC", {KVM_CAP_HYPERV_SYNIC, KVM_CAP_HYPERV_SYNIC2}}},
+      {"hv-stimer", {"KVM_CAP_HYPERV_SYNIC", {KVM_CAP_HYPERV_SYNIC, KVM_CAP_HYPERV_SYNIC2}}},
+      {"hv-tlbflush", {"KVM_CAP_HYPERV_TLBFLUSH", {KVM_CAP_HYPERV_TLBFLUSH}}},
+      {"hv-ipi", {"KVM_CAP_HYPERV_SEND_IPI", {KVM_CAP_HYPERV_SEND_IPI}}},
+  };
+  HypervGaps gaps;
+  const bool base = host.CheckExtension(KVM_CAP_HYPERV) > 0;
+  for (std::string_view property : KnownHypervProperties()) {
+    const auto it = needs.find(property);
+    const Need& need = it != needs.end() ? it->second : hyperv;
+    const bool has =
+        base && std::any_of(need.any_of.begin(), need.any_of.end(),
+                            [&](unsigned long c) { return host.CheckExtension(c) > 0; });
+    if (!has) gaps.emplace(property, base ? need.capability : hyperv.capability);
+  }
+  return gaps;
+}
+
 nlohmann::json KvmDiagnosisToJson(const KvmDiagnosis& d) {
   return {{"usable", d.usable},
           {"problem", ToString(d.problem)},
@@ -311,7 +352,8 @@ nlohmann::json KvmDiagnosisToJson(const KvmDiagnosis& d) {
           {"advice", d.advice},
           {"cpu_model", d.cpu_model},
           {"checks", d.checks},
-          {"functional_check_cached", d.functional_check_cached}};
+          {"functional_check_cached", d.functional_check_cached},
+          {"hv_unsupported", d.hv_unsupported}};
 }
 
 const std::string& ProbeBootSector() {

@@ -26,7 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 constexpr char kBinaryName[] = "qemu-system-x86_64";
-constexpr int kCacheFormat = 2;  // 2: machine_cpu_max
+constexpr int kCacheFormat = 3;  // 2: machine_cpu_max; 3: hv_properties, hpet_device
 
 std::string Absolute(const std::string& path) {
   std::error_code ec;
@@ -63,7 +63,7 @@ bool HelpListsFlag(const std::string& help, const std::string& flag) {
   return false;
 }
 
-bool HasProperty(const std::vector<QomProperty>& properties, const std::string& name) {
+bool HasProperty(const std::vector<QomProperty>& properties, std::string_view name) {
   return std::any_of(properties.begin(), properties.end(),
                      [&](const QomProperty& p) { return p.name == name; });
 }
@@ -149,8 +149,16 @@ QemuCapabilities CapabilitiesFromQmp(QmpClient& qmp) {
   for (const CommandLineOption& option : QueryCommandLineOptions(qmp, "rtc")) {
     caps.rtc_driftfix = std::count(option.parameters.begin(), option.parameters.end(), "driftfix");
   }
+  try {
+    caps.hpet_device = !DeviceListProperties(qmp, "hpet").empty();
+  } catch (const QmpError&) {
+    caps.hpet_device = false;  // built without it (RHEL-family QEMU)
+  }
   const auto cpu = DeviceListProperties(qmp, "max-x86_64-cpu");
-  caps.hv_time = HasProperty(cpu, "hv-time");
+  for (std::string_view property : KnownHypervProperties()) {
+    if (HasProperty(cpu, property)) caps.hv_properties.emplace_back(property);
+  }
+  std::sort(caps.hv_properties.begin(), caps.hv_properties.end());
   caps.kvmclock = HasProperty(cpu, "kvmclock");
   return caps;
 }
@@ -254,9 +262,10 @@ nlohmann::json CapabilitiesToJson(const QemuCapabilities& caps) {
           {"kvm_pit_lost_tick_policy", caps.kvm_pit_lost_tick_policy},
           {"no_kvm_pit_reinjection_flag", caps.no_kvm_pit_reinjection_flag},
           {"machine_hpet_property", caps.machine_hpet_property},
+          {"hpet_device", caps.hpet_device},
           {"no_hpet_flag", caps.no_hpet_flag},
           {"rtc_driftfix", caps.rtc_driftfix},
-          {"hv_time", caps.hv_time},
+          {"hv_properties", caps.hv_properties},
           {"kvmclock", caps.kvmclock},
           {"default_machine", caps.default_machine},
           {"machine_types", caps.machine_types},
@@ -271,9 +280,10 @@ QemuCapabilities CapabilitiesFromJson(const nlohmann::json& json) {
   caps.kvm_pit_lost_tick_policy = json.at("kvm_pit_lost_tick_policy").get<bool>();
   caps.no_kvm_pit_reinjection_flag = json.at("no_kvm_pit_reinjection_flag").get<bool>();
   caps.machine_hpet_property = json.at("machine_hpet_property").get<bool>();
+  caps.hpet_device = json.at("hpet_device").get<bool>();
   caps.no_hpet_flag = json.at("no_hpet_flag").get<bool>();
   caps.rtc_driftfix = json.at("rtc_driftfix").get<bool>();
-  caps.hv_time = json.at("hv_time").get<bool>();
+  caps.hv_properties = json.at("hv_properties").get<std::vector<std::string>>();
   caps.kvmclock = json.at("kvmclock").get<bool>();
   caps.default_machine = json.at("default_machine").get<std::string>();
   caps.machine_types = json.at("machine_types").get<std::vector<std::string>>();

@@ -127,7 +127,7 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
   d.accel = ChooseAccel(spec.accel, d.kvm);
   if (!spec.cpu_model.empty()) d.accel.cpu_model = spec.cpu_model;
   d.policy = MakeClockPolicy(spec.os, spec.clock_overrides);
-  d.rendering = RenderClock(d.policy, d.caps, d.accel.accel);
+  d.rendering = RenderClock(d.policy, d.caps, d.accel.accel, d.kvm.hv_unsupported);
   d.firmware_dirs =
       spec.firmware_dirs.empty() ? FirmwareDirsFor(d.qemu) : std::vector<std::string>{};
   return d;

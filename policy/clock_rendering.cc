@@ -1,14 +1,10 @@
 #include "kvmrun/clock_rendering.h"
 
+#include <algorithm>
 #include <string>
 
 namespace kvmrun {
 namespace {
-
-// The Hyper-V clock needs the enlightenments that make it usable; this is the set QEMU's
-// hyperv.rst and libvirt's hypervclock use.
-constexpr const char* kHypervClockFeatures[] = {"hv-relaxed", "hv-vapic", "hv-spinlocks=0x1fff",
-                                                "hv-time"};
 
 RenderedSetting Begin(ClockSetting setting, const ClockPolicy& policy) {
   RenderedSetting r;
@@ -17,95 +13,171 @@ RenderedSetting Begin(ClockSetting setting, const ClockPolicy& policy) {
   return r;
 }
 
+void LeaveDefault(RenderedSetting& setting) { setting.qemu_default = true; }
+
+std::string JoinComma(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : ",") + part;
+  return out;
+}
+
+// -rtc base=, clock= and driftfix= share one option; each part is written only when it is not
+// QEMU's default (base=utc, clock=host, driftfix=none).
 void RenderRtc(const ClockPolicy& policy, const QemuCapabilities& caps, ClockRendering& out) {
   RenderedSetting base = Begin(ClockSetting::kRtcBase, policy);
   RenderedSetting drift = Begin(ClockSetting::kRtcPolicy, policy);
-  std::string rtc = "base=" + base.value;
-  base.rendered = "-rtc " + rtc;
-  if (caps.rtc_driftfix) {
-    // -rtc driftfix maps onto mc146818rtc.lost_tick_policy: none = discard, slew = slew.
-    const std::string driftfix =
-        policy.rtc_policy.value == RtcTickPolicy::kSlew ? "driftfix=slew" : "driftfix=none";
-    rtc += "," + driftfix;
-    drift.rendered = "-rtc " + driftfix;
-  } else if (policy.rtc_policy.value == RtcTickPolicy::kSlew) {
+  RenderedSetting clock = Begin(ClockSetting::kRtcClock, policy);
+  std::vector<std::string> parts;
+  const auto part = [&](RenderedSetting& setting, bool is_default, const std::string& text) {
+    if (is_default) {
+      LeaveDefault(setting);
+      return;
+    }
+    parts.push_back(text);
+    setting.rendered = "-rtc " + text;
+  };
+  part(base, policy.rtc_base.value == RtcBase::kUtc, "base=" + base.value);
+  part(clock, policy.rtc_clock.value == RtcClock::kHost, "clock=" + clock.value);
+  if (policy.rtc_policy.value == RtcTickPolicy::kDiscard) {
+    LeaveDefault(drift);  // -rtc driftfix=none, mc146818rtc lost_tick_policy=discard
+  } else if (caps.rtc_driftfix) {
+    part(drift, false, "driftfix=slew");
+  } else {
     drift.satisfiable = false;
     drift.note = "this QEMU has no -rtc driftfix: RTC interrupts cannot be slewed";
-  } else {
-    drift.note = "this QEMU has no -rtc driftfix; discard is its only behaviour";
   }
-  out.argv.insert(out.argv.end(), {"-rtc", rtc});
+  if (!parts.empty()) out.argv.insert(out.argv.end(), {"-rtc", JoinComma(parts)});
   out.settings.push_back(std::move(base));
   out.settings.push_back(std::move(drift));
+  out.settings.push_back(std::move(clock));
 }
 
 void RenderPit(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel,
                ClockRendering& out) {
   RenderedSetting pit = Begin(ClockSetting::kPitPolicy, policy);
   const bool discard = policy.pit_policy.value == PitTickPolicy::kDiscard;
-  switch (accel) {
-    case Accel::kTcg:
-      // A -global for kvm-pit would be accepted and silently ignored: say so instead.
-      pit.note = "TCG: the PIT is QEMU's isa-pit, which has no lost-tick policy";
-      break;
-    case Accel::kKvm:
-      if (discard && caps.no_kvm_pit_reinjection_flag) {
-        pit.rendered = "-no-kvm-pit-reinjection";
-        pit.note = "the pre-3.0 spelling of kvm-pit.lost_tick_policy=discard";
-        out.argv.push_back(pit.rendered);
-      } else if (caps.kvm_pit_lost_tick_policy) {
-        const std::string global = "kvm-pit.lost_tick_policy=" + pit.value;
-        pit.rendered = "-global " + global;
-        out.argv.insert(out.argv.end(), {"-global", global});
-      } else if (discard) {
-        pit.satisfiable = false;
-        pit.note = "this QEMU cannot turn off PIT re-injection";
-      } else {
-        pit.note = "re-injection (delay) is the in-kernel PIT's only behaviour on this QEMU";
-      }
-      break;
+  if (accel == Accel::kTcg) {
+    // A -global for kvm-pit would be accepted and silently ignored: say so instead.
+    pit.note = "TCG: the PIT is QEMU's isa-pit, which has no lost-tick policy";
+  } else if (!discard) {
+    LeaveDefault(pit);  // the in-kernel PIT re-injects unless told not to
+  } else if (caps.no_kvm_pit_reinjection_flag) {
+    pit.rendered = "-no-kvm-pit-reinjection";
+    pit.note = "the pre-3.0 spelling of kvm-pit.lost_tick_policy=discard";
+    out.argv.push_back(pit.rendered);
+  } else if (caps.kvm_pit_lost_tick_policy) {
+    const std::string global = "kvm-pit.lost_tick_policy=discard";
+    pit.rendered = "-global " + global;
+    out.argv.insert(out.argv.end(), {"-global", global});
+  } else {
+    pit.satisfiable = false;
+    pit.note = "this QEMU cannot turn off PIT re-injection";
   }
   out.settings.push_back(std::move(pit));
 }
 
+// HPET on is never written: it is QEMU's default where the device is built, and hpet=on makes a
+// QEMU built without it (RHEL-family) exit.
 void RenderHpet(const ClockPolicy& policy, const QemuCapabilities& caps, ClockRendering& out) {
   RenderedSetting hpet = Begin(ClockSetting::kHpet, policy);
   const bool off = policy.hpet.value == Toggle::kOff;
-  if (caps.machine_hpet_property) {
-    const std::string machine = "hpet=" + hpet.value;
-    hpet.rendered = "-machine " + machine;
-    out.argv.insert(out.argv.end(), {"-machine", machine});
-  } else if (off && caps.no_hpet_flag) {
+  if (!caps.hpet_device) {
+    hpet.satisfiable = off;
+    hpet.note = off ? "this QEMU is built without an HPET: there is none to turn off"
+                    : "this QEMU is built without an HPET device";
+  } else if (!off) {
+    LeaveDefault(hpet);
+  } else if (caps.machine_hpet_property) {
+    hpet.rendered = "-machine hpet=off";
+    out.argv.insert(out.argv.end(), {"-machine", "hpet=off"});
+  } else if (caps.no_hpet_flag) {
     hpet.rendered = "-no-hpet";
     hpet.note = "the pre-5.2 spelling of -machine hpet=off";
     out.argv.push_back(hpet.rendered);
-  } else if (off) {
+  } else {
     hpet.satisfiable = false;
     hpet.note = "this QEMU has neither -machine hpet= nor -no-hpet";
-  } else {
-    hpet.note = "the HPET is on by default and this QEMU has no -machine hpet=";
   }
   out.settings.push_back(std::move(hpet));
 }
 
+std::string HostGapsNote(const std::vector<std::string>& properties, const HypervGaps& gaps) {
+  std::string note;
+  for (const std::string& property : properties) {
+    note += (note.empty() ? "" : ", ") + property + " (" + gaps.at(property) + ")";
+  }
+  return "this host's KVM cannot give " + note + ": not written";
+}
+
 void RenderHvTime(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel,
-                  ClockRendering& out) {
+                  const HypervGaps& host_gaps, ClockRendering& out) {
   RenderedSetting hv = Begin(ClockSetting::kHvTime, policy);
-  if (policy.hv_time.value == Toggle::kOn) {
-    if (accel == Accel::kTcg) {
-      hv.note = "TCG: Hyper-V enlightenments need KVM";
-    } else if (!caps.hv_time) {
-      hv.satisfiable = false;
-      hv.note = "this QEMU has no hv-time CPU property";
-    } else {
-      std::string joined;
-      for (const char* feature : kHypervClockFeatures) {
-        out.cpu_features.emplace_back(feature);
-        joined += joined.empty() ? "" : ",";
-        joined += feature;
-      }
-      hv.rendered = "-cpu ...," + joined;
+  if (policy.hv_time.value == Toggle::kOff) {
+    LeaveDefault(hv);
+  } else if (accel == Accel::kTcg) {
+    hv.note = "TCG: Hyper-V enlightenments need KVM";
+  } else if (!caps.HasHv("hv-time")) {
+    hv.satisfiable = false;
+    hv.note = "this QEMU has no hv-time CPU property";
+  } else if (host_gaps.count("hv-time") != 0) {
+    hv.satisfiable = false;
+    hv.note = HostGapsNote({"hv-time"}, host_gaps);
+  } else {
+    out.cpu_features.emplace_back("hv-time");
+    hv.rendered = "-cpu ...,hv-time";
+  }
+  out.settings.push_back(std::move(hv));
+}
+
+// The enlightenment set, less what this QEMU lacks and what would miss a requirement (QEMU
+// refuses to start with, say, hv-stimer but no hv-time); every feature left out is named.
+void RenderHyperv(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel,
+                  const HypervGaps& host_gaps, ClockRendering& out) {
+  RenderedSetting hv = Begin(ClockSetting::kHyperv, policy);
+  const std::vector<HypervFeature> features = HypervFeatures(policy.hyperv.value);
+  if (features.empty()) {
+    LeaveDefault(hv);
+    out.settings.push_back(std::move(hv));
+    return;
+  }
+  // HypervFeatures() lists each feature after what it needs, so one pass decides them all.
+  std::vector<std::string> written, absent, host_lacks, unmet;
+  const auto have = [&](std::string_view property) {
+    return std::find(out.cpu_features.begin(), out.cpu_features.end(), property) !=
+           out.cpu_features.end();
+  };
+  for (const HypervFeature& f : features) {
+    const std::string property(f.property);
+    if (accel == Accel::kTcg || !caps.HasHv(property)) {
+      absent.push_back(property);
+      continue;
     }
+    if (host_gaps.count(property) != 0) {
+      host_lacks.push_back(property);
+      continue;
+    }
+    const auto missing = std::find_if(f.needs.begin(), f.needs.end(),
+                                      [&](std::string_view need) { return !have(need); });
+    if (missing != f.needs.end()) {
+      unmet.push_back(property + " (needs " + std::string(*missing) + ")");
+      continue;
+    }
+    written.push_back(property + std::string(f.value));
+    out.cpu_features.push_back(written.back());
+  }
+  std::vector<std::string> notes;
+  if (accel == Accel::kTcg) {
+    notes.push_back("TCG: Hyper-V enlightenments need KVM; not written: " + JoinComma(absent));
+  } else if (!absent.empty()) {
+    notes.push_back("this QEMU has no " + JoinComma(absent) + ": not written");
+  }
+  if (!host_lacks.empty()) notes.push_back(HostGapsNote(host_lacks, host_gaps));
+  if (!unmet.empty()) notes.push_back("not written, a requirement is off: " + JoinComma(unmet));
+  for (const std::string& note : notes) hv.note += (hv.note.empty() ? "" : "; ") + note;
+  if (!written.empty()) {
+    hv.rendered = "-cpu ...," + JoinComma(written);
+  } else if (accel == Accel::kKvm) {
+    hv.satisfiable = false;
   }
   out.settings.push_back(std::move(hv));
 }
@@ -116,7 +188,7 @@ void RenderKvmclock(const ClockPolicy& policy, const QemuCapabilities& caps, Acc
   if (accel == Accel::kTcg) {
     clock.note = "TCG: kvm-clock needs KVM";
   } else if (policy.kvmclock.value == Toggle::kOn) {
-    clock.note = "on by default for every CPU model under KVM";
+    LeaveDefault(clock);  // on for every CPU model under KVM
   } else if (!caps.kvmclock) {
     clock.satisfiable = false;
     clock.note = "this QEMU has no kvmclock CPU property";
@@ -129,13 +201,15 @@ void RenderKvmclock(const ClockPolicy& policy, const QemuCapabilities& caps, Acc
 
 }  // namespace
 
-ClockRendering RenderClock(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel) {
+ClockRendering RenderClock(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel,
+                           const HypervGaps& host_gaps) {
   ClockRendering out;
   out.accel = accel;
   RenderRtc(policy, caps, out);
   RenderPit(policy, caps, accel, out);
   RenderHpet(policy, caps, out);
-  RenderHvTime(policy, caps, accel, out);
+  RenderHvTime(policy, caps, accel, host_gaps, out);
+  RenderHyperv(policy, caps, accel, host_gaps, out);
   RenderKvmclock(policy, caps, accel, out);
   return out;
 }

@@ -31,9 +31,12 @@ Rationale RationaleFromJson(const nlohmann::json& json, const std::string& where
   return why;
 }
 
+// `fallback`, when given, is taken for a setting that policy files older than the setting lack.
 template <typename T, typename Parse>
-Choice<T> ChoiceFromJson(const nlohmann::json& settings, ClockSetting setting, Parse parse) {
+Choice<T> ChoiceFromJson(const nlohmann::json& settings, ClockSetting setting, Parse parse,
+                         const Choice<T>* fallback = nullptr) {
   const std::string name(ToString(setting));
+  if (!settings.contains(name) && fallback != nullptr) return *fallback;
   if (!settings.contains(name)) throw UsageError("policy JSON: missing setting '" + name + "'");
   const nlohmann::json& entry = settings.at(name);
   if (!entry.is_object() || !entry.contains("value") || !entry.at("value").is_string()) {
@@ -100,13 +103,18 @@ ClockPolicy ClockPolicyFromJson(const nlohmann::json& json) {
   const nlohmann::json& settings = json.at("settings");
   ClockPolicy policy;
   policy.os = ParseGuestOs(json.at("os").get<std::string>());
+  const ClockPolicy defaults = MakeClockPolicy(policy.os);
   policy.rtc_base = ChoiceFromJson<RtcBase>(settings, ClockSetting::kRtcBase, ParseRtcBase);
   policy.rtc_policy =
       ChoiceFromJson<RtcTickPolicy>(settings, ClockSetting::kRtcPolicy, ParseRtcTickPolicy);
+  policy.rtc_clock = ChoiceFromJson<RtcClock>(settings, ClockSetting::kRtcClock, ParseRtcClock,
+                                              &defaults.rtc_clock);
   policy.pit_policy =
       ChoiceFromJson<PitTickPolicy>(settings, ClockSetting::kPitPolicy, ParsePitTickPolicy);
   policy.hpet = ChoiceFromJson<Toggle>(settings, ClockSetting::kHpet, ParseToggle);
   policy.hv_time = ChoiceFromJson<Toggle>(settings, ClockSetting::kHvTime, ParseToggle);
+  policy.hyperv =
+      ChoiceFromJson<HypervSet>(settings, ClockSetting::kHyperv, ParseHypervSet, &defaults.hyperv);
   policy.kvmclock = ChoiceFromJson<Toggle>(settings, ClockSetting::kKvmclock, ParseToggle);
   if (json.contains("guest_hints")) {
     const nlohmann::json& hints = json.at("guest_hints");
@@ -130,7 +138,8 @@ nlohmann::json PolicyReportJson(const ClockPolicy& policy, const ClockRendering&
                         {"value", s.value},
                         {"rendered", s.rendered},
                         {"note", s.note},
-                        {"satisfiable", s.satisfiable}});
+                        {"satisfiable", s.satisfiable},
+                        {"qemu_default", s.qemu_default}});
   }
   return {
       {"policy", ClockPolicyToJson(policy)},
@@ -146,6 +155,11 @@ nlohmann::json PolicyReportJson(const ClockPolicy& policy, const ClockRendering&
 }
 
 std::string LibvirtClockXml(const ClockPolicy& policy) {
+  // The mapping libvirt 9's QEMU driver really uses (qemu_command.c, checked against
+  // `virsh domxml-to-native` by tests/integration/libvirt_parity_test.cc): rtc catchup ->
+  // driftfix=slew, rtc delay -> no driftfix (QEMU's discard; libvirt refuses rtc 'discard'),
+  // pit delay/discard -> kvm-pit.lost_tick_policy, hpet no -> -no-hpet, hpet yes -> nothing,
+  // hypervclock yes -> hv-time alone, kvmclock -> kvmclock=on|off.
   std::string xml = "<clock offset='" + std::string(ToString(policy.rtc_base.value)) + "'>\n";
   if (policy.rtc_policy.value == RtcTickPolicy::kSlew) {
     xml += XmlTimer("rtc", "tickpolicy", "catchup");
@@ -153,11 +167,32 @@ std::string LibvirtClockXml(const ClockPolicy& policy) {
     xml += "  <!-- libvirt's rtc tickpolicy 'delay' is QEMU's discard (no driftfix) -->\n";
     xml += XmlTimer("rtc", "tickpolicy", "delay");
   }
+  if (policy.rtc_clock.value != RtcClock::kHost) {
+    xml += "  <!-- -rtc clock=" + std::string(ToString(policy.rtc_clock.value)) +
+           ": libvirt has no equivalent -->\n";
+  }
   xml += XmlTimer("pit", "tickpolicy", ToString(policy.pit_policy.value));
   xml += XmlTimer("hpet", "present", YesNo(policy.hpet.value));
   xml += XmlTimer("kvmclock", "present", YesNo(policy.kvmclock.value));
   xml += XmlTimer("hypervclock", "present", YesNo(policy.hv_time.value));
   return xml + "</clock>\n";
+}
+
+std::string LibvirtFeaturesXml(const ClockPolicy& policy) {
+  const std::vector<HypervFeature> features = HypervFeatures(policy.hyperv.value);
+  if (features.empty()) return "";
+  std::string xml = "<features>\n  <hyperv mode='custom'>\n";
+  for (const HypervFeature& f : features) {
+    const bool needs_clock = std::find(f.needs.begin(), f.needs.end(), "hv-time") != f.needs.end();
+    if (needs_clock && policy.hv_time.value == Toggle::kOff) continue;  // as RenderClock does
+    std::string name(f.property.substr(3));                             // "hv-synic" -> "synic"
+    if (name == "spinlocks") {
+      xml += "    <spinlocks state='on' retries='8191'/>\n";  // 0x1fff
+    } else {
+      xml += "    <" + name + " state='on'/>\n";
+    }
+  }
+  return xml + "  </hyperv>\n</features>\n";
 }
 
 std::string ExplainTable(const ClockPolicy& policy, const ClockRendering& rendering,
@@ -173,6 +208,7 @@ std::string ExplainTable(const ClockPolicy& policy, const ClockRendering& render
     const Rationale& why = SettingRationale(policy, s.setting);
     std::string value = s.value + (why.overridden ? " *" : "");
     std::string argv = s.rendered.empty() ? "-" : s.rendered;
+    if (s.qemu_default) argv = "(QEMU default)";
     if (!s.satisfiable) argv = "(cannot: see notes)";
     rows.push_back({std::string(ToString(s.setting)), value, argv, why.reason});
     rows.push_back({"", "", "", "source: " + why.source});

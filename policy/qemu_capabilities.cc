@@ -1,10 +1,29 @@
 #include "kvmrun/qemu_capabilities.h"
 
+#include <algorithm>
+
 #include "kvmrun/error.h"
 #include "policy/names.h"
 
 namespace kvmrun {
 namespace {
+
+constexpr std::string_view kKnownHv[] = {
+    "hv-frequencies", "hv-ipi",   "hv-relaxed", "hv-reset",    "hv-runtime", "hv-spinlocks",
+    "hv-stimer",      "hv-synic", "hv-time",    "hv-tlbflush", "hv-vapic",   "hv-vpindex"};
+
+// Hyper-V properties by the QEMU release that added them (target/i386/cpu.c history):
+// relaxed, vapic, spinlocks 1.1; time 2.0; reset, vpindex, runtime 2.5; synic, stimer 2.6;
+// frequencies 2.12; tlbflush 3.0; ipi 3.1.
+std::vector<std::string> HvPropertiesOf(QemuVersion version) {
+  std::vector<std::string> out;
+  for (std::string_view property : kKnownHv) {
+    const bool newer = (property == "hv-tlbflush" && version < QemuVersion{3, 0, 0}) ||
+                       (property == "hv-ipi" && version < QemuVersion{3, 1, 0});
+    if (!newer) out.emplace_back(property);
+  }
+  return out;
+}
 
 // One row per shipped QEMU release. Sources: QEMU's docs/about/removed-features.rst and
 // deprecated.rst (-no-kvm-pit-reinjection removed in 3.0, -no-hpet deprecated in 8.0 and removed
@@ -18,9 +37,10 @@ QemuCapabilities Row(QemuVersion version, bool no_kvm_pit_reinjection_flag,
   caps.kvm_pit_lost_tick_policy = true;  // since QEMU 1.3
   caps.no_kvm_pit_reinjection_flag = no_kvm_pit_reinjection_flag;
   caps.machine_hpet_property = machine_hpet_property;
+  caps.hpet_device = true;  // upstream builds it for x86; RHEL-family builds do not
   caps.no_hpet_flag = no_hpet_flag;
   caps.rtc_driftfix = true;  // since QEMU 0.13
-  caps.hv_time = true;       // since QEMU 2.0
+  caps.hv_properties = HvPropertiesOf(version);
   caps.kvmclock = true;
   return caps;
 }
@@ -57,10 +77,16 @@ bool QemuCapabilities::SameClockFeatures(const QemuCapabilities& other) const {
   return version.major == other.version.major && version.minor == other.version.minor &&
          kvm_pit_lost_tick_policy == other.kvm_pit_lost_tick_policy &&
          no_kvm_pit_reinjection_flag == other.no_kvm_pit_reinjection_flag &&
-         machine_hpet_property == other.machine_hpet_property &&
+         machine_hpet_property == other.machine_hpet_property && hpet_device == other.hpet_device &&
          no_hpet_flag == other.no_hpet_flag && rtc_driftfix == other.rtc_driftfix &&
-         hv_time == other.hv_time && kvmclock == other.kvmclock;
+         hv_properties == other.hv_properties && kvmclock == other.kvmclock;
 }
+
+bool QemuCapabilities::HasHv(std::string_view property) const {
+  return std::find(hv_properties.begin(), hv_properties.end(), property) != hv_properties.end();
+}
+
+std::span<const std::string_view> KnownHypervProperties() { return kKnownHv; }
 
 std::span<const QemuCapabilities> ShippedCapabilities() { return Tables(); }
 

@@ -35,16 +35,42 @@ inline constexpr std::array kAllPitTickPolicies{PitTickPolicy::kDelay, PitTickPo
 enum class Toggle { kOff, kOn };
 inline constexpr std::array kAllToggles{Toggle::kOff, Toggle::kOn};
 
+// Which clock drives the RTC (`-rtc clock=`). kHost (QEMU's default) follows the host's
+// CLOCK_REALTIME, steps included; kRt is the host's monotonic clock: it never steps and keeps
+// running while the VM is stopped; kVm is virtual time, which stops with the VM.
+enum class RtcClock { kHost, kRt, kVm };
+inline constexpr std::array kAllRtcClocks{RtcClock::kHost, RtcClock::kRt, RtcClock::kVm};
+
+// The Hyper-V enlightenments a Windows guest gets besides hv-time (which is its own setting,
+// being the clock). kVista: what Windows Vista / Server 2008 uses (relaxed timing, the virtual
+// APIC assist page, paravirtual spinlocks, VP index and run time); kFull: Windows 7 and later,
+// adding the synthetic interrupt controller and timers, frequencies, paravirtual TLB flush and
+// IPIs. HypervFeatures() lists each set.
+enum class HypervSet { kOff, kVista, kFull };
+inline constexpr std::array kAllHypervSets{HypervSet::kOff, HypervSet::kVista, HypervSet::kFull};
+
 std::string_view ToString(RtcBase value);
 std::string_view ToString(RtcTickPolicy value);
 std::string_view ToString(PitTickPolicy value);
 std::string_view ToString(Toggle value);
+std::string_view ToString(RtcClock value);
+std::string_view ToString(HypervSet value);
 
 // The settings a policy decides, in the order they are shown.
-enum class ClockSetting { kRtcBase, kRtcPolicy, kPitPolicy, kHpet, kHvTime, kKvmclock };
-inline constexpr std::array kAllClockSettings{ClockSetting::kRtcBase,   ClockSetting::kRtcPolicy,
-                                              ClockSetting::kPitPolicy, ClockSetting::kHpet,
-                                              ClockSetting::kHvTime,    ClockSetting::kKvmclock};
+enum class ClockSetting {
+  kRtcBase,
+  kRtcPolicy,
+  kRtcClock,
+  kPitPolicy,
+  kHpet,
+  kHvTime,
+  kHyperv,
+  kKvmclock
+};
+inline constexpr std::array kAllClockSettings{ClockSetting::kRtcBase,  ClockSetting::kRtcPolicy,
+                                              ClockSetting::kRtcClock, ClockSetting::kPitPolicy,
+                                              ClockSetting::kHpet,     ClockSetting::kHvTime,
+                                              ClockSetting::kHyperv,   ClockSetting::kKvmclock};
 std::string_view ToString(ClockSetting setting);  // "rtc-base", "pit-policy", ...
 
 // Why a setting has its value.
@@ -77,9 +103,11 @@ struct ClockPolicy {
   GuestOs os = GuestOs::kOther;
   Choice<RtcBase> rtc_base;
   Choice<RtcTickPolicy> rtc_policy;
+  Choice<RtcClock> rtc_clock;
   Choice<PitTickPolicy> pit_policy;
   Choice<Toggle> hpet;
-  Choice<Toggle> hv_time;  // Hyper-V reference time, with the enlightenments it needs
+  Choice<Toggle> hv_time;  // the Hyper-V reference counter and TSC page (hv-time)
+  Choice<HypervSet> hyperv;
   Choice<Toggle> kvmclock;
   std::vector<GuestHint> guest_hints;
 
@@ -90,11 +118,24 @@ struct ClockPolicy {
 struct ClockOverrides {
   std::optional<RtcBase> rtc_base;
   std::optional<RtcTickPolicy> rtc_policy;
+  std::optional<RtcClock> rtc_clock;
   std::optional<PitTickPolicy> pit_policy;
   std::optional<Toggle> hpet;
   std::optional<Toggle> hv_time;
+  std::optional<HypervSet> hyperv;
   std::optional<Toggle> kvmclock;
 };
+
+// One Hyper-V enlightenment as QEMU's x86 CPU property names it, with what it needs.
+struct HypervFeature {
+  std::string_view property;            // "hv-synic"
+  std::string_view value;               // "" for a plain on/off flag, else "=0x1fff"
+  std::vector<std::string_view> needs;  // other properties, hv-time included
+};
+
+// The enlightenments of `set` besides hv-time, in the order they are written (each after what
+// it requires). QEMU's docs/system/i386/hyperv.rst states the requirements.
+std::vector<HypervFeature> HypervFeatures(HypervSet set);
 
 // The policy for `os`, with `overrides` applied on top of the OS defaults.
 ClockPolicy MakeClockPolicy(GuestOs os, const ClockOverrides& overrides = {});
@@ -104,6 +145,8 @@ ClockPolicy MakeClockPolicy(GuestOs os, const ClockOverrides& overrides = {});
 RtcBase ParseRtcBase(std::string_view text, std::string_view field = "rtc_base");
 RtcTickPolicy ParseRtcTickPolicy(std::string_view text, std::string_view field = "rtc_policy");
 PitTickPolicy ParsePitTickPolicy(std::string_view text, std::string_view field = "pit_policy");
+RtcClock ParseRtcClock(std::string_view text, std::string_view field = "rtc_clock");
+HypervSet ParseHypervSet(std::string_view text, std::string_view field = "hyperv");
 Toggle ParseToggle(std::string_view text, std::string_view field);
 
 // The value of `setting` in `policy` as its user-facing name ("localtime", "slew", "off"...).

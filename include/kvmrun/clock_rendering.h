@@ -6,12 +6,14 @@
 // under TCG (there is no kvm-pit, no Hyper-V, no kvm-clock). Every setting that renders to
 // nothing says why in a note, so nothing is dropped silently.
 //
-// Settings are written explicitly where QEMU has a current spelling, defaults included, so a
-// change of QEMU's defaults cannot change a guest's clock. The exception is kvm-clock, which
-// is only written when off: it is on for every CPU model under KVM.
+// A value that is QEMU's own default is never written (RenderedSetting::qemu_default): writing
+// one can only break a QEMU built differently (hpet=on makes a QEMU without the HPET exit), and
+// verify reads every value back from the running VM, so a change of QEMU's defaults is caught
+// there rather than papered over here.
 #ifndef KVMRUN_CLOCK_RENDERING_H_
 #define KVMRUN_CLOCK_RENDERING_H_
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +30,7 @@ struct RenderedSetting {
   std::string rendered;     // its share of the command line, e.g. "-machine hpet=off"; may be empty
   std::string note;         // why `rendered` is empty or spelt unusually; empty when plain
   bool satisfiable = true;  // false when this QEMU cannot express the value at all
+  bool qemu_default = false;  // `rendered` is empty because the value is QEMU's default
 
   friend bool operator==(const RenderedSetting&, const RenderedSetting&) = default;
 };
@@ -37,13 +40,19 @@ struct ClockRendering {
   std::vector<RenderedSetting> settings;  // in kAllClockSettings order
   std::vector<std::string> argv;          // every clock argument except -cpu
   std::vector<std::string> cpu_features;  // added to the CPU model: "hv-time", "kvmclock=off"
+                                          // and the Hyper-V set
 
   // Every non-empty note, prefixed with its setting: "pit-policy: TCG has no kvm-pit ...".
   std::vector<std::string> Notes() const;
   const RenderedSetting& Setting(ClockSetting setting) const;
 };
 
-ClockRendering RenderClock(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel);
+// Hyper-V CPU properties the host's KVM cannot give, each with why ("KVM_CAP_HYPERV_VP_INDEX").
+using HypervGaps = std::map<std::string, std::string>;
+
+// `host_gaps` (under KVM) are left out like properties the QEMU lacks, with their own note.
+ClockRendering RenderClock(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel,
+                           const HypervGaps& host_gaps = {});
 
 // The CPU model kvmrun uses by default: "host" under KVM, "max" under TCG (-cpu host fails
 // under TCG).

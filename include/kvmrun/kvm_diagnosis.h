@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kvmrun/clock_rendering.h"
 #include "kvmrun/process.h"
 #include "kvmrun/qemu_capabilities.h"
 #include "kvmrun/stop_requests.h"
@@ -55,6 +56,8 @@ class KvmHost {
   // Different at every boot of the host (/proc/sys/kernel/random/boot_id): the functional
   // check's cached verdict holds until the next boot.
   virtual std::string BootId() = 0;
+  // KVM_CHECK_EXTENSION on /dev/kvm: > 0 when this KVM has the capability, 0 when not.
+  virtual int CheckExtension(unsigned long capability) = 0;
 };
 std::unique_ptr<KvmHost> MakeKvmHost();
 
@@ -77,7 +80,18 @@ struct KvmDiagnosis {
   // The probe guest was not booted (a plan, not a start) and no verdict was cached: KVM was
   // taken as usable on the device checks alone.
   bool functional_check_assumed = false;
+  // The Hyper-V enlightenments this host's KVM cannot give a guest, each with the capability
+  // it lacks (HostHypervGaps()); filled once /dev/kvm opens.
+  HypervGaps hv_unsupported;
 };
+
+// The Hyper-V CPU properties kvmrun may write that `host`'s KVM lacks the capability for,
+// each with that capability's name: hv-vpindex needs KVM_CAP_HYPERV_VP_INDEX, hv-time
+// KVM_CAP_HYPERV_TIME, hv-synic and hv-stimer KVM_CAP_HYPERV_SYNIC(2), hv-tlbflush
+// KVM_CAP_HYPERV_TLBFLUSH, hv-ipi KVM_CAP_HYPERV_SEND_IPI, the rest KVM_CAP_HYPERV. QEMU refuses
+// to start a vCPU with one of these ("kernel doesn't allow setting HyperV VP_INDEX"), as on a
+// PVM host.
+HypervGaps HostHypervGaps(KvmHost& host);
 
 // The named model tried when -cpu host fails the functional check.
 inline constexpr char kFallbackCpuModel[] = "qemu64";

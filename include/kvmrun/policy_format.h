@@ -31,6 +31,7 @@ struct RenderTarget {
   Accel accel = Accel::kKvm;
   std::string caps_source;  // "table 7.2" or "probe /usr/bin/qemu-system-x86_64"
   std::string cpu_model;    // the CPU model the features are appended to
+  HypervGaps host_gaps;     // for a probed binary under KVM: what this host's KVM cannot give
 };
 
 // Everything `kvmrun policy --format json` prints: the policy, the target, each setting as
@@ -42,6 +43,10 @@ nlohmann::json PolicyReportJson(const ClockPolicy& policy, const ClockRendering&
 // (kvm-pit delay), 'discard' does not; rtc tickpolicy 'catchup' is QEMU's slew and 'delay' is
 // QEMU's discard (driftfix=none).
 std::string LibvirtClockXml(const ClockPolicy& policy);
+
+// The policy's Hyper-V set as libvirt <features><hyperv mode='custom'>, less what needs hv-time
+// when that is off; empty when the set is off. libvirt writes each as the same hv-* flag.
+std::string LibvirtFeaturesXml(const ClockPolicy& policy);
 
 // The --explain table: setting, value, argv, reason and source, then notes and guest hints.
 std::string ExplainTable(const ClockPolicy& policy, const ClockRendering& rendering,

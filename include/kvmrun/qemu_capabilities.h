@@ -33,12 +33,17 @@ struct QemuCapabilities {
   bool no_kvm_pit_reinjection_flag = false;
   // The pc/q35 machine property: -machine hpet=on|off (QEMU >= 5.2).
   bool machine_hpet_property = false;
+  // The binary has an hpet device at all (RHEL-family builds leave it out: there, any mention
+  // of hpet=on makes QEMU exit).
+  bool hpet_device = false;
   // The old -no-hpet flag (QEMU < 9.0).
   bool no_hpet_flag = false;
   // -rtc driftfix=slew.
   bool rtc_driftfix = false;
-  // x86 CPU properties hv-time, hv-relaxed, hv-vapic, hv-spinlocks.
-  bool hv_time = false;
+  // The Hyper-V CPU properties kvmrun may write (KnownHypervProperties()) that this QEMU's x86
+  // CPU has, sorted: "hv-ipi", "hv-relaxed", ..., "hv-time".
+  std::vector<std::string> hv_properties;
+  bool HasHv(std::string_view property) const;
   // x86 CPU property kvmclock.
   bool kvmclock = false;
 
@@ -54,6 +59,9 @@ struct QemuCapabilities {
 
   friend bool operator==(const QemuCapabilities&, const QemuCapabilities&) = default;
 };
+
+// Every Hyper-V CPU property a policy can ask for: hv-time and HypervFeatures(kFull).
+std::span<const std::string_view> KnownHypervProperties();
 
 // The fixed tables shipped with kvmrun, oldest first.
 std::span<const QemuCapabilities> ShippedCapabilities();

@@ -1,7 +1,9 @@
 #include "kvmrun/kvm_diagnosis.h"
 
 #include <gtest/gtest.h>
+#include <linux/kvm.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "kvmrun/error.h"
@@ -31,6 +33,39 @@ TEST(DiagnoseKvmTest, UsableWhenEverythingPassesWithCpuHost) {
   EXPECT_EQ(d.cpu_model, "host");
   EXPECT_EQ(d.summary, "KVM is usable");
   EXPECT_EQ(boots.tried, (std::vector<std::string>{"host"}));
+}
+
+TEST(HostHypervGapsTest, EachPropertyNeedsItsCapability) {
+  FakeKvmHost full;
+  EXPECT_TRUE(HostHypervGaps(full).empty());
+  // A PVM host: KVM_CAP_HYPERV_VP_INDEX missing, and QEMU refuses hv-vpindex there.
+  FakeKvmHost pvm;
+  pvm.missing_capabilities = {KVM_CAP_HYPERV_VP_INDEX};
+  EXPECT_EQ(HostHypervGaps(pvm), (HypervGaps{{"hv-vpindex", "KVM_CAP_HYPERV_VP_INDEX"}}));
+  // SynIC through either capability.
+  FakeKvmHost synic2;
+  synic2.missing_capabilities = {KVM_CAP_HYPERV_SYNIC};
+  EXPECT_TRUE(HostHypervGaps(synic2).empty());
+  synic2.missing_capabilities.insert(KVM_CAP_HYPERV_SYNIC2);
+  EXPECT_EQ(HostHypervGaps(synic2), (HypervGaps{{"hv-stimer", "KVM_CAP_HYPERV_SYNIC"},
+                                                {"hv-synic", "KVM_CAP_HYPERV_SYNIC"}}));
+  // No Hyper-V at all: every property, for the base capability.
+  FakeKvmHost none;
+  none.missing_capabilities = {KVM_CAP_HYPERV};
+  const HypervGaps gaps = HostHypervGaps(none);
+  EXPECT_EQ(gaps.size(), KnownHypervProperties().size());
+  EXPECT_EQ(gaps.at("hv-ipi"), "KVM_CAP_HYPERV");
+}
+
+TEST(DiagnoseKvmTest, ListsTheHypervGapsAmongItsChecks) {
+  FakeKvmHost host;
+  host.missing_capabilities = {KVM_CAP_HYPERV_VP_INDEX};
+  Boots boots{{{"host", {true, ""}}}, {}};
+  const KvmDiagnosis d = DiagnoseKvm(host, boots.Check());
+  EXPECT_EQ(d.hv_unsupported.size(), 1u);
+  EXPECT_NE(std::find(d.checks.begin(), d.checks.end(),
+                      "Hyper-V enlightenments: lacks hv-vpindex (KVM_CAP_HYPERV_VP_INDEX)"),
+            d.checks.end());
 }
 
 TEST(DiagnoseKvmTest, FallsBackToANamedModelAndSaysWhy) {

@@ -44,7 +44,7 @@ TEST(BuildQemuArgvTest, LinuxKernelBootUnderKvm) {
                                                                 "-cpu",
                                                                 "host",
                                                                 "-rtc",
-                                                                "base=utc,driftfix=slew",
+                                                                "driftfix=slew",
                                                                 "-global",
                                                                 "kvm-pit.lost_tick_policy=discard",
                                                                 "-machine",
@@ -108,7 +108,9 @@ TEST(BuildQemuArgvTest, WindowsUnderKvmGetsTheHypervClockOnTheCpu) {
   const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kKvm));
   const auto cpu = std::find(argv.begin(), argv.end(), "-cpu");
   ASSERT_NE(cpu, argv.end());
-  EXPECT_EQ(*(cpu + 1), "host,hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-time");
+  EXPECT_EQ(*(cpu + 1),
+            "host,hv-time,hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-vpindex,hv-runtime,hv-reset,"
+            "hv-frequencies,hv-tlbflush,hv-synic,hv-stimer,hv-ipi");
 }
 
 TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
@@ -121,7 +123,7 @@ TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
   spec.qmp_socket = "/run/vm,1/qmp.sock";
   spec.firmware_dirs = {"/opt/fw"};
   spec.extra_args = {"-rtc", "base=localtime"};
-  spec.clock_overrides.pit_policy = PitTickPolicy::kDelay;
+  spec.clock_overrides.rtc_clock = RtcClock::kVm;
   LaunchPlan plan = Plan(spec, Accel::kKvm);
   plan.firmware_dirs = {"/opt/qemu/share/qemu"};
   const Argv argv = BuildQemuArgv(spec, plan);
@@ -138,7 +140,7 @@ TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
             "readonly=on,if=ide",
             "-nic", "user,model=virtio-net-pci", "-no-reboot", "-L", "/opt/qemu/share/qemu", "-L",
             "/opt/fw", "-rtc", "base=localtime"}));
-  EXPECT_NE(std::find(argv.begin(), argv.end(), "kvm-pit.lost_tick_policy=delay"), argv.end());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "clock=vm,driftfix=slew"), argv.end());
 }
 
 // User values never turn into QEMU options of their own: a name with '=' and ',', relative

@@ -26,29 +26,70 @@ bool Contains(const Argv& argv, const std::string& arg) {
 // still spells the PIT part -no-kvm-pit-reinjection; QEMU 3.0 removed it.
 TEST(ClockRenderingTest, SeedCaseOnQemu212) {
   const ClockRendering r = Render(GuestOs::kLinux, "2.12", Accel::kKvm);
-  EXPECT_EQ(r.argv,
-            (Argv{"-rtc", "base=utc,driftfix=slew", "-no-kvm-pit-reinjection", "-no-hpet"}));
+  EXPECT_EQ(r.argv, (Argv{"-rtc", "driftfix=slew", "-no-kvm-pit-reinjection", "-no-hpet"}));
   EXPECT_TRUE(r.cpu_features.empty());
   EXPECT_EQ(ClockArgv(r, "host"), r.argv);
 }
 
 TEST(ClockRenderingTest, SeedIntentOnQemu72) {
   const ClockRendering r = Render(GuestOs::kLinux, "7.2", Accel::kKvm);
-  EXPECT_EQ(r.argv, (Argv{"-rtc", "base=utc,driftfix=slew", "-global",
-                          "kvm-pit.lost_tick_policy=discard", "-machine", "hpet=off"}));
+  EXPECT_EQ(r.argv, (Argv{"-rtc", "driftfix=slew", "-global", "kvm-pit.lost_tick_policy=discard",
+                          "-machine", "hpet=off"}));
   EXPECT_FALSE(Contains(r.argv, "-no-kvm-pit-reinjection"));
+  // base=utc is QEMU's default: marked so, not written.
+  EXPECT_TRUE(r.Setting(ClockSetting::kRtcBase).qemu_default);
+  EXPECT_TRUE(r.Setting(ClockSetting::kRtcBase).rendered.empty());
 }
 
-TEST(ClockRenderingTest, PitDelayUsesTheGlobalEvenWhereTheOldFlagExists) {
-  const ClockRendering r = Render(GuestOs::kLinuxLegacy, "2.12", Accel::kKvm);
-  EXPECT_TRUE(Contains(r.argv, "kvm-pit.lost_tick_policy=delay"));
-  EXPECT_FALSE(Contains(r.argv, "-no-kvm-pit-reinjection"));
+TEST(ClockRenderingTest, QemuDefaultsAreNeverWritten) {
+  // PIT delay, HPET on, driftfix none, base utc, clock host, kvmclock on, no Hyper-V: all QEMU's
+  // defaults, so "other" renders to nothing at all on every QEMU.
+  for (const QemuCapabilities& caps : ShippedCapabilities()) {
+    const ClockRendering r = RenderClock(MakeClockPolicy(GuestOs::kOther), caps, Accel::kKvm);
+    EXPECT_TRUE(r.argv.empty()) << ToString(caps.version);
+    EXPECT_TRUE(r.cpu_features.empty());
+    for (const RenderedSetting& s : r.settings) {
+      EXPECT_TRUE(s.qemu_default) << ToString(s.setting);
+      EXPECT_TRUE(s.note.empty()) << ToString(s.setting);
+    }
+  }
+  const ClockRendering legacy = Render(GuestOs::kLinuxLegacy, "2.12", Accel::kKvm);
+  EXPECT_FALSE(Contains(legacy.argv, "kvm-pit.lost_tick_policy=delay"));
+  EXPECT_TRUE(legacy.Setting(ClockSetting::kPitPolicy).qemu_default);
+}
+
+TEST(ClockRenderingTest, HpetOnIsLeftToQemuAndAQemuWithoutAnHpetIsSaid) {
+  ClockOverrides on;
+  on.hpet = Toggle::kOn;
+  EXPECT_FALSE(Contains(Render(GuestOs::kLinux, "7.2", Accel::kKvm, on).argv, "-machine"));
+  QemuCapabilities rhel = ShippedCapabilitiesFor("7.2");
+  rhel.hpet_device = false;  // RHEL-family builds
+  const ClockRendering off = RenderClock(MakeClockPolicy(GuestOs::kLinux), rhel, Accel::kKvm);
+  EXPECT_FALSE(Contains(off.argv, "-machine"));
+  EXPECT_TRUE(off.Setting(ClockSetting::kHpet).satisfiable);
+  EXPECT_EQ(off.Setting(ClockSetting::kHpet).note,
+            "this QEMU is built without an HPET: there is none to turn off");
+  const ClockRendering want = RenderClock(MakeClockPolicy(GuestOs::kLinux, on), rhel, Accel::kKvm);
+  EXPECT_FALSE(want.Setting(ClockSetting::kHpet).satisfiable);
+  EXPECT_FALSE(Contains(want.argv, "-machine"));
+}
+
+TEST(ClockRenderingTest, RtcClockIsWrittenOnlyWhenNotHost) {
+  ClockOverrides o;
+  o.rtc_clock = RtcClock::kRt;
+  EXPECT_EQ(Render(GuestOs::kLinux, "7.2", Accel::kTcg, o).argv,
+            (Argv{"-rtc", "clock=rt,driftfix=slew", "-machine", "hpet=off"}));
+  EXPECT_EQ(Render(GuestOs::kWindows11, "7.2", Accel::kTcg, o).argv,
+            (Argv{"-rtc", "base=localtime,clock=rt,driftfix=slew", "-machine", "hpet=off"}));
 }
 
 TEST(ClockRenderingTest, TcgOmitsKvmOnlySettingsWithNotes) {
   const ClockRendering r = Render(GuestOs::kWindows11, "7.2", Accel::kTcg);
   EXPECT_EQ(r.argv, (Argv{"-rtc", "base=localtime,driftfix=slew", "-machine", "hpet=off"}));
   EXPECT_TRUE(r.cpu_features.empty());
+  EXPECT_EQ(r.Setting(ClockSetting::kHyperv).note,
+            "TCG: Hyper-V enlightenments need KVM; not written: hv-relaxed,hv-vapic,hv-spinlocks,"
+            "hv-vpindex,hv-runtime,hv-reset,hv-frequencies,hv-tlbflush,hv-synic,hv-stimer,hv-ipi");
   const RenderedSetting& pit = r.Setting(ClockSetting::kPitPolicy);
   EXPECT_TRUE(pit.rendered.empty());
   EXPECT_TRUE(pit.satisfiable);
@@ -60,15 +101,59 @@ TEST(ClockRenderingTest, TcgOmitsKvmOnlySettingsWithNotes) {
   EXPECT_TRUE(Contains(notes, "kvmclock: TCG: kvm-clock needs KVM"));
 }
 
-TEST(ClockRenderingTest, WindowsOnKvmAddsTheHypervClockToTheCpu) {
+TEST(ClockRenderingTest, WindowsOnKvmAddsTheHypervClockAndSetToTheCpu) {
   const ClockRendering r = Render(GuestOs::kWindows11, "9.2", Accel::kKvm);
   EXPECT_EQ(r.argv, (Argv{"-rtc", "base=localtime,driftfix=slew", "-global",
-                          "kvm-pit.lost_tick_policy=delay", "-machine", "hpet=off"}));
-  EXPECT_EQ(r.cpu_features, (Argv{"hv-relaxed", "hv-vapic", "hv-spinlocks=0x1fff", "hv-time"}));
+                          "kvm-pit.lost_tick_policy=discard", "-machine", "hpet=off"}));
+  const Argv features = {"hv-time",     "hv-relaxed", "hv-vapic",  "hv-spinlocks=0x1fff",
+                         "hv-vpindex",  "hv-runtime", "hv-reset",  "hv-frequencies",
+                         "hv-tlbflush", "hv-synic",   "hv-stimer", "hv-ipi"};
+  EXPECT_EQ(r.cpu_features, features);
+  EXPECT_EQ(r.Setting(ClockSetting::kHvTime).rendered, "-cpu ...,hv-time");
+  EXPECT_TRUE(r.Setting(ClockSetting::kHyperv).note.empty());
   const Argv full = ClockArgv(r, "host");
   ASSERT_GE(full.size(), 2u);
   EXPECT_EQ(full[full.size() - 2], "-cpu");
-  EXPECT_EQ(full.back(), "host,hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-time");
+  EXPECT_EQ(full.back().substr(0, 21), "host,hv-time,hv-relax");
+}
+
+TEST(ClockRenderingTest, HypervDropsWhatTheQemuLacksAndWhatWouldMissARequirement) {
+  // QEMU 2.12 has no hv-tlbflush (3.0) or hv-ipi (3.1): named, the rest written.
+  const ClockRendering old = Render(GuestOs::kWindows10, "2.12", Accel::kKvm);
+  EXPECT_FALSE(Contains(old.cpu_features, "hv-ipi"));
+  EXPECT_TRUE(Contains(old.cpu_features, "hv-stimer"));
+  EXPECT_TRUE(old.Setting(ClockSetting::kHyperv).satisfiable);
+  EXPECT_EQ(old.Setting(ClockSetting::kHyperv).note,
+            "this QEMU has no hv-tlbflush,hv-ipi: not written");
+  // Without hv-time, hv-stimer would make QEMU refuse to start: left out and said.
+  ClockOverrides no_clock;
+  no_clock.hv_time = Toggle::kOff;
+  const ClockRendering r = Render(GuestOs::kWindows11, "7.2", Accel::kKvm, no_clock);
+  EXPECT_FALSE(Contains(r.cpu_features, "hv-time"));
+  EXPECT_FALSE(Contains(r.cpu_features, "hv-stimer"));
+  EXPECT_TRUE(Contains(r.cpu_features, "hv-synic"));
+  EXPECT_EQ(r.Setting(ClockSetting::kHyperv).note,
+            "not written, a requirement is off: hv-stimer (needs hv-time)");
+  // A host whose KVM cannot set VP_INDEX (PVM): hv-vpindex and all that needs it left out,
+  // named with the capability; the rest written.
+  const ClockRendering pvm =
+      RenderClock(MakeClockPolicy(GuestOs::kWindows11), ShippedCapabilitiesFor("7.2"), Accel::kKvm,
+                  {{"hv-vpindex", "KVM_CAP_HYPERV_VP_INDEX"}});
+  EXPECT_FALSE(Contains(pvm.cpu_features, "hv-vpindex"));
+  EXPECT_FALSE(Contains(pvm.cpu_features, "hv-synic"));
+  EXPECT_TRUE(Contains(pvm.cpu_features, "hv-relaxed"));
+  EXPECT_TRUE(Contains(pvm.cpu_features, "hv-time"));
+  EXPECT_EQ(pvm.Setting(ClockSetting::kHyperv).note,
+            "this host's KVM cannot give hv-vpindex (KVM_CAP_HYPERV_VP_INDEX): not written; not "
+            "written, a requirement is off: hv-tlbflush (needs hv-vpindex),hv-synic (needs "
+            "hv-vpindex),hv-stimer (needs hv-vpindex),hv-ipi (needs hv-vpindex)");
+  // A QEMU with no Hyper-V at all cannot express the set.
+  QemuCapabilities none = ShippedCapabilitiesFor("7.2");
+  none.hv_properties.clear();
+  const ClockRendering bare = RenderClock(MakeClockPolicy(GuestOs::kWindows11), none, Accel::kKvm);
+  EXPECT_FALSE(bare.Setting(ClockSetting::kHyperv).satisfiable);
+  EXPECT_FALSE(bare.Setting(ClockSetting::kHvTime).satisfiable);
+  EXPECT_TRUE(bare.cpu_features.empty());
 }
 
 TEST(ClockRenderingTest, Qemu9NeverGetsNoHpet) {
@@ -87,12 +172,8 @@ TEST(ClockRenderingTest, HpetSpellingFollowsTheVersion) {
   EXPECT_TRUE(Contains(Render(GuestOs::kLinux, "2.12", Accel::kKvm).argv, "-no-hpet"));
   EXPECT_TRUE(Contains(Render(GuestOs::kLinux, "5.2", Accel::kKvm).argv, "hpet=off"));
   EXPECT_FALSE(Contains(Render(GuestOs::kLinux, "5.2", Accel::kKvm).argv, "-no-hpet"));
-  // HPET on: explicit where the machine property exists, QEMU's default before 5.2.
-  EXPECT_TRUE(Contains(Render(GuestOs::kFreeBsd, "7.2", Accel::kKvm).argv, "hpet=on"));
-  const ClockRendering old = Render(GuestOs::kFreeBsd, "2.12", Accel::kKvm);
-  EXPECT_FALSE(Contains(old.argv, "-machine"));
-  EXPECT_EQ(old.Setting(ClockSetting::kHpet).note,
-            "the HPET is on by default and this QEMU has no -machine hpet=");
+  EXPECT_EQ(Render(GuestOs::kLinux, "2.12", Accel::kKvm).Setting(ClockSetting::kHpet).note,
+            "the pre-5.2 spelling of -machine hpet=off");
 }
 
 TEST(ClockRenderingTest, OverridesWinInTheArgv) {
@@ -101,21 +182,25 @@ TEST(ClockRenderingTest, OverridesWinInTheArgv) {
   o.rtc_policy = RtcTickPolicy::kDiscard;
   o.hpet = Toggle::kOn;
   o.kvmclock = Toggle::kOff;
+  o.rtc_base = RtcBase::kLocaltime;
   const ClockRendering r = Render(GuestOs::kLinux, "7.2", Accel::kKvm, o);
-  EXPECT_EQ(r.argv, (Argv{"-rtc", "base=utc,driftfix=none", "-global",
-                          "kvm-pit.lost_tick_policy=delay", "-machine", "hpet=on"}));
+  EXPECT_EQ(r.argv, (Argv{"-rtc", "base=localtime"}));
   EXPECT_EQ(r.cpu_features, (Argv{"kvmclock=off"}));
 }
 
 TEST(ClockRenderingTest, UnsatisfiableSettingsAreFlaggedNotDropped) {
-  QemuCapabilities bare;  // a QEMU that can express nothing
+  QemuCapabilities bare;  // a QEMU that can express nothing, but has an HPET
   bare.version = {1, 0, 0};
-  const ClockRendering r = RenderClock(MakeClockPolicy(GuestOs::kLinux), bare, Accel::kKvm);
+  bare.hpet_device = true;
+  ClockOverrides localtime;
+  localtime.rtc_base = RtcBase::kLocaltime;
+  const ClockRendering r =
+      RenderClock(MakeClockPolicy(GuestOs::kLinux, localtime), bare, Accel::kKvm);
   EXPECT_FALSE(r.Setting(ClockSetting::kRtcPolicy).satisfiable);
   EXPECT_FALSE(r.Setting(ClockSetting::kPitPolicy).satisfiable);
   EXPECT_FALSE(r.Setting(ClockSetting::kHpet).satisfiable);
   EXPECT_TRUE(r.Setting(ClockSetting::kRtcBase).satisfiable);
-  EXPECT_EQ(r.argv, (Argv{"-rtc", "base=utc"}));
+  EXPECT_EQ(r.argv, (Argv{"-rtc", "base=localtime"}));
 }
 
 TEST(ClockRenderingTest, DefaultCpuModels) {

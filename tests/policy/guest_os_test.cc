@@ -46,7 +46,11 @@ TEST(GuestOsTest, AliasesAndCaseAreAccepted) {
   EXPECT_EQ(FindGuestOs("win11"), GuestOs::kWindows11);
   EXPECT_EQ(FindGuestOs("Windows11"), GuestOs::kWindows11);
   EXPECT_EQ(FindGuestOs("WINDOWS-11"), GuestOs::kWindows11);
-  EXPECT_EQ(FindGuestOs("rhel5"), GuestOs::kLinuxLegacy);
+  EXPECT_EQ(FindGuestOs("rhel5"), GuestOs::kLinux);  // 5.5+ use kvm-clock
+  EXPECT_EQ(FindGuestOs("Win2012R2"), GuestOs::kWindowsServer2012);
+  EXPECT_EQ(FindGuestOs("win8.1"), GuestOs::kWindows8);
+  EXPECT_EQ(FindGuestOs("win2008"), GuestOs::kWindowsVista);
+  EXPECT_EQ(FindGuestOs("win2008r2"), GuestOs::kWindows7);
   EXPECT_EQ(FindGuestOs("RHEL4"), GuestOs::kLinuxLegacy);
   EXPECT_EQ(FindGuestOs("win2k19"), GuestOs::kWindowsServer2019);
   EXPECT_EQ(FindGuestOs("winxp"), GuestOs::kWindowsXp);

@@ -77,26 +77,49 @@ TEST(LibvirtXmlTest, LinuxUsesTodaysLibvirtNames) {
 TEST(LibvirtXmlTest, WindowsAndQemuDefaults) {
   const std::string win = LibvirtClockXml(MakeClockPolicy(GuestOs::kWindows11));
   EXPECT_NE(win.find("<clock offset='localtime'>"), std::string::npos);
-  EXPECT_NE(win.find("<timer name='pit' tickpolicy='delay'/>"), std::string::npos);
+  EXPECT_NE(win.find("<timer name='pit' tickpolicy='discard'/>"), std::string::npos);
   EXPECT_NE(win.find("<timer name='hypervclock' present='yes'/>"), std::string::npos);
+  EXPECT_NE(LibvirtClockXml(MakeClockPolicy(GuestOs::kWindowsXp))
+                .find("<timer name='pit' tickpolicy='delay'/>"),
+            std::string::npos);
   // QEMU's RTC discard is libvirt's rtc 'delay'; libvirt rejects rtc 'discard'.
   const std::string other = LibvirtClockXml(MakeClockPolicy(GuestOs::kOther));
   EXPECT_NE(other.find("<timer name='rtc' tickpolicy='delay'/>"), std::string::npos);
   EXPECT_EQ(other.find("tickpolicy='discard'/>\n  <timer name='hpet'"), std::string::npos);
 }
 
+TEST(LibvirtXmlTest, HypervSetAsFeaturesLessWhatNeedsAnAbsentClock) {
+  EXPECT_EQ(LibvirtFeaturesXml(MakeClockPolicy(GuestOs::kLinux)), "");
+  const std::string win = LibvirtFeaturesXml(MakeClockPolicy(GuestOs::kWindows11));
+  EXPECT_EQ(win.rfind("<features>\n  <hyperv mode='custom'>\n", 0), 0u);
+  EXPECT_NE(win.find("    <spinlocks state='on' retries='8191'/>\n"), std::string::npos);
+  for (const HypervFeature& f : HypervFeatures(HypervSet::kFull)) {
+    if (f.property == "hv-spinlocks") continue;
+    EXPECT_NE(win.find("<" + std::string(f.property.substr(3)) + " state='on'/>"),
+              std::string::npos)
+        << f.property;
+  }
+  ClockOverrides no_clock;
+  no_clock.hv_time = Toggle::kOff;
+  const std::string without = LibvirtFeaturesXml(MakeClockPolicy(GuestOs::kWindows11, no_clock));
+  EXPECT_EQ(without.find("<stimer"), std::string::npos);
+  EXPECT_NE(without.find("<synic state='on'/>"), std::string::npos);
+  EXPECT_EQ(LibvirtFeaturesXml(MakeClockPolicy(GuestOs::kWindowsVista)).find("<synic"),
+            std::string::npos);
+}
+
 TEST(ExplainTest, ShowsEverySettingItsArgvReasonAndSource) {
   const ClockPolicy p = MakeClockPolicy(GuestOs::kLinuxLegacy);
-  RenderTarget target{ShippedCapabilitiesFor("7.2"), Accel::kKvm, "shipped table for QEMU 7.2",
-                      "host"};
+  RenderTarget target{
+      ShippedCapabilitiesFor("7.2"), Accel::kKvm, "shipped table for QEMU 7.2", "host", {}};
   const std::string table = ExplainTable(p, RenderClock(p, target.caps, target.accel), target);
   for (ClockSetting s : kAllClockSettings) {
     EXPECT_NE(table.find(std::string(ToString(s))), std::string::npos) << ToString(s);
     EXPECT_NE(table.find(SettingRationale(p, s).reason), std::string::npos) << ToString(s);
   }
-  EXPECT_NE(table.find("-global kvm-pit.lost_tick_policy=delay"), std::string::npos);
+  EXPECT_NE(table.find("(QEMU default)"), std::string::npos);  // PIT delay, base=utc
   EXPECT_NE(table.find("clocksource=acpi_pm"), std::string::npos);
-  EXPECT_NE(table.find("QEMU arguments: -rtc base=utc,driftfix=slew"), std::string::npos);
+  EXPECT_NE(table.find("QEMU arguments: -rtc driftfix=slew -machine hpet=off"), std::string::npos);
   EXPECT_NE(table.find("-cpu host,kvmclock=off"), std::string::npos);
 }
 

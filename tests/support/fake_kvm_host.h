@@ -2,6 +2,7 @@
 #ifndef KVMRUN_TESTS_SUPPORT_FAKE_KVM_HOST_H_
 #define KVMRUN_TESTS_SUPPORT_FAKE_KVM_HOST_H_
 
+#include <set>
 #include <string>
 
 #include "kvmrun/kvm_diagnosis.h"
@@ -16,6 +17,7 @@ struct FakeKvmHost : KvmHost {
   bool module = true;
   bool vmx = true;
   std::string group = "kvm";
+  std::set<unsigned long> missing_capabilities;  // every other one is there
 
   bool DeviceNodeExists() override { return node; }
   int OpenError() override { return open_error; }
@@ -25,6 +27,9 @@ struct FakeKvmHost : KvmHost {
   bool CpuHasVirtualization() override { return vmx; }
   std::string DeviceGroup() override { return group; }
   std::string BootId() override { return "boot-1"; }
+  int CheckExtension(unsigned long capability) override {
+    return missing_capabilities.count(capability) != 0 ? 0 : 1;
+  }
 };
 
 }  // namespace kvmrun::testing
