@@ -6,6 +6,7 @@
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/guest_os.h"
+#include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/qemu_probe.h"
 
 namespace kvmrun::cli {
@@ -35,8 +36,9 @@ int VerifyCommand(const Args& args) {
     std::cout << HelpText(
         "kvmrun verify NAME | --qmp-socket PATH --os OS [overrides] [--json]",
         "Reads the timer state of a running QEMU over QMP (accelerator, RTC base and lost-tick\n"
-        "policy, PIT device and policy, HPET, per-vCPU hv-time and kvmclock) and compares it\n"
-        "with the clock policy for OS, as rendered for that QEMU and accelerator. Works on any\n"
+        "policy, PIT device and policy, the HPET device, per-vCPU hv-time, Hyper-V set and\n"
+        "kvmclock) and compares it with the clock policy for OS, as rendered for that QEMU,\n"
+        "accelerator and host (what they cannot express shows as n/a, with why). Works on any\n"
         "QEMU, also one started by libvirt or by hand. The RTC base is judged in this\n"
         "process's time zone (TZ), which must be QEMU's.\n"
         "When the guest agent answers (a NAME's, or --agent-socket), two rows look inside:\n"
@@ -74,7 +76,12 @@ int VerifyCommand(const Args& args) {
     throw Error("cannot tell the accelerator (query-kvm: " + readback.kvm_enabled.error + ")");
   }
   const Accel accel = *readback.kvm_enabled.value ? Accel::kKvm : Accel::kTcg;
-  ClockReport report = CompareClock(policy, RenderClock(policy, caps, accel), readback, host);
+  // Under KVM, what kvmrun would have written on this host: less what its KVM cannot give.
+  HypervGaps gaps;
+  if (accel == Accel::kKvm) {
+    if (auto kvm = MakeKvmHost(); kvm->OpenError() == 0) gaps = HostHypervGaps(*kvm);
+  }
+  ClockReport report = CompareClock(policy, RenderClock(policy, caps, accel, gaps), readback, host);
   GuestClockReading reading;
   if (guest_time) {
     const bool linux_guest = Describe(policy.os).family == GuestFamily::kLinux;

@@ -3,6 +3,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/qmp_commands.h"
@@ -103,17 +104,37 @@ std::tm ParseTm(const nlohmann::json& j) {
   return tm;
 }
 
+// The enlightenments of the full set that are on for one vCPU. hv-spinlocks is a retry count
+// whose default, 0xffffffff, means "never notify", i.e. off.
+std::string ReadHyperv(QmpClient& qmp, const std::string& cpu) {
+  std::string on;
+  for (const HypervFeature& f : HypervFeatures(HypervSet::kFull)) {
+    const std::string property(f.property);
+    const nlohmann::json value = QomGet(qmp, cpu, property);
+    std::string text;
+    if (value.is_boolean() && value.get<bool>()) {
+      text = property;
+    } else if (value.is_number_unsigned() && value.get<std::uint64_t>() != 0xffffffffu) {
+      std::ostringstream hex;
+      hex << property << "=0x" << std::hex << value.get<std::uint64_t>();
+      text = hex.str();
+    }
+    if (!text.empty()) on += (on.empty() ? "" : ",") + text;
+  }
+  return on.empty() ? "none" : on;
+}
+
 }  // namespace
 
 ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
   ClockReadback r;
   Capture(r.kvm_enabled, "query-kvm", [&] { return QueryKvm(qmp).enabled; });
 
-  // The HPET from the machine property where there is one: an absent device could only be
-  // proved by walking the whole tree.
-  Capture(r.hpet, "/machine hpet", [&] { return QomGet(qmp, "/machine", "hpet").get<bool>(); });
-  std::vector<std::set<std::string>> wanted = {{"mc146818rtc"}, {"kvm-pit", "isa-pit"}};
-  if (!r.hpet.value) wanted.push_back({"hpet"});
+  // The HPET is read from the device tree, never from /machine's hpet property: from QEMU 5.2
+  // that only echoes the configuration (and a QEMU built without the device has none to
+  // echo). An absent device is proved by a complete walk.
+  const std::vector<std::set<std::string>> wanted = {
+      {"mc146818rtc"}, {"kvm-pit", "isa-pit"}, {"hpet"}};
   const DeviceIndex devices = FindDevices(qmp, wanted);
 
   // The RTC: from the walk (QEMU 10 dropped /machine's rtc_state link), else that link.
@@ -154,13 +175,10 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
     r.pit_type.error =
         devices.error.empty() ? "no kvm-pit or isa-pit device under /machine" : devices.error;
   }
-  if (!r.hpet.value) {
-    const std::string* hpet = devices.Find("hpet");
-    if (hpet != nullptr || devices.complete) {
-      r.hpet = {hpet != nullptr, "", hpet != nullptr ? *hpet : "/machine (no hpet device)"};
-    } else {
-      r.hpet.error += "; walk: " + devices.error;
-    }
+  if (const std::string* hpet = devices.Find("hpet"); hpet != nullptr || devices.complete) {
+    r.hpet = {hpet != nullptr, "", hpet != nullptr ? *hpet : "/machine (no hpet device)"};
+  } else {
+    r.hpet.error = "the QOM walk for an hpet device did not finish: " + devices.error;
   }
 
   try {
@@ -171,6 +189,11 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
               [&] { return QomGet(qmp, cpu.qom_path, "hv-time").get<bool>(); });
       Capture(flags.kvmclock, cpu.qom_path,
               [&] { return QomGet(qmp, cpu.qom_path, "kvmclock").get<bool>(); });
+      if (r.kvm_enabled.value.value_or(false)) {
+        Capture(flags.hyperv, cpu.qom_path, [&] { return ReadHyperv(qmp, cpu.qom_path); });
+      } else {
+        flags.hyperv.error = "not read: Hyper-V enlightenments need KVM";
+      }
       r.cpus.push_back(std::move(flags));
     }
   } catch (const QmpDisconnected&) {

@@ -1,6 +1,7 @@
 // CompareClock and the report formats: the pure side of verification.
 #include "kvmrun/clock_verify.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "policy/text_table.h"
@@ -155,11 +156,12 @@ ClockCheck CheckPit(const ClockPolicy& policy, const ClockRendering& rendering,
   return c;
 }
 
-// hv-time and kvmclock: per vCPU under KVM; not applicable under TCG.
-ClockCheck CheckCpuFlag(const std::string& timer, Toggle expected, Accel accel,
-                        const ClockReadback& r, Observed<bool> CpuClockFlags::*flag,
-                        const std::string& tcg_reason) {
-  const std::string want = OnOff(expected == Toggle::kOn);
+// hv-time, the Hyper-V set and kvmclock: per vCPU under KVM; not applicable under TCG.
+template <typename T>
+ClockCheck CheckCpus(const std::string& timer, const std::string& want, Accel accel,
+                     const ClockReadback& r, Observed<T> CpuClockFlags::*flag,
+                     const std::function<std::string(const T&)>& show,
+                     const std::string& tcg_reason) {
   if (accel == Accel::kTcg) return {timer, "n/a", "-", CheckOutcome::kNotApplicable, tcg_reason};
   ClockCheck c{timer, want, "?", CheckOutcome::kUnknown, ""};
   if (r.cpus.empty()) {
@@ -168,12 +170,12 @@ ClockCheck CheckCpuFlag(const std::string& timer, Toggle expected, Accel accel,
   }
   std::string observed;
   for (const CpuClockFlags& cpu : r.cpus) {
-    const Observed<bool>& value = cpu.*flag;
+    const Observed<T>& value = cpu.*flag;
     if (!value.value) {
       c.detail = cpu.qom_path + ": " + value.error;
       return c;
     }
-    const std::string v = OnOff(*value.value);
+    const std::string v = show(*value.value);
     if (observed.empty()) {
       observed = v;
     } else if (observed != v) {
@@ -184,6 +186,25 @@ ClockCheck CheckCpuFlag(const std::string& timer, Toggle expected, Accel accel,
   c.detail = std::to_string(r.cpus.size()) + " vCPU(s)";
   c.outcome = observed == want ? CheckOutcome::kOk : CheckOutcome::kMismatch;
   return c;
+}
+
+ClockCheck CheckCpuFlag(const std::string& timer, Toggle expected, Accel accel,
+                        const ClockReadback& r, Observed<bool> CpuClockFlags::*flag,
+                        const std::string& tcg_reason) {
+  return CheckCpus<bool>(timer, OnOff(expected == Toggle::kOn), accel, r, flag, OnOff, tcg_reason);
+}
+
+// What the rendering put on the CPU of the Hyper-V set, in the order ReadHyperv reports it.
+std::string WrittenHyperv(const ClockRendering& rendering) {
+  std::string written;
+  for (const HypervFeature& f : HypervFeatures(HypervSet::kFull)) {
+    const std::string text = std::string(f.property) + std::string(f.value);
+    if (std::find(rendering.cpu_features.begin(), rendering.cpu_features.end(), text) !=
+        rendering.cpu_features.end()) {
+      written += (written.empty() ? "" : ",") + text;
+    }
+  }
+  return written.empty() ? "none" : written;
 }
 
 }  // namespace
@@ -204,8 +225,23 @@ ClockReport CompareClock(const ClockPolicy& policy, const ClockRendering& render
   report.checks.push_back(CheckCpuFlag("hv-time", policy.hv_time.value, accel, r,
                                        &CpuClockFlags::hv_time,
                                        "TCG: Hyper-V enlightenments need KVM"));
+  report.checks.push_back(CheckCpus<std::string>(
+      "hyperv", WrittenHyperv(rendering), accel, r, &CpuClockFlags::hyperv,
+      [](const std::string& v) { return v; }, "TCG: Hyper-V enlightenments need KVM"));
   report.checks.push_back(CheckCpuFlag("kvmclock", policy.kvmclock.value, accel, r,
                                        &CpuClockFlags::kvmclock, "TCG: kvm-clock needs KVM"));
+  // A value this QEMU or this host's KVM cannot express was never written, and said so when the
+  // VM was planned: its absence is not the VM drifting from what kvmrun set up.
+  for (ClockCheck& c : report.checks) {
+    for (const RenderedSetting& s : rendering.settings) {
+      if (c.timer == ToString(s.setting) && !s.satisfiable &&
+          c.outcome == CheckOutcome::kMismatch) {
+        c.outcome = CheckOutcome::kNotApplicable;
+        c.expected += " (cannot)";
+        c.detail = s.note;
+      }
+    }
+  }
   return report;
 }
 

@@ -33,6 +33,9 @@ struct CpuClockFlags {
   std::string qom_path;
   Observed<bool> hv_time;
   Observed<bool> kvmclock;
+  // The Hyper-V enlightenments on besides hv-time, in HypervFeatures(kFull) order as written
+  // ("hv-relaxed,hv-spinlocks=0x1fff,..."), "none" when none; read under KVM only.
+  Observed<std::string> hyperv;
 };
 
 struct ClockReadback {

@@ -33,6 +33,7 @@ ClockReadback GoodKvmLinux() {
     cpu.qom_path = "/machine/unattached/device[" + std::to_string(i) + "]";
     cpu.hv_time.value = false;
     cpu.kvmclock.value = true;
+    cpu.hyperv.value = "none";
     r.cpus.push_back(cpu);
   }
   return r;
@@ -89,6 +90,53 @@ TEST(CompareClockTest, WindowsNeedsHvTimeOnEveryVcpuAndLocaltime) {
   const ClockCheck& hv = Find(report, "hv-time");
   EXPECT_EQ(hv.observed, "mixed");
   EXPECT_EQ(hv.outcome, CheckOutcome::kMismatch);
+}
+
+TEST(CompareClockTest, TheHypervSetIsComparedAsWrittenForThisQemu) {
+  ClockReadback r = GoodKvmLinux();
+  r.rtc_time.value = TmAt(kNow + 19800);
+  const std::string full =
+      "hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-vpindex,hv-runtime,hv-reset,hv-frequencies,"
+      "hv-tlbflush,hv-synic,hv-stimer,hv-ipi";
+  for (CpuClockFlags& cpu : r.cpus) {
+    cpu.hv_time.value = true;
+    cpu.hyperv.value = full;
+  }
+  EXPECT_EQ(Find(Compare(GuestOs::kWindows11, Accel::kKvm, r), "hyperv").outcome,
+            CheckOutcome::kOk);
+  // A VM started without hv-stimer (by hand, say) is a mismatch naming both sets.
+  r.cpus[1].hyperv.value = full.substr(0, full.find(",hv-stimer")) + ",hv-ipi";
+  const ClockReport report = Compare(GuestOs::kWindows11, Accel::kKvm, r);
+  const ClockCheck& hv = Find(report, "hyperv");
+  EXPECT_EQ(hv.outcome, CheckOutcome::kMismatch);
+  EXPECT_EQ(hv.expected, full);
+  EXPECT_EQ(hv.observed, "mixed");
+  // Linux wants none; Vista wants its smaller set.
+  EXPECT_EQ(Find(Compare(GuestOs::kLinux, Accel::kKvm, GoodKvmLinux()), "hyperv").expected, "none");
+  EXPECT_EQ(Find(Compare(GuestOs::kWindowsVista, Accel::kKvm, r), "hyperv").expected,
+            "hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-vpindex,hv-runtime,hv-reset,"
+            "hv-frequencies,hv-tlbflush");
+}
+
+TEST(CompareClockTest, WhatTheHostCannotGiveIsNotApplicableWithTheReason) {
+  ClockReadback r = GoodKvmLinux();
+  r.rtc_time.value = TmAt(kNow + 19800);
+  const ClockPolicy policy = MakeClockPolicy(GuestOs::kWindows11);
+  HypervGaps none;
+  for (std::string_view property : KnownHypervProperties()) {
+    none.emplace(property, "KVM_CAP_HYPERV");
+  }
+  const ClockReport report =
+      CompareClock(policy, RenderClock(policy, ShippedCapabilitiesFor("7.2"), Accel::kKvm, none), r,
+                   Offset(19800));
+  const ClockCheck& hv = Find(report, "hv-time");
+  EXPECT_EQ(hv.outcome, CheckOutcome::kNotApplicable);
+  EXPECT_EQ(hv.expected, "on (cannot)");
+  EXPECT_EQ(hv.detail, "this host's KVM cannot give hv-time (KVM_CAP_HYPERV): not written");
+  EXPECT_EQ(Find(report, "hyperv").outcome, CheckOutcome::kOk);  // none written, none found
+  // On a host that can, the same readback is a mismatch.
+  EXPECT_EQ(Find(Compare(GuestOs::kWindows11, Accel::kKvm, r), "hv-time").outcome,
+            CheckOutcome::kMismatch);
 }
 
 TEST(CompareClockTest, TcgMakesKvmOnlyTimersNotApplicable) {
@@ -183,7 +231,7 @@ TEST(ClockReportFormatTest, TableAndJson) {
   EXPECT_NE(table.find("clock verification: 1 mismatch(es)"), std::string::npos);
   const nlohmann::json j = ClockReportToJson(report);
   EXPECT_FALSE(j["ok"].get<bool>());
-  EXPECT_EQ(j["checks"].size(), 7u);
+  EXPECT_EQ(j["checks"].size(), 8u);
   EXPECT_EQ(ClockMismatchError(report).what(),
             std::string("clock verification failed: hpet expected off, observed on"));
 }
