@@ -49,3 +49,33 @@ build_tree() {
   log "building $dir"
   cmake --build "$dir" -j "$KVMRUN_JOBS" ${KVMRUN_BUILD_TARGET:+--target "$KVMRUN_BUILD_TARGET"}
 }
+
+# libvirt 9 without systemd, as Debian 12 ships it: packages, the qemu user and groups, QEMU
+# run as root without a security driver (so it reads the guest files in this tree), and the
+# daemons started by hand. Prints why not, and fails, when it cannot.
+setup_libvirt() {
+  if virsh -c qemu:///system version >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" -ne 0 ] && ! sudo -n true 2>/dev/null; then
+    echo "not root, and no passwordless sudo to install and start libvirtd"
+    return 1
+  fi
+  ensure_packages libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients >&2 ||
+    { echo "cannot install libvirt"; return 1; }
+  as_root groupadd -f kvm
+  as_root groupadd -f libvirt-qemu
+  id libvirt-qemu >/dev/null 2>&1 ||
+    as_root useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+  local conf=/etc/libvirt/qemu.conf
+  if ! grep -q '^security_driver' "$conf" 2>/dev/null; then
+    printf 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\n' | as_root tee -a "$conf" >/dev/null
+  fi
+  as_root mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt/qemu
+  pgrep -x virtlogd >/dev/null || as_root virtlogd -d
+  pgrep -x libvirtd >/dev/null || as_root libvirtd -d
+  for _ in $(seq 50); do
+    virsh -c qemu:///system version >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "libvirtd did not come up (see /var/log/libvirt/libvirtd.log)"
+  return 1
+}
