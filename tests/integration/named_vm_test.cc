@@ -92,6 +92,9 @@ TEST_F(NamedVmTest, ASupervisorKilledWithSigkillLeavesNoQemuAndNoGhost) {
   kill(supervisor, SIGKILL);
   for (int i = 0; i < 100 && testing::ProcessExists(qemu); ++i) std::this_thread::sleep_for(50ms);
   EXPECT_FALSE(testing::ProcessExists(qemu)) << "QEMU outlived its supervisor";
+  // QEMU's death signal comes when the supervisor's thread that started it exits; the
+  // supervisor's other threads, which hold the VM's lock, may take a moment longer.
+  for (int i = 0; i < 100 && !Ps().empty(); ++i) std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(Ps().empty());
   EXPECT_FALSE(fs::exists(dir_.path() + "/kvmrun/doomed")) << "the dead VM's directory stayed";
   started_.clear();
