@@ -1,17 +1,31 @@
 #include "cli/detach.h"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <string_view>
+#include <thread>
 
 #include "cli/cli_common.h"
 #include "kvmrun/error.h"
 
 namespace kvmrun::cli {
+namespace {
+
+// Waits up to `limit` for the child `pid` to exit; leaves it be after that.
+void ReapWithin(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (waitpid(pid, nullptr, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
 
 Detachment Detachment::Fork(const std::string& child_log) {
   int report[2];
@@ -52,10 +66,14 @@ Detachment Detachment::Fork(const std::string& child_log) {
   if (newline == std::string::npos) {
     std::cerr << "kvmrun run: the VM's supervisor ended before the VM ran (see " << child_log
               << ")\n";
+    ReapWithin(pid, std::chrono::seconds(10));
     d.parent_exit_code_ = kExitFailure;
     return d;
   }
   d.parent_exit_code_ = std::atoi(text.substr(0, newline).c_str());
+  // A supervisor that could not start the VM is on its way out, releasing the VM's name: wait
+  // for it, so that nothing of the failed start is left when this command returns.
+  if (d.parent_exit_code_ != 0) ReapWithin(pid, std::chrono::seconds(10));
   (d.parent_exit_code_ == 0 ? std::cout : std::cerr) << text.substr(newline + 1) << std::flush;
   return d;
 }
