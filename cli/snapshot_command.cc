@@ -143,13 +143,8 @@ int SnapshotCommand(const Args& args) {
 
 int SaveAtConsolePattern(Vm& machine, const ConsolePattern& pattern, const std::string& file,
                          std::chrono::milliseconds timeout, StopRequests& stop, bool json) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  ConsoleScan scan;
-  ConsoleMatch match;
-  while (!stop.Pending() && std::chrono::steady_clock::now() < deadline) {
-    match = machine.console().WaitFor(pattern, 250ms, &scan);
-    if (match.outcome != ConsoleMatch::Outcome::kTimeout) break;
-  }
+  const ConsoleMatch match = machine.console().WaitForAnyUntil(
+      {pattern}, std::chrono::steady_clock::now() + timeout, [&stop] { return stop.Pending(); });
   if (match.outcome != ConsoleMatch::Outcome::kMatched) {
     const std::string why = stop.Pending() ? stop.Take().value_or("a stop request")
                             : match.outcome == ConsoleMatch::Outcome::kClosed

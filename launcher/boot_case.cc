@@ -13,6 +13,7 @@
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/qemu_probe.h"
+#include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
 
 namespace kvmrun {
@@ -244,9 +245,10 @@ void RunSteps(Vm& vm, const BootCase& c, Clock::time_point deadline, ConsoleReco
   result.message += "; " + std::to_string(c.run.size()) + " command(s) passed";
 }
 
-}  // namespace
-
-namespace {
+// Whether the run was asked to stop: what console waits check between their slices.
+std::function<bool()> StopRequested(const BootTestOptions& options) {
+  return [stop = options.stop] { return stop != nullptr && stop->Pending(); };
+}
 
 std::chrono::milliseconds ScaledTimeout(const BootCase& c, Accel accel,
                                         const BootTestOptions& options) {
@@ -259,38 +261,19 @@ std::chrono::milliseconds ScaledTimeout(const BootCase& c, Accel accel,
 // ConsoleLog::WaitForAny would have found it; kTimeout when none does.
 ConsoleMatch MatchBefore(const std::string& console, const std::vector<ConsolePattern>& patterns) {
   ConsoleMatch match;
-  std::size_t start = 0;
-  while (start < console.size()) {
-    std::size_t end = console.find('\n', start);
-    if (end == std::string::npos) end = console.size();
-    std::string_view line(console.data() + start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const auto look = [&](std::string line) {
+    if (match.outcome == ConsoleMatch::Outcome::kMatched) return;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     for (std::size_t i = 0; i < patterns.size(); ++i) {
       if (!patterns[i].Matches(line)) continue;
-      match.outcome = ConsoleMatch::Outcome::kMatched;
-      match.pattern = i;
-      match.line = std::string(line);
-      return match;
+      match = {ConsoleMatch::Outcome::kMatched, i, std::move(line)};
+      return;
     }
-    start = end + 1;
-  }
+  };
+  LineSplitter lines(ConsoleLog::kMaxLineBytes);  // cut as the console log cuts them
+  lines.Push(console, look);
+  if (!lines.partial().empty()) look(lines.partial());
   return match;
-}
-
-// qemu-img beside `qemu`, else on PATH; "" when there is none.
-std::string FindQemuImg(const std::string& qemu) {
-  std::vector<std::string> dirs = {qemu.substr(0, qemu.rfind('/'))};
-  const char* path = std::getenv("PATH");
-  for (std::string_view rest = path != nullptr ? path : "/usr/bin"; !rest.empty();) {
-    const std::size_t colon = rest.find(':');
-    dirs.emplace_back(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? "" : rest.substr(colon + 1);
-  }
-  for (const std::string& dir : dirs) {
-    const std::string candidate = dir + "/qemu-img";
-    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
 }
 
 // Gives each disk whose writes a case discards a qcow2 overlay at `file`.diskN.qcow2 that the
@@ -301,7 +284,10 @@ VmSpec WithSavedOverlays(VmSpec spec, const std::string& file, const BootTestOpt
   for (std::size_t i = 0; i < spec.disks.size(); ++i) {
     DiskSpec& disk = spec.disks[i];
     if (disk.read_only || !disk.snapshot) continue;
-    if (qemu_img.empty()) qemu_img = FindQemuImg(FindQemu(spec.qemu));
+    if (qemu_img.empty()) {  // beside the QEMU, else on PATH
+      const std::string qemu = FindQemu(spec.qemu);
+      qemu_img = FindExecutable("qemu-img", {qemu.substr(0, qemu.rfind('/'))});
+    }
     if (qemu_img.empty()) {
       throw UsageError(
           "--snapshot-at with a disk needs qemu-img (Debian: qemu-utils) for the "
@@ -353,14 +339,8 @@ BootSnapshot SaveBootSnapshot(const BootCase& boot, const std::string& pattern,
   std::unique_ptr<Vm> vm = Vm::Start(spec, vm_options);
   const auto deadline = Clock::now() + ScaledTimeout(boot, vm->accel().accel, options);
   vm->Continue();
-  const std::vector<ConsolePattern> patterns = {at, ConsolePattern::Literal(kKernelPanicPattern)};
-  ConsoleMatch match;
-  ConsoleScan scan;
-  while (match.outcome == ConsoleMatch::Outcome::kTimeout && Clock::now() < deadline &&
-         !(options.stop != nullptr && options.stop->Pending())) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    match = vm->console().WaitForAny(patterns, std::clamp(left, 0ms, 250ms), &scan);
-  }
+  const ConsoleMatch match = vm->console().WaitForAnyUntil(
+      {at, ConsolePattern::Literal(kKernelPanicPattern)}, deadline, StopRequested(options));
   if (match.outcome != ConsoleMatch::Outcome::kMatched || match.pattern != 0) {
     vm->Shutdown(0ms);
     throw VmError(
@@ -411,15 +391,10 @@ BootCaseResult RunBootCase(const BootCase& c, const BootTestOptions& options) {
     const auto deadline = Clock::now() + result.timeout;
     if (vm->restored_from() && spec.agent) SetRestoredClock(*vm, deadline, console);
     ConsoleMatch match = MatchBefore(c.console_before, patterns);
-    ConsoleScan scan;
-    bool interrupted = false;
-    while (match.outcome == ConsoleMatch::Outcome::kTimeout && Clock::now() < deadline &&
-           !interrupted) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-      match = vm->console().WaitForAny(patterns, std::clamp(left, 0ms, 250ms), &scan);
-      interrupted = options.stop != nullptr && options.stop->Pending();
+    if (match.outcome == ConsoleMatch::Outcome::kTimeout) {
+      match = vm->console().WaitForAnyUntil(patterns, deadline, StopRequested(options));
     }
-    if (match.outcome == ConsoleMatch::Outcome::kTimeout && interrupted) {
+    if (match.outcome == ConsoleMatch::Outcome::kTimeout && StopRequested(options)()) {
       vm->Shutdown(0ms);
       throw Interrupted("a stop request", "before '" + c.expect + "' appeared");
     }

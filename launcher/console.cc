@@ -138,6 +138,20 @@ ConsoleMatch ConsoleLog::WaitFor(const ConsolePattern& pattern, std::chrono::mil
   return WaitForAny({pattern}, timeout, scan);
 }
 
+ConsoleMatch ConsoleLog::WaitForAnyUntil(const std::vector<ConsolePattern>& patterns,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         const std::function<bool()>& stop_requested) {
+  using std::chrono::milliseconds;
+  ConsoleScan scan;
+  ConsoleMatch match;
+  while (match.outcome == ConsoleMatch::Outcome::kTimeout &&
+         std::chrono::steady_clock::now() < deadline && !(stop_requested && stop_requested())) {
+    const auto left = std::chrono::ceil<milliseconds>(deadline - std::chrono::steady_clock::now());
+    match = WaitForAny(patterns, std::clamp(left, milliseconds(0), milliseconds(250)), &scan);
+  }
+  return match;
+}
+
 std::string ConsoleLog::Tail(std::size_t count) const {
   std::lock_guard lock(mu_);
   std::vector<std::string> tail;

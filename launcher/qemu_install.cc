@@ -1,6 +1,10 @@
 #include "launcher/qemu_install.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 namespace kvmrun {
 namespace {
@@ -18,6 +22,18 @@ fs::path UnpackedPrefix(const std::string& qemu) {
 }
 
 }  // namespace
+
+std::string FindExecutable(const std::string& name, const std::vector<std::string>& first_dirs) {
+  std::vector<std::string> dirs = first_dirs;
+  const char* path = std::getenv("PATH");
+  std::istringstream entries(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  for (std::string dir; std::getline(entries, dir, ':');) dirs.push_back(dir.empty() ? "." : dir);
+  for (const std::string& dir : dirs) {
+    const std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0 && fs::is_regular_file(candidate)) return candidate;
+  }
+  return "";
+}
 
 std::vector<std::string> FirmwareDirsFor(const std::string& qemu) {
   const fs::path prefix = UnpackedPrefix(qemu);

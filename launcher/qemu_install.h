@@ -22,6 +22,11 @@ std::vector<std::string> FirmwareDirsFor(const std::string& qemu);
 // module directory (QEMU 10 aborts on a module built for another version).
 std::vector<std::string> EnvironmentFor(const std::string& qemu);
 
+// The first executable file `name` in `first_dirs`, then in $PATH's directories (an empty
+// entry is the current directory; /usr/local/bin:/usr/bin:/bin without PATH); "" when none.
+std::string FindExecutable(const std::string& name,
+                           const std::vector<std::string>& first_dirs = {});
+
 // A SpawnRequest for `qemu` with `args` (argv[0] added) and EnvironmentFor(qemu).
 SpawnRequest QemuSpawnRequest(const std::string& qemu, const std::vector<std::string>& args);
 

@@ -172,12 +172,8 @@ std::string FindQemu(const std::string& explicit_path) {
     RequireExecutable(env, "$KVMRUN_QEMU");
     return Absolute(env);
   }
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + kBinaryName;
-    if (access(candidate.c_str(), X_OK) == 0) return Absolute(candidate);
+  if (const std::string found = FindExecutable(kBinaryName); !found.empty()) {
+    return Absolute(found);
   }
   throw UsageError(std::string(kBinaryName) +
                    " not found (tried the given path, $KVMRUN_QEMU and PATH); install it "

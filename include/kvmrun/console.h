@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -118,6 +119,11 @@ class ConsoleLog {
                           std::chrono::milliseconds timeout, ConsoleScan* scan = nullptr);
   ConsoleMatch WaitFor(const ConsolePattern& pattern, std::chrono::milliseconds timeout,
                        ConsoleScan* scan = nullptr);
+  // WaitForAny until `deadline`, in slices of at most 250 ms so that `stop_requested` (when
+  // given) is asked often enough to give up early; a series of slices scans each line once.
+  ConsoleMatch WaitForAnyUntil(const std::vector<ConsolePattern>& patterns,
+                               std::chrono::steady_clock::time_point deadline,
+                               const std::function<bool()>& stop_requested = {});
 
   // The last `lines` lines (the unterminated one included), joined with '\n'.
   std::string Tail(std::size_t lines = 20) const;
