@@ -135,13 +135,6 @@ std::string LastLines(const std::string& text, std::size_t count) {
   return out;
 }
 
-std::string FormatSeconds(std::chrono::milliseconds ms) {
-  std::ostringstream out;
-  out.precision(1);
-  out << std::fixed << static_cast<double>(ms.count()) / 1000 << " s";
-  return out.str();
-}
-
 // Writes `text` to `path`; throws Error naming the file when it cannot.
 void WriteFile(const std::string& path, const std::string& text, const std::string& what) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -230,8 +223,8 @@ int BootTestCommand(const Args& args) {
   };
   run.on_result = [&](const BootCaseResult& r) {
     std::lock_guard lock(print);
-    std::cout << (r.passed() ? "PASS " : "FAIL ") << r.name << " (" << FormatSeconds(r.elapsed)
-              << ", " << ToString(r.accel) << ", timeout " << FormatSeconds(r.timeout)
+    std::cout << (r.passed() ? "PASS " : "FAIL ") << r.name << " (" << SecondsText(r.elapsed)
+              << ", " << ToString(r.accel) << ", timeout " << SecondsText(r.timeout)
               << "): " << r.message << std::endl;
     if (!r.passed() && !r.console.empty()) {
       std::cout << "  last console lines:\n" << LastLines(r.console, kFailureContextLines);
@@ -241,7 +234,7 @@ int BootTestCommand(const Args& args) {
   const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});
   run.stop = stop.get();
   std::cout << "kvmrun boot-test: " << cases.size() << " case(s), " << request.jobs
-            << " at a time; timeout " << FormatSeconds(cases.front().timeout) << " under KVM, x"
+            << " at a time; timeout " << SecondsText(cases.front().timeout) << " under KVM, x"
             << run.tcg_factor << " under TCG" << std::endl;
 
   const std::string started_at = UtcTimestamp();
@@ -250,8 +243,8 @@ int BootTestCommand(const Args& args) {
     snapshot_dir.emplace();
     const BootSnapshot saved = SaveBootSnapshot(cases.front(), vm["snapshot-at"].as<std::string>(),
                                                 snapshot_dir->file(), run);
-    std::cout << "kvmrun boot-test: booted in " << FormatSeconds(saved.boot) << ", saved at '"
-              << saved.line << "' in " << FormatSeconds(saved.save) << "; every case restores that"
+    std::cout << "kvmrun boot-test: booted in " << SecondsText(saved.boot) << ", saved at '"
+              << saved.line << "' in " << SecondsText(saved.save) << "; every case restores that"
               << std::endl;
     const std::vector<DiskSpec> booted_disks = cases.front().spec.disks;
     for (BootCase& c : request.cases) {

@@ -13,6 +13,7 @@
 
 #include "kvmrun/error.h"
 #include "kvmrun/qemu_command.h"
+#include "launcher/errno_text.h"
 #include "launcher/unique_fd.h"
 
 namespace kvmrun {
@@ -23,8 +24,6 @@ using namespace std::chrono_literals;
 
 constexpr char kMagic[] = "KVMRUN-SNAPSHOT\n";
 constexpr char kFdName[] = "kvmrun-snapshot";
-
-std::string Errno() { return std::strerror(errno); }
 
 std::int64_t RealtimeNs() {
   timespec ts{};

@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "launcher/errno_text.h"
+
 namespace kvmrun {
 namespace {
-
-std::string Errno() { return std::strerror(errno); }
 
 void Watch(int epoll_fd, int fd) {
   epoll_event event{};

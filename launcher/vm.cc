@@ -19,6 +19,7 @@
 #include "kvmrun/qemu_probe.h"
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/stop_requests.h"
+#include "launcher/errno_text.h"
 #include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
 #include "launcher/unique_fd.h"
@@ -135,8 +136,6 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
 
 // The guest agent's socket in the VM's runtime directory.
 constexpr char kAgentSocketName[] = "agent.sock";
-
-std::string Errno() { return std::strerror(errno); }
 
 // Disks the guest can write to the files themselves (not to a temporary overlay).
 std::vector<const DiskSpec*> WritableDisks(const VmSpec& spec) {

@@ -16,6 +16,7 @@
 
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_codec.h"
+#include "launcher/errno_text.h"
 
 namespace kvmrun {
 namespace {
@@ -24,8 +25,6 @@ namespace fs = std::filesystem;
 
 constexpr char kLock[] = "lock";
 constexpr char kInfo[] = "vm.json";
-
-std::string Errno() { return std::strerror(errno); }
 
 // `path` exists as a directory of this user's that nobody else can enter, or is made so.
 // Refuses a link or someone else's directory: in a shared /tmp another user could have put it
