@@ -61,7 +61,8 @@ int DoctorCommand(const Args& args) {
             << probe.elapsed.count() / 1000.0 << " ms (" << cache.PathFor(qemu) << ")\n\n";
   std::string hyperv;
   for (const std::string& property : c.hv_properties) {
-    hyperv += (hyperv.empty() ? "" : " ") + property.substr(3);
+    if (!hyperv.empty()) hyperv += ' ';
+    hyperv.append(property, 3);  // without "hv-"
   }
   std::cout << FormatTable({
       {"CAPABILITY", "PRESENT"},
