@@ -70,8 +70,9 @@ setup_libvirt() {
     printf 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\n' | as_root tee -a "$conf" >/dev/null
   fi
   as_root mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt/qemu
-  pgrep -x virtlogd >/dev/null || as_root virtlogd -d
-  pgrep -x libvirtd >/dev/null || as_root libvirtd -d
+  # -r: a zombie left by an earlier daemon is not a running one.
+  pgrep -x -r R,S,D,I virtlogd >/dev/null || as_root virtlogd -d
+  pgrep -x -r R,S,D,I libvirtd >/dev/null || as_root libvirtd -d
   for _ in $(seq 50); do
     virsh -c qemu:///system version >/dev/null 2>&1 && return 0
     sleep 0.2
