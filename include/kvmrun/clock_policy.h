@@ -42,10 +42,10 @@ enum class RtcClock { kHost, kRt, kVm };
 inline constexpr std::array kAllRtcClocks{RtcClock::kHost, RtcClock::kRt, RtcClock::kVm};
 
 // The Hyper-V enlightenments a Windows guest gets besides hv-time (which is its own setting,
-// being the clock). kVista: what Windows Vista / Server 2008 uses (relaxed timing, the virtual
-// APIC assist page, paravirtual spinlocks, VP index and run time); kFull: Windows 7 and later,
-// adding the synthetic interrupt controller and timers, frequencies, paravirtual TLB flush and
-// IPIs. HypervFeatures() lists each set.
+// being the clock). kVista, for Windows Vista / Server 2008: relaxed timing, the virtual APIC
+// assist page, paravirtual spinlocks, VP index, run time, reset, frequencies and paravirtual TLB
+// flush; kFull, from Windows 7 on, adds the synthetic interrupt controller and timers and
+// paravirtual IPIs. HypervFeatures() lists each set.
 enum class HypervSet { kOff, kVista, kFull };
 inline constexpr std::array kAllHypervSets{HypervSet::kOff, HypervSet::kVista, HypervSet::kFull};
 

@@ -39,8 +39,8 @@ struct ClockRendering {
   Accel accel = Accel::kKvm;
   std::vector<RenderedSetting> settings;  // in kAllClockSettings order
   std::vector<std::string> argv;          // every clock argument except -cpu
-  std::vector<std::string> cpu_features;  // added to the CPU model: "hv-time", "kvmclock=off"
-                                          // and the Hyper-V set
+  // Added to the CPU model: "hv-time", the Hyper-V set, "kvmclock=off".
+  std::vector<std::string> cpu_features;
 
   // Every non-empty note, prefixed with its setting: "pit-policy: TCG has no kvm-pit ...".
   std::vector<std::string> Notes() const;

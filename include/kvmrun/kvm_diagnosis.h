@@ -88,9 +88,9 @@ struct KvmDiagnosis {
 // The Hyper-V CPU properties kvmrun may write that `host`'s KVM lacks the capability for,
 // each with that capability's name: hv-vpindex needs KVM_CAP_HYPERV_VP_INDEX, hv-time
 // KVM_CAP_HYPERV_TIME, hv-synic and hv-stimer KVM_CAP_HYPERV_SYNIC(2), hv-tlbflush
-// KVM_CAP_HYPERV_TLBFLUSH, hv-ipi KVM_CAP_HYPERV_SEND_IPI, the rest KVM_CAP_HYPERV. QEMU refuses
-// to start a vCPU with one of these ("kernel doesn't allow setting HyperV VP_INDEX"), as on a
-// PVM host.
+// KVM_CAP_HYPERV_TLBFLUSH, hv-ipi KVM_CAP_HYPERV_SEND_IPI, the rest KVM_CAP_HYPERV. Without
+// them QEMU cannot give the flag, and may refuse to start the vCPU at all (hv-vpindex on a PVM
+// host: "kernel doesn't allow setting HyperV VP_INDEX").
 HypervGaps HostHypervGaps(KvmHost& host);
 
 // The named model tried when -cpu host fails the functional check.
