@@ -371,6 +371,23 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
       throw QmpTimeout("no QMP greeting within " + std::to_string(o.qmp_timeout.count()) + " ms");
     vm->qmp_ = std::make_unique<QmpClient>(AdoptQmpSocket(qmp_ours.Release()), o.qmp_timeout);
   } catch (const Error& e) {
+    if (vm->restored_from_) {
+      // QEMU ends during the handshake when the stream it loads is bad ("Illegal RAM offset"):
+      // the file's fault, like a checksum that fails, whichever of the two comes first.
+      try {
+        checked.get();
+      } catch (const UsageError&) {
+        vm.reset();
+        throw;
+      } catch (const Error&) {
+      }
+      try {
+        vm->FailStart("cannot restore '" + spec.restore_from + "': QEMU did not start (" +
+                      e.what() + ")");
+      } catch (const VmError& failed) {
+        throw UsageError(failed.what());
+      }
+    }
     vm->FailStart(std::string("QEMU did not start (") + e.what() + ")");
   }
   vm->timings_.qmp_ready = Since(spawn_start);
