@@ -672,7 +672,10 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
 std::string Vm::ShutdownReason() {
   if (shutdown_reason_.empty() && exit_status_ && qmp_) {
     try {
-      const QmpEvent event = qmp_->WaitForEvent("SHUTDOWN", 200ms);
+      // QEMU has exited, so everything it sent is in the socket and the wait ends at its EOF;
+      // the timeout only bounds a reader that another thread holds, which under load can be
+      // slower than any short fixed wait (a lost reason then looked like a crash).
+      const QmpEvent event = qmp_->WaitForEvent("SHUTDOWN", options_.step_timeout);
       shutdown_reason_ = event.data.value("reason", "");
     } catch (const Error&) {
       // No SHUTDOWN event: QEMU crashed or was killed.
