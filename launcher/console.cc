@@ -152,6 +152,16 @@ ConsoleMatch ConsoleLog::WaitForAnyUntil(const std::vector<ConsolePattern>& patt
   return match;
 }
 
+void ConsoleLog::ConsumeAll() {
+  std::lock_guard lock(mu_);
+  const std::uint64_t end = first_line_number_ + lines_.size();
+  next_unconsumed_ = std::max(next_unconsumed_, end);
+  if (!splitter_.partial().empty()) {
+    partial_consumed_ = true;
+    next_unconsumed_ = std::max(next_unconsumed_, end + 1);
+  }
+}
+
 std::string ConsoleLog::Tail(std::size_t count) const {
   std::lock_guard lock(mu_);
   std::vector<std::string> tail;

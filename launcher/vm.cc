@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -236,6 +237,7 @@ struct Vm::Io {
   LineSplitter stderr_lines;
   std::uint64_t console_log_bytes = 0;
   std::string console_log_error;  // the first failure to write the console log
+  std::mutex console_write_mu;    // one WriteConsole at a time
 
   // Keeps the last kStderrTailBytes of QEMU's stderr; returns the lines `bytes` completed.
   std::vector<std::string> AppendStderr(std::string_view bytes) {
@@ -590,6 +592,43 @@ void Vm::SignalQemu(int signal) {
 void Vm::Resume(MissedTicks missed) {
   if (missed == MissedTicks::kDrop) qmp_->Execute("rtc-reset-reinjection");
   qmp_->Execute("cont");
+}
+
+void Vm::WriteConsole(std::string_view bytes, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const auto fail = [&](const std::string& why) {
+    throw VmError("cannot write to the guest's console: " + why, argv_, StderrTail(),
+                  console_->Tail());
+  };
+  if (!io_ || io_->console.get() < 0) fail("the VM has no console");
+  std::lock_guard lock(io_->console_write_mu);
+  while (!bytes.empty()) {
+    // Never blocks, and never raises SIGPIPE: the guest may stop reading, QEMU may exit.
+    const ssize_t n =
+        send(io_->console.get(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) fail("the VM has exited");
+    if (n < 0 && errno != EAGAIN) fail(std::string("send: ") + Errno());
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd fd = {io_->console.get(), POLLOUT, 0};
+    if (left <= 0ms || poll(&fd, 1, static_cast<int>(left.count())) == 0) {
+      fail("the guest has not read its console for " + std::to_string(timeout.count()) + " ms (" +
+           std::to_string(bytes.size()) + " bytes left)");
+    }
+  }
+}
+
+ConsoleMatch Vm::SendConsole(std::string_view text, const ConsolePattern& expect,
+                             std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  console_->ConsumeAll();
+  WriteConsole(text, timeout);
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+  return console_->WaitFor(expect, std::max(left, 0ms));
 }
 
 ConsoleMatch Vm::WaitForConsole(const ConsolePattern& pattern, std::chrono::milliseconds timeout) {

@@ -125,6 +125,11 @@ class ConsoleLog {
                                std::chrono::steady_clock::time_point deadline,
                                const std::function<bool()>& stop_requested = {});
 
+  // Consumes all output so far, so that the next wait sees only what comes after: for
+  // "send this, wait for that". The line being written (a prompt) is consumed whole, with
+  // what completes it later (the echo of what was sent after the prompt).
+  void ConsumeAll();
+
   // The last `lines` lines (the unterminated one included), joined with '\n'.
   std::string Tail(std::size_t lines = 20) const;
   std::uint64_t bytes() const;

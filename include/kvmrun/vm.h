@@ -127,6 +127,18 @@ class Vm {
   ConsoleMatch WaitForConsole(const ConsolePattern& pattern, std::chrono::milliseconds timeout);
   ConsoleLog& console() { return *console_; }
 
+  // Types `bytes` on the guest's serial console (its input; "\n" ends a line for a shell,
+  // "\r" is what a terminal's Enter sends to a login prompt). Waits up to `timeout` for the
+  // guest's UART to take them. VmError when QEMU has exited ("the VM has exited"), or when the
+  // guest does not read its console for `timeout`. Any thread; writes do not interleave.
+  void WriteConsole(std::string_view bytes,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Send this, wait for that: consumes the console output so far (ConsoleLog::ConsumeAll),
+  // writes `text`, and waits for a line matching `expect` after it. The guest's echo of
+  // `text` is console output too: anchor `expect` (^...$) to tell the answer from the echo.
+  ConsoleMatch SendConsole(std::string_view text, const ConsolePattern& expect,
+                           std::chrono::milliseconds timeout);
+
   QmpClient& qmp() { return *qmp_; }
 
   // The guest agent's socket (in the runtime directory; empty without spec.agent).

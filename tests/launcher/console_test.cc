@@ -67,6 +67,25 @@ TEST(ConsoleLogTest, APromptWithoutNewlineMatchesOnce) {
       << "the completed prompt line was consumed already";
 }
 
+// Send-and-wait: what was there before the send, and the prompt line the send's echo
+// completes, never answer for what comes after.
+TEST(ConsoleLogTest, ConsumeAllLeavesOnlyWhatComesAfter) {
+  ConsoleLog log;
+  log.Append("answer 1\n/ # ");
+  log.ConsumeAll();
+  EXPECT_EQ(log.WaitFor(ConsolePattern("answer|/ #"), 0ms).outcome, Outcome::kTimeout);
+  log.Append("echo answer 2\r\nanswer 2\r\n/ # ");
+  EXPECT_EQ(log.WaitFor(ConsolePattern("answer"), 0ms).line, "answer 2");
+  EXPECT_EQ(log.WaitFor(ConsolePattern("^/ # $"), 0ms).outcome, Outcome::kMatched)
+      << "the new prompt is new output";
+
+  ConsoleLog without_prompt;
+  without_prompt.Append("old\n");
+  without_prompt.ConsumeAll();
+  without_prompt.Append("new\n");
+  EXPECT_EQ(without_prompt.WaitFor(ConsolePattern("old|new"), 0ms).line, "new");
+}
+
 TEST(ConsoleLogTest, PatternSpanningAReadBoundaryMatchesWhenTheLineCompletes) {
   ConsoleLog log;
   std::thread writer([&] {
