@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/detach.h"
 #include "cli/snapshot_run.h"
+#include "cli/terminal.h"
 #include "cli/vm_options.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -152,6 +153,15 @@ po::options_description RunOptions() {
       ("grace", po::value<double>()->default_value(10)->value_name("S"),
        "seconds a guest gets to power off after SIGINT/SIGTERM or --timeout (a second\n"
        "SIGINT/SIGTERM kills QEMU at once)")
+      ("console-input", po::value<std::string>()->default_value("auto")->implicit_value("on")
+                            ->value_name("auto|on|off"),
+       "what is typed goes to the guest's serial console. auto: when stdin is this\n"
+       "process's terminal and the console is shown on it (raw mode: every key reaches the\n"
+       "guest, Ctrl-C too; the terminal is restored on every way out); on: from a pipe or\n"
+       "file too; off: never (stdin is left alone)")
+      ("escape-key", po::value<std::string>()->default_value("^]")->value_name("KEY"),
+       "on a terminal, the key that stops the VM as SIGINT does (a second press kills it):\n"
+       "a control key in caret notation (^] is Ctrl-], as in virsh console), or none")
       ("json", "print a JSON report on stdout at the end (the console then goes to stderr)")
       ("marker", po::value<std::string>()->value_name("REGEX"),
        "report (with --json) how long after 'cont' a console line first matched REGEX")
@@ -182,8 +192,9 @@ int RunCommand(const Args& args) {
         "Boots a VM with the clock policy of its OS. QEMU starts paused; kvmrun reads the\n"
         "clocks back over QMP and compares them with the policy, and only then lets the guest\n"
         "run. KVM is used when usable, else TCG (said on stderr). The serial console goes to\n"
-        "stdout; SIGINT/SIGTERM power the guest off (then quit, SIGTERM, SIGKILL), in any\n"
-        "phase, start-up included; a second one kills QEMU at once.\n"
+        "stdout; on a terminal, what is typed goes to the guest (raw mode, as virsh console:\n"
+        "Ctrl-C is the guest's, Ctrl-] stops the VM). SIGINT/SIGTERM power the guest off (then\n"
+        "quit, SIGTERM, SIGKILL), in any phase, start-up included; a second one kills QEMU.\n"
         "Exit: 0 guest powered off, 1 QEMU or guest failure (or stopped, or the console could\n"
         "not be written), 2 bad usage, 3 clock mismatch.\n\n"
         "Examples:\n"
@@ -225,6 +236,20 @@ int RunCommand(const Args& args) {
         "--snapshot-at REGEX and --save FILE go together: the line to save at, "
         "and where");
   }
+  const std::string input_mode = vm["console-input"].as<std::string>();
+  if (input_mode != "auto" && input_mode != "on" && input_mode != "off") {
+    throw UsageError("--console-input: invalid value '" + input_mode + "'; valid: auto, on, off");
+  }
+  const std::optional<char> escape_key = ParseEscapeKey(vm["escape-key"].as<std::string>());
+  if (input_mode == "on" && vm.count("detach")) {
+    throw UsageError(
+        "--console-input cannot go with --detach: 'kvmrun console NAME' attaches to the "
+        "detached VM's console");
+  }
+  const bool terminal = IsForegroundTerminal(STDIN_FILENO);
+  const bool console_input =
+      input_mode == "on" || (input_mode == "auto" && terminal && !vm.count("detach") &&
+                             !vm.count("console-log") && !vm.count("snapshot-at"));
   if (vm.count("snapshot-at")) {
     try {
       snapshot_at = ConsolePattern(vm["snapshot-at"].as<std::string>());
@@ -305,8 +330,12 @@ int RunCommand(const Args& args) {
   vm_options.on_qemu_stderr = [](std::string_view line) {
     std::cerr << "qemu: " << line << std::endl;
   };
-  limits.on_stopping = [](std::string_view why) {
-    std::cerr << "kvmrun: " << why << ": shutting the VM down (a second Ctrl-C kills it)"
+  // On a raw terminal Ctrl-C is the guest's: the escape key is how the user stops.
+  const std::string again = console_input && terminal && escape_key
+                                ? EscapeKeyName(*escape_key) + " again"
+                                : "a second Ctrl-C";
+  limits.on_stopping = [again](std::string_view why) {
+    std::cerr << "kvmrun: " << why << ": shutting the VM down (" << again << " kills it)"
               << std::endl;
   };
 
@@ -359,7 +388,32 @@ int RunCommand(const Args& args) {
     }
     std::cerr << line << std::endl;
   };
+  std::optional<RawTerminal> raw;
+  std::optional<ConsoleInput> input;
+  if (console_input) {
+    const bool escapable = terminal && escape_key;
+    std::cerr << "kvmrun: the console takes input"
+              << (escapable ? "; " + EscapeKeyName(*escape_key) + " stops the VM" : "")
+              << std::endl;
+    if (terminal) raw.emplace(STDIN_FILENO);
+    input.emplace(
+        STDIN_FILENO, terminal ? escape_key : std::nullopt,
+        [&machine](std::string_view bytes) {
+          try {
+            machine->WriteConsole(bytes, 1s);
+          } catch (const VmError&) {
+            // A guest that reads no input for a second (paused, busy) loses those keys, as a
+            // serial line would; once QEMU has exited, the copying ends.
+            if (machine->console().closed()) throw;
+          }
+        },
+        [&stop, escape_key] {
+          stop->Request("the escape key (" + EscapeKeyName(*escape_key) + ")");
+        });
+  }
   const RunOutcome out = RunUntilExit(*machine, limits);
+  input.reset();
+  raw.reset();
   std::string stopped_by = out.stopped_by;
   if (!stopped_by.empty()) stopped_by += " (stopped by " + std::string(ToString(out.step)) + ")";
   const std::string log_error = machine->ConsoleLogError();

@@ -1,0 +1,237 @@
+// `kvmrun run` with its console on a terminal (a pty the test holds, as a person's terminal)
+// and on a pipe (--console-input): typing reaches the guest's shell, its answer comes back,
+// the escape key stops the VM, and the terminal's modes are back after every way out.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/qemu_binary.h"
+#include "tests/support/qemu_process.h"
+#include "tests/support/test_guest.h"
+
+namespace kvmrun {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// kvmrun, started with `input` as stdin and `output` as stdout and stderr; with a terminal
+// (`terminal` true) it leads a session whose controlling terminal that is.
+class Kvmrun {
+ public:
+  Kvmrun(const std::vector<std::string>& args, int input, int output, bool terminal,
+         const std::vector<std::string>& env) {
+    std::vector<std::string> argv = {KVMRUN_CLI_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      setsid();
+      if (terminal) ioctl(input, TIOCSCTTY, 0);
+      dup2(input, 0);
+      dup2(output, 1);
+      dup2(output, 2);
+      for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
+      std::vector<char*> raw;
+      for (std::string& a : argv) raw.push_back(a.data());
+      raw.push_back(nullptr);
+      execv(raw[0], raw.data());
+      _exit(127);
+    }
+  }
+  ~Kvmrun() {
+    if (pid_ > 0 && !status_) {
+      kill(pid_, SIGKILL);
+      Wait(10s);
+    }
+  }
+  pid_t pid() const { return pid_; }
+
+  // The wait status, or nullopt if kvmrun still runs after `timeout`.
+  std::optional<int> Wait(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!status_ && Clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        status_ = status;
+      } else {
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// Reads `fd` into `seen` until it contains `text` after position `from`, `timeout` passes, or
+// `process` (when given) has exited and said all it had to.
+bool ReadUntil(int fd, std::string& seen, const std::string& text, std::size_t from,
+               std::chrono::milliseconds timeout, Kvmrun* process = nullptr) {
+  const auto deadline = Clock::now() + timeout;
+  while (seen.find(text, from) == std::string::npos) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left <= 0ms) return false;
+    pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min(left, 200ms).count())) <= 0) {
+      if (process != nullptr && process->Wait(0ms)) return false;
+      continue;
+    }
+    char buffer[4096];
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) return false;
+    seen.append(buffer, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void Type(int fd, const std::string& text) {
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+}
+
+class ConsoleCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (testing::TestQemuBinary().empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+    ASSERT_EQ(openpty(&master_, &slave_, nullptr, nullptr, nullptr), 0);
+    ASSERT_EQ(tcgetattr(slave_, &before_), 0);
+  }
+  void TearDown() override {
+    if (master_ >= 0) close(master_);
+    if (slave_ >= 0) close(slave_);
+  }
+
+  std::vector<std::string> Args(std::vector<std::string> more = {}) const {
+    auto args = testing::RunTestGuestArgs("linux", "kvmrun.shell");
+    args.insert(args.end(), {"--no-agent", "--grace", "1"});
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
+  std::vector<std::string> Env() const {
+    return {"XDG_RUNTIME_DIR=" + dir_.path(), "XDG_CACHE_HOME=" + dir_.path() + "/cache"};
+  }
+
+  // Boots the shell guest on the terminal and checks a command's answer comes back.
+  std::unique_ptr<Kvmrun> BootOnTheTerminal(std::vector<std::string> more = {}) {
+    auto kvmrun = std::make_unique<Kvmrun>(Args(std::move(more)), slave_, slave_, true, Env());
+    const std::size_t start = seen_.size();
+    EXPECT_TRUE(ReadUntil(master_, seen_, " stops the VM", start, 120s, kvmrun.get())) << seen_;
+    EXPECT_TRUE(ReadUntil(master_, seen_, "guest# ", start, 120s, kvmrun.get())) << seen_;
+    const std::size_t from = seen_.size();
+    Type(master_, "echo $((6 * 7))\r");  // Enter on a terminal is CR
+    EXPECT_TRUE(ReadUntil(master_, seen_, "\n42\r", from, 60s, kvmrun.get())) << seen_;
+    // The next prompt before the next keys, as a person types (keys typed while busybox sets
+    // up its line editing can be lost).
+    EXPECT_TRUE(ReadUntil(master_, seen_, "guest# ", seen_.find("\n42\r", from), 60s, kvmrun.get()))
+        << seen_;
+    return kvmrun;
+  }
+
+  // The terminal's modes are as they were before kvmrun ran.
+  void ExpectModesRestored() {
+    termios after;
+    ASSERT_EQ(tcgetattr(slave_, &after), 0);
+    EXPECT_EQ(after.c_lflag, before_.c_lflag) << "ICANON, ECHO, ISIG...";
+    EXPECT_EQ(after.c_iflag, before_.c_iflag) << "ICRNL, IXON...";
+    EXPECT_EQ(after.c_oflag, before_.c_oflag);
+    EXPECT_EQ(after.c_cflag, before_.c_cflag);
+  }
+
+  testing::TempDir dir_;
+  int master_ = -1;
+  int slave_ = -1;
+  termios before_{};
+  std::string seen_;
+};
+
+TEST_F(ConsoleCliTest, TypedCommandsReachTheGuestAndTheEscapeKeyStopsTheVm) {
+  auto kvmrun = BootOnTheTerminal();
+  // Ctrl-C is the guest's on a raw terminal: it interrupts the guest's command, not kvmrun.
+  std::size_t from = seen_.size();
+  Type(master_, "sleep 100\r");
+  std::this_thread::sleep_for(500ms);
+  Type(master_, "\x03");
+  EXPECT_TRUE(ReadUntil(master_, seen_, "guest# ", from, 60s)) << seen_;
+  EXPECT_FALSE(kvmrun->Wait(0ms)) << seen_;
+
+  from = seen_.size();
+  Type(master_, "\x1d");
+  const auto status = kvmrun->Wait(60s);
+  ASSERT_TRUE(status) << seen_;
+  ReadUntil(master_, seen_, "VM stopped", from, 5s);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status << seen_;
+  EXPECT_NE(seen_.find("the escape key (Ctrl-]): shutting the VM down (Ctrl-] again kills it)"),
+            std::string::npos)
+      << seen_;
+  ExpectModesRestored();
+}
+
+TEST_F(ConsoleCliTest, TheGuestPoweringOffEndsTheRunAndRestoresTheTerminal) {
+  auto kvmrun = BootOnTheTerminal({"--escape-key", "^b"});
+  Type(master_, "exit\r");
+  const auto status = kvmrun->Wait(60s);
+  ASSERT_TRUE(status) << seen_;
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << seen_;
+  ExpectModesRestored();
+}
+
+TEST_F(ConsoleCliTest, SigtermAndACrashOfKvmrunRestoreTheTerminal) {
+  {
+    auto kvmrun = BootOnTheTerminal();
+    kill(kvmrun->pid(), SIGTERM);
+    const auto status = kvmrun->Wait(60s);
+    ASSERT_TRUE(status) << seen_;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status << seen_;
+    EXPECT_TRUE(ReadUntil(master_, seen_, "VM stopped: SIGTERM", 0, 5s)) << seen_;
+    ExpectModesRestored();
+  }
+  {
+    auto kvmrun = BootOnTheTerminal();
+    kill(kvmrun->pid(), SIGABRT);
+    const auto status = kvmrun->Wait(60s);
+    ASSERT_TRUE(status) << seen_;
+    EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGABRT) << *status;
+    ExpectModesRestored();
+  }
+}
+
+// Without a terminal, input is taken only when asked for, and copied as it comes.
+TEST_F(ConsoleCliTest, APipeFeedsTheConsoleWithConsoleInput) {
+  int in[2], out[2];
+  ASSERT_EQ(pipe(in), 0);
+  ASSERT_EQ(pipe(out), 0);
+  Kvmrun kvmrun(Args({"--console-input"}), in[0], out[1], false, Env());
+  close(in[0]);
+  close(out[1]);
+  std::string seen;
+  EXPECT_TRUE(ReadUntil(out[0], seen, "guest# ", 0, 120s, &kvmrun)) << seen;
+  EXPECT_NE(seen.find("the console takes input\n"), std::string::npos) << seen;
+  const std::size_t from = seen.size();
+  Type(in[1], "echo $((6 * 7))\n");
+  EXPECT_TRUE(ReadUntil(out[0], seen, "\n42\r", from, 60s, &kvmrun)) << seen;
+  EXPECT_TRUE(ReadUntil(out[0], seen, "guest# ", seen.find("\n42\r", from), 60s, &kvmrun));
+  Type(in[1], "exit\n");
+  close(in[1]);
+  const auto status = kvmrun.Wait(60s);
+  ASSERT_TRUE(status) << seen;
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << seen;
+  close(out[0]);
+}
+
+}  // namespace
+}  // namespace kvmrun
