@@ -36,6 +36,8 @@ constexpr Subcommand kSubcommands[] = {
     {"sync", "set a running guest's wall clock from the host's", kvmrun::cli::SyncCommand},
     {"snapshot", "save a named VM's state to a file (restore: kvmrun run --restore FILE)",
      kvmrun::cli::SnapshotCommand},
+    {"console", "attach this terminal to a named VM's serial console (Ctrl-] detaches)",
+     kvmrun::cli::ConsoleCommand},
     {"ps", "list the named VMs this user runs", kvmrun::cli::PsCommand},
     {"stop", "stop a named VM through its shutdown ladder", kvmrun::cli::StopCommand},
 };

@@ -7,9 +7,11 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/console_server.h"
 #include "cli/detach.h"
 #include "cli/snapshot_run.h"
 #include "cli/terminal.h"
@@ -77,6 +79,34 @@ void AddRunVmOptions(po::options_description& options) {
   // clang-format on
   AddGuestClockOptions(options, 120);
 }
+
+// Where a named VM's console output goes besides the terminal or log: the client of its console
+// server, once there is one (the output begins before the server can).
+class ConsoleTap {
+ public:
+  void Serve(const std::string& path, Vm& vm) {
+    auto server = std::make_unique<ConsoleServer>(
+        path, [&vm](std::string_view bytes) { vm.WriteConsole(bytes, 1s); },
+        [&vm] { return vm.console().Tail(5); });
+    std::lock_guard lock(mu_);
+    server_ = std::move(server);
+  }
+  void Forward(std::string_view bytes) {
+    std::lock_guard lock(mu_);
+    if (server_) server_->Forward(bytes);
+  }
+  void Stop() {
+    std::unique_ptr<ConsoleServer> server;
+    {
+      std::lock_guard lock(mu_);
+      server = std::move(server_);
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<ConsoleServer> server_;
+};
 
 // "kvmrun: guest-time +0.012 s +- 0.10 ms: ok (within +-2.000 s)", one line per row.
 void PrintGuestClockRows(const std::vector<ClockCheck>& rows) {
@@ -327,6 +357,15 @@ int RunCommand(const Args& args) {
       stop->Request(std::string("the console output failed (") + std::strerror(err) + ")");
     };
   }
+  // A named VM's console is also served on console.sock (kvmrun console NAME), once it runs.
+  ConsoleTap tap;
+  if (named) {
+    vm_options.on_console = [terminal_writer = std::move(vm_options.on_console),
+                             &tap](std::string_view bytes) {
+      if (terminal_writer) terminal_writer(bytes);
+      tap.Forward(bytes);
+    };
+  }
   vm_options.on_qemu_stderr = [](std::string_view line) {
     std::cerr << "qemu: " << line << std::endl;
   };
@@ -340,6 +379,9 @@ int RunCommand(const Args& args) {
   };
 
   std::unique_ptr<Vm> machine;
+  // The console server types on `machine`: it stops before the VM goes, however we leave.
+  const std::unique_ptr<ConsoleTap, void (*)(ConsoleTap*)> stop_tap(
+      &tap, [](ConsoleTap* t) { t->Stop(); });
   try {
     machine = Vm::Start(spec, vm_options);
     if (!json) {
@@ -356,7 +398,18 @@ int RunCommand(const Args& args) {
     detachment->Failed(code, message.str());
     return code;
   }
-  if (registration) registration->Publish(NamedVmInfo(*machine, spec, detach, vm_options));
+  if (registration) {
+    nlohmann::json info = NamedVmInfo(*machine, spec, detach, vm_options);
+    info["console_socket"] = "";
+    if (console_input) {
+      info["console_busy"] = "its console takes input from the terminal it runs on";
+    } else {
+      // One writer at a time: with the terminal taking input, nobody else may type.
+      tap.Serve(registration->Path("console.sock"), *machine);
+      info["console_socket"] = registration->Path("console.sock");
+    }
+    registration->Publish(info);
+  }
   if (detachment) {
     detachment->Started(
         "kvmrun: VM '" + spec.name + "' runs (" + std::string(ToString(machine->accel().accel)) +

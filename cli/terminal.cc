@@ -20,7 +20,10 @@ namespace {
 int g_saved_fd = -1;
 termios g_saved_modes;
 
-constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+// Signals whose default action ends the process. (kvmrun run reads SIGINT, SIGTERM and SIGHUP
+// through a signalfd, blocked everywhere: for it only the crashes can reach the handler.)
+constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS,  SIGFPE, SIGILL, SIGABRT,
+                                 SIGINT,  SIGTERM, SIGHUP, SIGQUIT};
 
 void RestoreAndDie(int signal) {
   if (g_saved_fd >= 0) tcsetattr(g_saved_fd, TCSANOW, &g_saved_modes);  // async-signal-safe

@@ -4,8 +4,9 @@
 //
 // Ways out and what restores the terminal: the escape key, the guest powering off, a QEMU
 // crash, SIGINT/SIGTERM/SIGHUP from elsewhere (requests, stop_requests.h: the normal path and
-// RawTerminal's destructor), and kvmrun itself crashing (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-// SIGABRT: a handler restores the modes, then the signal takes its default course). Only
+// RawTerminal's destructor), and kvmrun itself crashing or killed by a signal it does not read
+// (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, and SIGINT, SIGTERM, SIGHUP, SIGQUIT where they are
+// not requests: a handler restores the modes, then the signal takes its default course). Only
 // SIGKILL leaves a raw terminal behind (`stty sane` mends it).
 #ifndef KVMRUN_CLI_TERMINAL_H_
 #define KVMRUN_CLI_TERMINAL_H_

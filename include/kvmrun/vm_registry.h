@@ -6,6 +6,7 @@
 //     vm.json              who runs it: pids, accelerator, OS, QEMU, when it started
 //     qmp.sock agent.sock  the VM's QMP monitor and guest agent
 //     console.log          the console of a detached VM
+//     console.sock         its console for `kvmrun console NAME` (the CLI's supervisor serves it)
 //
 // The lock, not a pid, says whether the VM is alive: it goes when its owner dies, however it
 // dies, and pid reuse cannot fake it. A directory whose lock nobody holds is stale and is

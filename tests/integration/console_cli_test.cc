@@ -20,6 +20,7 @@
 
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
+#include "tests/support/run_command.h"
 #include "tests/support/test_guest.h"
 
 namespace kvmrun {
@@ -208,6 +209,57 @@ TEST_F(ConsoleCliTest, SigtermAndACrashOfKvmrunRestoreTheTerminal) {
     EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGABRT) << *status;
     ExpectModesRestored();
   }
+}
+
+// A detached VM's console: attach, type, detach (the VM runs on), one client at a time, and a
+// client learns when the VM ends.
+TEST_F(ConsoleCliTest, KvmrunConsoleAttachesToADetachedVmAndDetaches) {
+  testing::CommandOptions options;
+  options.extra_env = Env();
+  auto args = Args({"--name", "shell", "--detach"});
+  ASSERT_EQ(testing::RunKvmrun(args, options).exit_code, 0);
+  {
+    Kvmrun client({"console", "shell"}, slave_, slave_, true, Env());
+    ASSERT_TRUE(ReadUntil(master_, seen_, "Ctrl-] detaches", 0, 10s, &client)) << seen_;
+    ASSERT_TRUE(ReadUntil(master_, seen_, "guest# ", 0, 120s, &client)) << seen_;
+    std::size_t from = seen_.size();
+    Type(master_, "echo $((6 * 7))\r");
+    ASSERT_TRUE(ReadUntil(master_, seen_, "\n42\r", from, 60s, &client)) << seen_;
+    ASSERT_TRUE(ReadUntil(master_, seen_, "guest# ", seen_.find("\n42\r", from), 60s, &client));
+
+    const auto busy = testing::RunKvmrun({"console", "shell"}, options);
+    EXPECT_EQ(busy.exit_code, 2) << busy.err;
+    EXPECT_NE(busy.err.find("the console of VM 'shell' is in use"), std::string::npos) << busy.err;
+
+    Type(master_, "\x1d");
+    const auto status = client.Wait(10s);
+    ASSERT_TRUE(status) << seen_;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << seen_;
+    ExpectModesRestored();
+  }
+  EXPECT_EQ(testing::RunKvmrun({"ps"}, options).out.find("shell") != std::string::npos, true)
+      << "detaching leaves the VM running";
+  {
+    seen_.clear();
+    Kvmrun client({"console", "shell"}, slave_, slave_, true, Env());
+    ASSERT_TRUE(ReadUntil(master_, seen_, "Ctrl-] detaches", 0, 10s, &client)) << seen_;
+    Type(master_, "\rexit\r");
+    const auto status = client.Wait(60s);
+    ASSERT_TRUE(status) << seen_;
+    ReadUntil(master_, seen_, "the VM ended", 0, 5s);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status << seen_;
+    EXPECT_NE(seen_.find("the console of VM 'shell' closed (the VM ended)"), std::string::npos)
+        << seen_;
+    ExpectModesRestored();
+  }
+  // Once the supervisor has gone too, the name is unknown.
+  for (int i = 0;
+       i < 100 && testing::RunKvmrun({"ps"}, options).out.find("shell") != std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  const auto gone = testing::RunKvmrun({"console", "shell"}, options);
+  EXPECT_EQ(gone.exit_code, 2) << gone.err;
+  EXPECT_NE(gone.err.find("no running VM called 'shell'"), std::string::npos) << gone.err;
 }
 
 // Without a terminal, input is taken only when asked for, and copied as it comes.
