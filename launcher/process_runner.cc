@@ -12,7 +12,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/process.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "kvmrun/error.h"
@@ -176,9 +181,69 @@ class RealProcess : public Process {
   std::optional<ExitStatus> status_;
 };
 
+// The thread that forks every child that must die with kvmrun. PR_SET_PDEATHSIG fires when
+// the *thread* that forked the child exits, not the process: a harness that starts a VM on a
+// worker thread would lose it when that thread ends. This thread lives as long as the
+// process, so the children die with the process and only with it. It blocks every signal
+// (signals are for the threads that handle them). After a fork the child process has no such
+// thread: the first spawn there starts its own.
+class Spawner {
+ public:
+  static Spawner& ForThisProcess() {
+    static std::mutex mu;
+    static Spawner* spawner = nullptr;
+    std::lock_guard lock(mu);
+    if (spawner == nullptr || spawner->pid_ != getpid()) spawner = new Spawner();  // never freed
+    return *spawner;
+  }
+
+  // Runs `job` on the spawner thread and returns (or throws) what it did.
+  std::unique_ptr<Process> Run(std::function<std::unique_ptr<Process>()> job) {
+    std::packaged_task<std::unique_ptr<Process>()> task(std::move(job));
+    auto result = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return result.get();
+  }
+
+ private:
+  Spawner() : pid_(getpid()) {
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);  // inherited by the new thread
+    std::thread([this] { Loop(); }).detach();
+    pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  }
+
+  [[noreturn]] void Loop() {
+    while (true) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty(); });
+      auto task = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      task();
+    }
+  }
+
+  const pid_t pid_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<std::unique_ptr<Process>()>> queue_;
+};
+
 class BoostProcessRunner : public ProcessRunner {
  public:
   std::unique_ptr<Process> Spawn(const SpawnRequest& request) override {
+    if (!request.die_with_parent) return SpawnHere(request);
+    return Spawner::ForThisProcess().Run([this, &request] { return SpawnHere(request); });
+  }
+
+ private:
+  std::unique_ptr<Process> SpawnHere(const SpawnRequest& request) {
     // The environment, built before fork (no allocation in the child).
     std::vector<std::string> env;
     for (char** e = environ; *e != nullptr; ++e) {

@@ -37,8 +37,9 @@ struct SpawnRequest {
   static constexpr int kFirstPassedFd = 3;
   int stdout_fd = -1;  // -1: /dev/null. stdin is always /dev/null.
   int stderr_fd = -1;  // -1: /dev/null
-  // The child is killed (SIGKILL) when the thread that spawned it exits, so a kvmrun killed
-  // with SIGKILL leaves no QEMU behind (PR_SET_PDEATHSIG).
+  // The child is killed (SIGKILL) when this process exits, however it exits, so a kvmrun
+  // killed with SIGKILL leaves no QEMU behind (PR_SET_PDEATHSIG, set from a thread that lives
+  // as long as the process: the thread that called Spawn may end without taking the child).
   bool die_with_parent = true;
   // The child leads its own process group, so a terminal's Ctrl-C reaches kvmrun only and
   // kvmrun decides how QEMU stops. Signals then go to the whole group, and whatever is left

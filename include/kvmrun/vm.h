@@ -16,8 +16,9 @@
 // QMP errors of qmp_client.h when the VM is driven through qmp().
 //
 // Lifetime: destroying a Vm stops QEMU if it still runs (quit, then SIGTERM, then SIGKILL)
-// and removes its runtime directory. QEMU is also killed if the thread that called Start()
-// exits (PR_SET_PDEATHSIG): keep that thread alive as long as the VM should run.
+// and removes its runtime directory. QEMU is also killed when the process exits, however it
+// exits (SIGKILL included), and only then: the thread that called Start() may end while the VM
+// runs on (docs/launcher.md, "Threads").
 //
 // Threading: Continue, Shutdown, WaitFor* and qmp() may be called from different threads; the
 // console callbacks run on the VM's I/O thread.

@@ -1,6 +1,9 @@
 // The guest's serial console as input: a harness types a command on the test guest's shell
-// (kvmrun.shell, ttyS0 its controlling terminal) and reads the answer, under TCG.
+// (kvmrun.shell, ttyS0 its controlling terminal) and reads the answer, under TCG; the VM was
+// started on a thread that has ended since.
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "kvmrun/error.h"
 #include "kvmrun/vm.h"
@@ -30,7 +33,9 @@ TEST(ConsoleInputTest, AHarnessSendsCommandsAndReadsTheAnswers) {
   VmOptions options;
   options.runtime_base = dir.path();
   options.cache_dir = dir.path() + "/cache";
-  auto vm = Vm::Start(spec, options);
+  // Started on a thread that ends at once: the VM belongs to the process, not to that thread.
+  std::unique_ptr<Vm> vm;
+  std::thread([&] { vm = Vm::Start(spec, options); }).join();
   vm->Continue();
   // (busybox's line editing asks the terminal where its cursor is after the prompt: ESC[6n)
   ASSERT_EQ(vm->WaitForConsole(ConsolePattern("^guest# "), 120s).outcome, Outcome::kMatched)
