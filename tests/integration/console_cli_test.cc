@@ -3,10 +3,8 @@
 // the escape key stops the VM, and the terminal's modes are back after every way out.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <pty.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/kvmrun_process.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"
@@ -27,83 +26,9 @@ namespace kvmrun {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-// kvmrun, started with `input` as stdin and `output` as stdout and stderr; with a terminal
-// (`terminal` true) it leads a session whose controlling terminal that is.
-class Kvmrun {
- public:
-  Kvmrun(const std::vector<std::string>& args, int input, int output, bool terminal,
-         const std::vector<std::string>& env) {
-    std::vector<std::string> argv = {KVMRUN_CLI_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      setsid();
-      if (terminal) ioctl(input, TIOCSCTTY, 0);
-      dup2(input, 0);
-      dup2(output, 1);
-      dup2(output, 2);
-      for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> raw;
-      for (std::string& a : argv) raw.push_back(a.data());
-      raw.push_back(nullptr);
-      execv(raw[0], raw.data());
-      _exit(127);
-    }
-  }
-  ~Kvmrun() {
-    if (pid_ > 0 && !status_) {
-      kill(pid_, SIGKILL);
-      Wait(10s);
-    }
-  }
-  pid_t pid() const { return pid_; }
-
-  // The wait status, or nullopt if kvmrun still runs after `timeout`.
-  std::optional<int> Wait(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (!status_ && Clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        status_ = status;
-      } else {
-        std::this_thread::sleep_for(20ms);
-      }
-    }
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-};
-
-// Reads `fd` into `seen` until it contains `text` after position `from`, `timeout` passes, or
-// `process` (when given) has exited and said all it had to.
-bool ReadUntil(int fd, std::string& seen, const std::string& text, std::size_t from,
-               std::chrono::milliseconds timeout, Kvmrun* process = nullptr) {
-  const auto deadline = Clock::now() + timeout;
-  while (seen.find(text, from) == std::string::npos) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left <= 0ms) return false;
-    pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(std::min(left, 200ms).count())) <= 0) {
-      if (process != nullptr && process->Wait(0ms)) return false;
-      continue;
-    }
-    char buffer[4096];
-    const ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n <= 0) return false;
-    seen.append(buffer, static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-void Type(int fd, const std::string& text) {
-  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-}
+using testing::KvmrunProcess;
+using testing::ReadUntil;
+using testing::Type;
 
 class ConsoleCliTest : public ::testing::Test {
  protected:
@@ -128,8 +53,9 @@ class ConsoleCliTest : public ::testing::Test {
   }
 
   // Boots the shell guest on the terminal and checks a command's answer comes back.
-  std::unique_ptr<Kvmrun> BootOnTheTerminal(std::vector<std::string> more = {}) {
-    auto kvmrun = std::make_unique<Kvmrun>(Args(std::move(more)), slave_, slave_, true, Env());
+  std::unique_ptr<KvmrunProcess> BootOnTheTerminal(std::vector<std::string> more = {}) {
+    auto kvmrun =
+        std::make_unique<KvmrunProcess>(Args(std::move(more)), slave_, slave_, true, Env());
     const std::size_t start = seen_.size();
     EXPECT_TRUE(ReadUntil(master_, seen_, " stops the VM", start, 120s, kvmrun.get())) << seen_;
     EXPECT_TRUE(ReadUntil(master_, seen_, "guest# ", start, 120s, kvmrun.get())) << seen_;
@@ -219,7 +145,7 @@ TEST_F(ConsoleCliTest, KvmrunConsoleAttachesToADetachedVmAndDetaches) {
   auto args = Args({"--name", "shell", "--detach"});
   ASSERT_EQ(testing::RunKvmrun(args, options).exit_code, 0);
   {
-    Kvmrun client({"console", "shell"}, slave_, slave_, true, Env());
+    KvmrunProcess client({"console", "shell"}, slave_, slave_, true, Env());
     ASSERT_TRUE(ReadUntil(master_, seen_, "Ctrl-] detaches", 0, 10s, &client)) << seen_;
     ASSERT_TRUE(ReadUntil(master_, seen_, "guest# ", 0, 120s, &client)) << seen_;
     std::size_t from = seen_.size();
@@ -241,7 +167,7 @@ TEST_F(ConsoleCliTest, KvmrunConsoleAttachesToADetachedVmAndDetaches) {
       << "detaching leaves the VM running";
   {
     seen_.clear();
-    Kvmrun client({"console", "shell"}, slave_, slave_, true, Env());
+    KvmrunProcess client({"console", "shell"}, slave_, slave_, true, Env());
     ASSERT_TRUE(ReadUntil(master_, seen_, "Ctrl-] detaches", 0, 10s, &client)) << seen_;
     Type(master_, "\rexit\r");
     const auto status = client.Wait(60s);
@@ -267,7 +193,7 @@ TEST_F(ConsoleCliTest, APipeFeedsTheConsoleWithConsoleInput) {
   int in[2], out[2];
   ASSERT_EQ(pipe(in), 0);
   ASSERT_EQ(pipe(out), 0);
-  Kvmrun kvmrun(Args({"--console-input"}), in[0], out[1], false, Env());
+  KvmrunProcess kvmrun(Args({"--console-input"}), in[0], out[1], false, Env());
   close(in[0]);
   close(out[1]);
   std::string seen;

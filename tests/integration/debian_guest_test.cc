@@ -1,7 +1,10 @@
 // The guest features on a real distribution: a Debian 12 guest with systemd, udev and Debian's
 // qemu-guest-agent (scripts/make-debian-guest), under TCG. The "done when" on it:
-// run --name --detach, exec, a share both ways, stop.
+// run --name --detach, exec, a share both ways, stop; and a login on its serial console.
 #include <gtest/gtest.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <termios.h>
 
 #include <cmath>
 #include <filesystem>
@@ -9,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/support/kvmrun_process.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
 #include "tests/support/run_command.h"
@@ -176,6 +180,45 @@ TEST_F(DebianGuestTest, SnapshotOfABootedDebianRestoresWithItsClockSet) {
                              "test -e /written && echo seen || echo unseen"});
   EXPECT_EQ(again.out, "unseen\n") << again.err;
   EXPECT_EQ(kvmrun({"stop", "deb-again"}).exit_code, 0);
+}
+
+// A person's session: `kvmrun run` in a terminal, Debian's serial getty on ttyS0, log in as
+// root (no password in this image), run a command, read its answer, leave with Ctrl-].
+TEST_F(DebianGuestTest, LoginOnTheSerialConsoleFromATerminalAndLeaveWithTheEscapeKey) {
+  int master = -1, slave = -1;
+  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  termios before;
+  ASSERT_EQ(tcgetattr(slave, &before), 0);
+  std::string seen;
+  {
+    testing::KvmrunProcess kvmrun(
+        {"run", "--os", "linux", "--accel", "tcg", "--memory", "1G", "--kernel",
+         guest_ + "/vmlinuz", "--initrd", guest_ + "/initrd.img", "--append",
+         "root=/dev/vda console=ttyS0", "--disk", guest_ + "/root.img", "--snapshot", "--grace",
+         "30"},
+        slave, slave, true, options_.extra_env);
+    ASSERT_TRUE(testing::ReadUntil(master, seen, "login: ", 0, 280s, &kvmrun)) << seen;
+    testing::Type(master, "root\r");
+    ASSERT_TRUE(testing::ReadUntil(master, seen, ":~# ", 0, 60s, &kvmrun)) << seen;
+    const std::size_t from = seen.size();
+    testing::Type(master, "echo $((6 * 7)) $(id -un)\r");
+    EXPECT_TRUE(testing::ReadUntil(master, seen, "42 root\r", from, 60s, &kvmrun)) << seen;
+    testing::Type(master, "\x1d");
+    const auto status = kvmrun.Wait(90s);
+    ASSERT_TRUE(status) << seen;
+    // systemd powers off on the ACPI button: the ladder's first step ends it.
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status;
+    testing::ReadUntil(master, seen, "VM stopped", from, 5s);
+    EXPECT_NE(seen.find("VM stopped: the escape key (Ctrl-]) (stopped by powerdown)"),
+              std::string::npos)
+        << seen.substr(from);
+  }
+  termios after;
+  ASSERT_EQ(tcgetattr(slave, &after), 0);
+  EXPECT_EQ(after.c_lflag, before.c_lflag);
+  EXPECT_EQ(after.c_iflag, before.c_iflag);
+  close(master);
+  close(slave);
 }
 
 }  // namespace
