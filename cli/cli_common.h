@@ -21,6 +21,10 @@ enum ExitCode {
   kExitFailure = 1,   // VM, QEMU or guest failure
   kExitUsage = 2,     // bad usage or input
   kExitMismatch = 3,  // clock verification mismatch
+  // `kvmrun run` only: how a VM that was stopped (not powered off by its guest) ended.
+  kExitStoppedCleanly = 4,  // stopped on request; the guest powered off when asked
+  kExitStoppedForced = 5,   // stopped on request; the guest did not, QEMU was quit or killed
+  kExitTimeout = 6,         // stopped by --timeout (either way)
 };
 
 // The arguments after the subcommand name.

@@ -225,8 +225,10 @@ int RunCommand(const Args& args) {
         "stdout; on a terminal, what is typed goes to the guest (raw mode, as virsh console:\n"
         "Ctrl-C is the guest's, Ctrl-] stops the VM). SIGINT/SIGTERM power the guest off (then\n"
         "quit, SIGTERM, SIGKILL), in any phase, start-up included; a second one kills QEMU.\n"
-        "Exit: 0 guest powered off, 1 QEMU or guest failure (or stopped, or the console could\n"
-        "not be written), 2 bad usage, 3 clock mismatch.\n\n"
+        "Exit: 0 the guest powered off, 1 QEMU or guest failure (or the console could not be\n"
+        "written), 2 bad usage, 3 clock mismatch, 4 stopped (a signal, Ctrl-], kvmrun stop)\n"
+        "and the guest powered off when asked, 5 stopped but the guest did not power off\n"
+        "(QEMU quit or killed), 6 stopped by --timeout.\n\n"
         "Examples:\n"
         "  kvmrun run --os linux --kernel vmlinuz --initrd initrd.img --append console=ttyS0\n"
         "  kvmrun run --os windows-11 --disk win11.qcow2 --memory 4G --cpus 2 --net\n"
@@ -373,9 +375,12 @@ int RunCommand(const Args& args) {
   const std::string again = console_input && terminal && escape_key
                                 ? EscapeKeyName(*escape_key) + " again"
                                 : "a second Ctrl-C";
-  limits.on_stopping = [again](std::string_view why) {
-    std::cerr << "kvmrun: " << why << ": shutting the VM down (" << again << " kills it)"
-              << std::endl;
+  limits.on_stopping = [again, grace = limits.grace](std::string_view why) {
+    std::cerr << "kvmrun: " << why << ": "
+              << (grace > 0ms ? "asking the guest to power off (up to " + SecondsText(grace) +
+                                    "), then quitting QEMU"
+                              : "quitting QEMU (--grace 0: the guest is not asked)")
+              << "; " << again << " forces it" << std::endl;
   };
 
   std::unique_ptr<Vm> machine;
@@ -469,6 +474,9 @@ int RunCommand(const Args& args) {
   raw.reset();
   std::string stopped_by = out.stopped_by;
   if (!stopped_by.empty()) stopped_by += " (stopped by " + std::string(ToString(out.step)) + ")";
+  // A stop the guest answered by powering off, or one it ignored.
+  const bool powered_off_when_asked =
+      out.step == ShutdownStep::kPowerdown || out.step == ShutdownStep::kAlreadyExited;
   const std::string log_error = machine->ConsoleLogError();
 
   if (json) {
@@ -507,13 +515,18 @@ int RunCommand(const Args& args) {
     }
     std::cout << report.dump(2) << std::endl;
   } else if (!stopped_by.empty()) {
-    std::cerr << "kvmrun: VM stopped: " << stopped_by << "\n";
+    std::cerr << "kvmrun: VM stopped: " << out.stopped_by << ": "
+              << (powered_off_when_asked ? "the guest powered off when asked"
+                                         : "the guest did not power off, QEMU was stopped")
+              << " (stopped by " << ToString(out.step) << ")\n";
   } else if (out.ok()) {
     std::cerr << "kvmrun: guest powered off"
               << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
   }
   if (out.stopped_by == kGuestClockMismatch) return kExitMismatch;
-  if (!stopped_by.empty()) return kExitFailure;
+  if (out.stopped_by == "timeout") return kExitTimeout;
+  if (console_error != 0) return kExitFailure;
+  if (!stopped_by.empty()) return powered_off_when_asked ? kExitStoppedCleanly : kExitStoppedForced;
   if (!out.status.Success()) {
     throw VmError("QEMU " + out.status.ToString() +
                       (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")"),

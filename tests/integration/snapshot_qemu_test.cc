@@ -180,7 +180,7 @@ TEST_F(SnapshotQemuTest, SavedAtAConsoleLineAndRefusedForEveryMismatch) {
 
   // Restored as saved: it runs, and the gate finds the clock set.
   const auto ok = restore({"--json"}, file);
-  EXPECT_EQ(ok.exit_code, 1) << ok.err;  // held until --timeout
+  EXPECT_EQ(ok.exit_code, 6) << ok.err;  // held until --timeout
   EXPECT_NE(ok.err.find("guest clock: offset"), std::string::npos) << ok.err;
   EXPECT_TRUE(std::regex_search(ok.err, std::regex(R"(guest-time [-+]0\.\d+ s [^\n]*: ok)")))
       << ok.err;

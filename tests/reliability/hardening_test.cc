@@ -217,9 +217,13 @@ TEST_F(HardeningTest, TimeoutFiresWhileTheGuestRuns) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_FALSE(r.timed_out);
-    EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_NE(r.err.find("kvmrun: timeout: shutting the VM down"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("VM stopped: timeout (stopped by"), std::string::npos) << r.err;
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("kvmrun: timeout: asking the guest to power off"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(
+                  "VM stopped: timeout: the guest did not power off, QEMU was stopped (stopped by"),
+              std::string::npos)
+        << r.err;
     EXPECT_LT(seconds, 40) << "the timeout did not end the run";
   }
 }
@@ -347,10 +351,10 @@ TEST_F(HardeningTest, SignalsEndEveryPhase) {
     ASSERT_TRUE(WaitForOutput(kvmrun, "KVMRUN-GUEST-HOLDING")) << kvmrun.Output();
     const auto start = std::chrono::steady_clock::now();
     kvmrun.Signal(SIGTERM);
-    ASSERT_TRUE(WaitForOutput(kvmrun, "shutting the VM down"));
+    ASSERT_TRUE(WaitForOutput(kvmrun, "asking the guest to power off (up to 120.0 s)"));
     std::this_thread::sleep_for(300ms);
     kvmrun.Signal(SIGTERM);
-    EXPECT_EQ(kvmrun.WaitExit(30s), 1) << kvmrun.Output();
+    EXPECT_EQ(kvmrun.WaitExit(30s), 5) << kvmrun.Output();
     EXPECT_LT(std::chrono::steady_clock::now() - start, 30s) << "the grace of 120 s ran out";
     EXPECT_NE(kvmrun.Output().find("(stopped by SIGKILL)"), std::string::npos) << kvmrun.Output();
   }
@@ -420,7 +424,7 @@ TEST_F(HardeningTest, AReaderThatGoesAwayStopsTheVmCleanly) {
                                    "--grace",       "1"};
   const CommandResult r = testing::RunCommand(argv, Options());
   EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.out << r.err;
-  EXPECT_NE(r.err.find("the console output failed (Broken pipe): shutting the VM down"),
+  EXPECT_NE(r.err.find("the console output failed (Broken pipe): asking the guest to power off"),
             std::string::npos)
       << r.err;
 }
