@@ -458,19 +458,29 @@ SnapshotSaveResult Vm::SaveSnapshot(const std::string& path, std::chrono::millis
 
 void Vm::FailStart(const std::string& what) {
   // QEMU that rejects its arguments exits by itself; give it a moment so its stderr says why.
+  bool killed = false;
   if (process_ && !exit_status_) {
     if (auto status = process_->Wait(options_.step_timeout)) {
       exit_status_ = status;
     } else {
       Kill();
+      killed = true;
     }
   }
   StopIo();
   const std::string tail = StderrTail();
   const std::string last = LastLine(tail);
-  std::string message = what;
-  if (exit_status_) message += "; QEMU " + exit_status_->ToString();
-  if (!last.empty()) message += ": " + last;
+  std::string message;
+  if (exit_status_ && !killed) {
+    // QEMU ended by itself: its own words are the cause, what kvmrun was doing the detail.
+    message = "QEMU exited (" + exit_status_->ToString() + ")";
+    if (!last.empty()) message += ": " + last;
+    message += "; " + what;
+  } else {
+    message = what;
+    if (exit_status_) message += "; QEMU " + exit_status_->ToString();
+    if (!last.empty()) message += ": " + last;
+  }
   throw VmError(message, argv_, tail, console_->Tail());
 }
 

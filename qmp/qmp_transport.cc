@@ -33,6 +33,14 @@ class SocketTransport : public QmpTransport {
   }
   ~SocketTransport() override { close(fd_); }
 
+  // For a failed send (errno set): a peer that has gone is named as such, not as "Broken pipe".
+  static QmpDisconnected WriteFailed() {
+    if (errno == EPIPE || errno == ECONNRESET) {
+      return QmpDisconnected("QEMU closed the QMP connection (it has exited, or is exiting)");
+    }
+    return QmpDisconnected("QMP write failed: " + Errno(errno));
+  }
+
   void Write(std::string_view bytes, Deadline deadline) override {
     while (!bytes.empty()) {
       const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -41,7 +49,7 @@ class SocketTransport : public QmpTransport {
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN) throw QmpDisconnected("QMP write failed: " + Errno(errno));
+      if (n < 0 && errno != EAGAIN) throw WriteFailed();
       Wait(POLLOUT, deadline, "writing to QMP");
     }
   }
@@ -64,7 +72,7 @@ class SocketTransport : public QmpTransport {
       const ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
       if (n == 1) break;
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN) throw QmpDisconnected("QMP write failed: " + Errno(errno));
+      if (n < 0 && errno != EAGAIN) throw WriteFailed();
       Wait(POLLOUT, deadline, "writing to QMP");
     }
     Write(bytes.substr(1), deadline);

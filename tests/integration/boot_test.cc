@@ -205,7 +205,7 @@ TEST_F(BootTest, ADiskQemuCannotOpenExitsOneWithQemusMessage) {
   args.insert(args.end(), {"--disk", disk});
   const auto r = RunKvmrun(args, Options());
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find("QEMU exit code 1: qemu-system-x86_64: -drive file.driver=file,"
+  EXPECT_NE(r.err.find("QEMU exited (exit code 1): qemu-system-x86_64: -drive file.driver=file,"
                        "file.filename=" +
                        disk),
             std::string::npos)

@@ -106,9 +106,10 @@ TEST_F(VmLifecycleTest, QemuFailingAtStartIsAVmErrorWithItsMessageAndNothingLeft
     Start(b);
     FAIL();
   } catch (const VmError& e) {
-    EXPECT_NE(std::string(e.what()).find("QEMU exit code 1: qemu-system-x86_64: -drive file=x: "
-                                         "Could not open 'x': Permission denied"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("QEMU exited (exit code 1): qemu-system-x86_64: -drive file=x: "
+                                   "Could not open 'x': Permission denied"),
+        std::string::npos)
         << e.what();
     EXPECT_FALSE(e.argv().empty());
     EXPECT_EQ(e.stderr_tail(), b.stderr_text);

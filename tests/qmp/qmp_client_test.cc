@@ -1,6 +1,8 @@
 #include "kvmrun/qmp_client.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -376,6 +378,20 @@ TEST(QmpCommandsTest, UnexpectedReplyShapeIsAProtocolErrorNamingTheCommand) {
     FAIL();
   } catch (const QmpProtocolError& e) {
     EXPECT_NE(std::string(e.what()).find("unexpected reply to 'query-kvm'"), std::string::npos);
+  }
+}
+
+// A command to a QEMU that has exited says so, not "Broken pipe".
+TEST(QmpSocketTest, ACommandToAQemuThatHasGoneSaysSo) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  close(fds[1]);
+  auto transport = AdoptQmpSocket(fds[0]);
+  try {
+    transport->Write("{}", std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    FAIL();
+  } catch (const QmpDisconnected& e) {
+    EXPECT_STREQ(e.what(), "QEMU closed the QMP connection (it has exited, or is exiting)");
   }
 }
 
