@@ -309,8 +309,7 @@ int RunCommand(const Args& args) {
     const VmPlan plan = PlanVm(spec, vm_options);
     std::cout << ShellJoin(plan.argv) << "\n";
     for (const std::string& note : plan.notes) std::cerr << "kvmrun: --dry-run: " << note << "\n";
-    std::cerr << "kvmrun: --dry-run: no VM was started; fd 3 and 4 stand for kvmrun's QMP and "
-                 "console sockets, which QEMU inherits when kvmrun runs it\n";
+    std::cerr << "kvmrun: --dry-run: no VM was started\n";
     return kExitOk;
   }
   // A name given makes the VM findable (vm_registry.h): its directory holds the sockets.

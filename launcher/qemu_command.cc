@@ -30,8 +30,10 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
 
   // A paused VM with only what kvmrun asks for: no default devices, no host config files.
   // "guest=" keeps a name such as "db=primary" from being read as QEMU's own -name options.
+  const bool standalone = !plan.standalone_qmp_socket.empty();
   add({"-name", "guest=" + EscapeQemuOptionValue(spec.name), "-nodefaults", "-no-user-config",
-       "-display", "none", "-S"});
+       "-display", "none"});
+  if (!standalone) add({"-S"});
   if (!spec.machine.empty()) add({"-machine", spec.machine});
   add({"-accel", std::string(ToString(plan.accel))});
   add({"-m", std::to_string(spec.memory_mib), "-smp", std::to_string(spec.cpus)});
@@ -41,10 +43,17 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
 
   // kvmrun's own monitor and the serial console: inherited socket descriptors, so there is no
   // socket file to race for, clean up or protect.
-  add({"-chardev", std::string("socket,id=") + kQmpChardevId + ",fd=" + std::to_string(kQmpFd),
+  // Standalone, the same two as a socket file and the terminal QEMU runs on.
+  add({"-chardev",
+       std::string("socket,id=") + kQmpChardevId +
+           (standalone ? ",path=" + EscapeQemuOptionValue(LocalPath(plan.standalone_qmp_socket)) +
+                             ",server=on,wait=off"
+                       : ",fd=" + std::to_string(kQmpFd)),
        "-mon", std::string("chardev=") + kQmpChardevId + ",mode=control"});
   add({"-chardev",
-       std::string("socket,id=") + kConsoleChardevId + ",fd=" + std::to_string(kConsoleFd),
+       standalone
+           ? std::string("stdio,id=") + kConsoleChardevId
+           : std::string("socket,id=") + kConsoleChardevId + ",fd=" + std::to_string(kConsoleFd),
        "-serial", std::string("chardev:") + kConsoleChardevId});
   if (!spec.qmp_socket.empty()) {
     add({"-chardev",

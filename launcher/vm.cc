@@ -126,7 +126,14 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
     }
   }
   timings.kvm_check = Since(start);
-  d.accel = ChooseAccel(spec.accel, d.kvm);
+  if (planning_notes != nullptr && spec.accel == AccelRequest::kKvm && !d.kvm.usable) {
+    // A plan asked for KVM is a plan for a host where KVM works: made, and the gap said.
+    d.accel = {Accel::kKvm, std::string(DefaultCpuModel(Accel::kKvm)), ""};
+    planning_notes->push_back("KVM is not usable here (" + d.kvm.summary +
+                              "): this is the command line for a host where it is");
+  } else {
+    d.accel = ChooseAccel(spec.accel, d.kvm);
+  }
   if (!spec.cpu_model.empty()) d.accel.cpu_model = spec.cpu_model;
   d.policy = MakeClockPolicy(spec.os, spec.clock_overrides);
   d.rendering = RenderClock(d.policy, d.caps, d.accel.accel, d.kvm.hv_unsupported);
@@ -173,7 +180,8 @@ std::vector<std::string> RestoreArgv(const VmSpec& spec, const LaunchPlan& plan)
 
 LaunchPlan MakePlan(const Decisions& d, const std::string& runtime_dir) {
   return LaunchPlan{d.qemu,      d.accel.accel,   d.accel.cpu_model,
-                    d.rendering, d.firmware_dirs, runtime_dir + "/" + kAgentSocketName};
+                    d.rendering, d.firmware_dirs, runtime_dir + "/" + kAgentSocketName,
+                    ""};
 }
 
 // Opens the console log for writing. open() of a FIFO without a reader blocks until one comes;
@@ -741,15 +749,28 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
   VmPlan plan;
   const Decisions d = Decide(spec, options, "", timings, &plan.notes);
   if (!d.accel.notice.empty()) plan.notes.push_back(d.accel.notice);
-  // No runtime directory exists for a plan: the agent's socket is shown where it would be.
-  const LaunchPlan launch = MakePlan(d, "$RUNTIME_DIR");
   if (spec.restore_from.empty()) {
+    // A command line to paste: its sockets beside the runtime directories, named after the VM.
+    const std::string prefix = options.runtime_base + "/" + spec.name;
+    LaunchPlan launch = MakePlan(d, "");
+    launch.agent_socket = prefix + ".agent.sock";
+    launch.standalone_qmp_socket = prefix + ".qmp.sock";
     plan.argv = BuildQemuArgv(spec, launch);
+    plan.notes.push_back(
+        "a command to run without kvmrun: the console on its terminal, QMP at " +
+        launch.standalone_qmp_socket +
+        (spec.agent ? ", the guest agent at " + launch.agent_socket : std::string()) +
+        "; not paused, so nothing checks the clocks before the guest runs ('kvmrun verify "
+        "--qmp-socket " +
+        launch.standalone_qmp_socket + " --os " + std::string(ToString(spec.os)) + "' can)");
   } else {
+    // No runtime directory exists for a plan: the agent's socket is shown where it would be.
+    const LaunchPlan launch = MakePlan(d, "$RUNTIME_DIR");
     ReadSnapshotHeader(spec.restore_from);  // a file that is no snapshot is refused here too
     plan.argv = RestoreArgv(spec, launch);
     plan.notes.push_back(
-        "fd 5 stands for the snapshot's stream; whether it belongs to this VM "
+        "the command kvmrun runs: fd 3 and 4 stand for its QMP and console sockets, and fd 5 "
+        "for the snapshot's stream; whether it belongs to this VM "
         "(QEMU version, accelerator, command line, disks) is checked when it "
         "runs");
   }

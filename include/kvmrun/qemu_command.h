@@ -21,6 +21,10 @@ struct LaunchPlan {
   std::vector<std::string> firmware_dirs;  // -L, beyond the spec's own
   // Where QEMU listens for the guest agent's connection (with spec.agent); empty: no port.
   std::string agent_socket;
+  // Empty: the argv kvmrun runs (paused, its QMP and console on inherited descriptors).
+  // Else a command line that runs without kvmrun (--dry-run): not paused, the console on
+  // QEMU's stdio, and a QMP monitor listening at this path.
+  std::string standalone_qmp_socket;
 };
 
 // kvmrun's private QMP connection and the serial console as QEMU sees them: the first two

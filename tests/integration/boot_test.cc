@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -196,6 +197,27 @@ TEST_F(BootTest, SigtermShutsTheVmDownThroughTheLadderInBoundedTime) {
       << kvmrun.Output();
   EXPECT_TRUE(testing::QemusOfVm(name).empty());
   EXPECT_TRUE(RuntimeEmpty());
+}
+
+// --dry-run prints a command a person can paste into a shell: it boots the guest without
+// kvmrun (console on the terminal), and --accel kvm plans on a host without KVM too.
+TEST_F(BootTest, DryRunPrintsACommandThatRunsWhenPasted) {
+  auto args = RunTestGuestArgs("linux");
+  args.push_back("--dry-run");
+  const auto plan = RunKvmrun(args, Options());
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.err.find("a command to run without kvmrun"), std::string::npos) << plan.err;
+  auto options = Options();
+  options.timeout = 120s;
+  const auto pasted = testing::RunCommand({"/bin/bash", "-c", plan.out}, options);
+  EXPECT_EQ(pasted.exit_code, 0) << plan.out << pasted.err;
+  EXPECT_NE(pasted.out.find(testing::kGuestMarker), std::string::npos) << pasted.out;
+
+  auto kvm = args;
+  *(std::find(kvm.begin(), kvm.end(), "--accel") + 1) = "kvm";
+  const auto planned = RunKvmrun(kvm, Options());
+  EXPECT_EQ(planned.exit_code, 0) << planned.err;
+  EXPECT_NE(planned.out.find("-accel kvm"), std::string::npos) << planned.out;
 }
 
 TEST_F(BootTest, ADiskQemuCannotOpenExitsOneWithQemusMessage) {

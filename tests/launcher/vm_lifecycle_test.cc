@@ -181,8 +181,18 @@ TEST(PlanVmTest, BootsNothingAndSaysWhatItAssumed) {
   const VmPlan plan = PlanVm(spec, options);
   EXPECT_TRUE(runner->last_request().argv.empty()) << "something was spawned";
   EXPECT_NE(std::find(plan.argv.begin(), plan.argv.end(), "kvm"), plan.argv.end());
-  ASSERT_EQ(plan.notes.size(), 1u);
+  ASSERT_EQ(plan.notes.size(), 2u);
   EXPECT_NE(plan.notes[0].find("no probe guest was booted"), std::string::npos);
+  EXPECT_NE(plan.notes[1].find("a command to run without kvmrun"), std::string::npos);
+  // Pasteable: no inherited descriptors, not paused, its sockets where the note says.
+  for (const std::string& arg : plan.argv) {
+    EXPECT_EQ(arg.find("fd="), std::string::npos) << arg;
+    EXPECT_NE(arg, "-S");
+  }
+  EXPECT_NE(std::find(plan.argv.begin(), plan.argv.end(), "stdio,id=kvmrun-console"),
+            plan.argv.end());
+  EXPECT_NE(plan.notes[1].find(dir.path() + "/kvmrun.qmp.sock"), std::string::npos)
+      << plan.notes[1];
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
