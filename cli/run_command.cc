@@ -202,9 +202,11 @@ po::options_description RunOptions() {
       ("snapshot-at", po::value<std::string>()->value_name("REGEX"),
        "boot, wait for a console line matching REGEX, save the VM to --save FILE, quit")
       ("save", po::value<std::string>()->value_name("FILE"), "the snapshot file of --snapshot-at")
-      ("dry-run", "print the QEMU command line and exit: no VM and no probe guest is started\n"
-                  "(QEMU runs only to probe its capabilities when they are not cached; stderr\n"
-                  "says what was run or assumed)");
+      ("dry-run", "print a QEMU command line to paste into a shell and exit: not paused, the\n"
+                  "console on its terminal, QMP at a socket stderr names; no VM and no probe\n"
+                  "guest is started (QEMU runs only to probe its capabilities when they are not\n"
+                  "cached; stderr says what was run or assumed). --accel kvm plans for a KVM\n"
+                  "host even where KVM does not work");
   // clang-format on
   return options;
 }
