@@ -41,7 +41,7 @@ po::options_description BootTestOptionsDescription() {
       ("tcg-factor", po::value<double>()->default_value(10)->value_name("F"),
        "under TCG the timeout is multiplied by F")
       ("junit", po::value<std::string>()->value_name("FILE"), "write a JUnit XML report")
-      ("console-log", po::value<std::string>()->value_name("PATH"),
+      ("console-log", po::value<std::string>()->value_name("FILE"),
        "write the console to PATH (with --cases: a directory of NAME.log files, NAME made\n"
        "safe for a file name)")
       ("cases", po::value<std::string>()->value_name("FILE"),
@@ -57,7 +57,7 @@ po::options_description BootTestOptionsDescription() {
       ("name", po::value<std::string>()->default_value("boot")->value_name("NAME"),
        "the case name in reports");
   // clang-format on
-  AddGuestOptions(options, "linux");
+  AddGuestOptions(options);
   AddHardwareOptions(options);
   AddPayloadOptions(options, true);
   return options;

@@ -41,6 +41,20 @@ void RestorePercents(po::variables_map& vm) {
 
 }  // namespace
 
+Args WithNewOptionNames(
+    Args args, std::initializer_list<std::pair<std::string_view, std::string_view>> renamed) {
+  for (std::string& arg : args) {
+    if (arg == "--") break;
+    for (const auto& [old_name, new_name] : renamed) {
+      const std::string old_flag = "--" + std::string(old_name);
+      if (arg == old_flag || arg.rfind(old_flag + "=", 0) == 0) {
+        arg = "--" + std::string(new_name) + arg.substr(old_flag.size());
+      }
+    }
+  }
+  return args;
+}
+
 po::variables_map Parse(const Args& args, const po::options_description& options,
                         const po::positional_options_description* positional) {
   Args escaped;

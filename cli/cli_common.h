@@ -30,6 +30,12 @@ enum ExitCode {
 // The arguments after the subcommand name.
 using Args = std::vector<std::string>;
 
+// Options renamed so that one concept has one name in every subcommand: each old name in
+// `args` (as --old or --old=value, before a "--") becomes the new one, so old command lines
+// keep working and giving both is Boost's "multiple occurrences" error. Not shown in --help.
+Args WithNewOptionNames(
+    Args args, std::initializer_list<std::pair<std::string_view, std::string_view>> renamed);
+
 // Parses `args` against `options` (and `positional`, if given) and notifies the variables.
 // Unknown options, missing values and bad types throw UsageError with the message.
 po::variables_map Parse(const Args& args, const po::options_description& options,

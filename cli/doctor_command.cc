@@ -26,7 +26,11 @@ int DoctorCommand(const Args& args) {
                           "KVM:\n/dev/kvm, permissions, modules, nested virtualization, and a "
                           "probe guest booted\nunder KVM. Says which accelerator 'kvmrun run' "
                           "would pick, and why, and the host facts\nguest timekeeping depends "
-                          "on (clocksource, TSC flags, KVM's master clock, ptp_kvm).",
+                          "on (clocksource, TSC flags, KVM's master clock, ptp_kvm).\n"
+                          "Exit: 0 done (whatever it found), 2 no QEMU or bad usage.\n\n"
+                          "Examples:\n"
+                          "  kvmrun doctor\n"
+                          "  kvmrun doctor --qemu /opt/qemu/bin/qemu-system-x86_64 --json",
                           options);
     return kExitOk;
   }

@@ -29,7 +29,7 @@ int ExecCommand(const Args& args) {
       ("help,h", "show this help")
       ("timeout", po::value<double>()->default_value(600)->value_name("S"),
        "kill the command in the guest after S seconds")
-      ("agent-timeout", po::value<double>()->default_value(60)->value_name("S"),
+      ("agent-wait", po::value<double>()->default_value(60)->value_name("S"),
        "how long to wait for the guest agent (a guest that is still booting)")
       ("env", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
        "set a variable for the command (repeatable)")
@@ -38,7 +38,8 @@ int ExecCommand(const Args& args) {
   // clang-format on
   po::positional_options_description positional;
   positional.add("name", 1).add("command", -1);
-  const po::variables_map vm = Parse(args, options, &positional);
+  const po::variables_map vm =
+      Parse(WithNewOptionNames(args, {{"agent-timeout", "agent-wait"}}), options, &positional);
   if (vm.count("help")) {
     std::cout << HelpText(
         "kvmrun exec NAME [--timeout S] [--env NAME=VALUE]... -- CMD [ARGS...]",
@@ -68,7 +69,7 @@ int ExecCommand(const Args& args) {
       throw UsageError("--env: invalid value '" + env + "'; valid: NAME=VALUE");
     }
   }
-  const auto agent_timeout = Seconds(vm, "agent-timeout");
+  const auto agent_timeout = Seconds(vm, "agent-wait");
 
   const std::string socket = AgentSocketOf(name);
   if (isatty(STDIN_FILENO) == 0) {

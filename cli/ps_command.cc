@@ -36,7 +36,11 @@ int PsCommand(const Args& args) {
     std::cout << HelpText("kvmrun ps [--json]",
                           "Lists the named VMs this user runs ('kvmrun run --name NAME'): name,\n"
                           "supervisor pid, accelerator, guest OS, QEMU version, uptime. The\n"
-                          "directories of VMs that died without cleaning up are removed.",
+                          "directories of VMs that died without cleaning up are removed.\n"
+                          "Exit: 0 listed (none is not an error), 2 bad usage.\n\n"
+                          "Examples:\n"
+                          "  kvmrun ps\n"
+                          "  kvmrun ps --json",
                           options);
     return kExitOk;
   }

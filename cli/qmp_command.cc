@@ -65,7 +65,7 @@ int QmpCommand(const Args& args) {
       ("help,h", "show this help")
       ("wait", po::value<double>()->default_value(0)->value_name("S"),
        "keep trying for S seconds while the socket is missing or refuses connections")
-      ("socket", po::value<std::string>()->value_name("PATH|NAME"),
+      ("qmp-socket", po::value<std::string>()->value_name("PATH|NAME"),
        "the QMP Unix socket (QEMU: -chardev socket,path=PATH,server=on,wait=off "
        "-mon chardev=...,mode=control), or the name of a VM kvmrun runs")
       ("events", "print events as JSON lines (after COMMAND, if one is given)")
@@ -79,23 +79,29 @@ int QmpCommand(const Args& args) {
   po::positional_options_description positional;
   positional.add("command", 1).add("arguments", 1);
 
-  const po::variables_map vm = Parse(args, options, &positional);
+  const po::variables_map vm =
+      Parse(WithNewOptionNames(args, {{"socket", "qmp-socket"}}), options, &positional);
   if (vm.count("help")) {
     std::cout << HelpText(
-        "kvmrun qmp --socket PATH COMMAND [ARGS-JSON]\n"
-        "       kvmrun qmp --socket PATH --events [--count N] [--timeout S] [COMMAND [ARGS-JSON]]",
+        "kvmrun qmp --qmp-socket PATH|NAME COMMAND [ARGS-JSON]\n"
+        "       kvmrun qmp --qmp-socket PATH|NAME --events [--count N] [--timeout S] [COMMAND "
+        "[ARGS-JSON]]",
         "Runs one QMP command on a running QEMU and prints its return value as JSON (pretty on\n"
         "a terminal, one line otherwise), or prints the events QEMU sends as JSON lines.\n"
         "Exit 0 on success, 1 on a QMP error (its class and description on stderr) or a lost\n"
         "connection, 2 on bad usage.\n\n"
         "Examples:\n"
-        "  kvmrun qmp --socket /run/vm/qmp.sock query-kvm\n"
-        "  kvmrun qmp --socket S qom-get '{\"path\": \"/machine\", \"property\": \"hpet\"}'\n"
-        "  kvmrun qmp --socket S --events --count 1 stop",
+        "  kvmrun qmp --qmp-socket /run/vm/qmp.sock query-kvm\n"
+        "  kvmrun qmp --qmp-socket NAME qom-get '{\"path\": \"/machine\", \"property\": "
+        "\"hpet\"}'\n"
+        "  kvmrun qmp --qmp-socket NAME --events --count 1 stop",
         options);
     return kExitOk;
   }
-  if (!vm.count("socket")) throw UsageError("--socket PATH is required; see 'kvmrun qmp --help'");
+  if (!vm.count("qmp-socket")) {
+    throw UsageError("--qmp-socket PATH|NAME is required; see 'kvmrun qmp --help'");
+  }
+  const std::string socket = vm["qmp-socket"].as<std::string>();
   const bool events = vm.count("events") > 0;
   if (!events && !vm.count("command")) {
     throw UsageError("a COMMAND (e.g. query-status) or --events is required");
@@ -111,7 +117,7 @@ int QmpCommand(const Args& args) {
   std::optional<std::chrono::milliseconds> timeout;
   if (vm.count("timeout")) timeout = PositiveSeconds(vm["timeout"].as<double>(), "--timeout");
 
-  QmpClient client(ConnectQmpSocket(QmpSocketOf(vm["socket"].as<std::string>()), WaitOption(vm)),
+  QmpClient client(ConnectQmpSocket(QmpSocketOf(socket), WaitOption(vm)),
                    timeout.value_or(QmpClient::kDefaultTimeout));
   if (vm.count("command")) {
     const nlohmann::json reply = client.Execute(

@@ -220,7 +220,7 @@ int RunCommand(const Args& args) {
   const po::variables_map vm = Parse(args, options);
   if (vm.count("help")) {
     std::cout << HelpText(
-        "kvmrun run --os OS [--kernel K [--initrd I] [--append A]] [--disk D]... [options]",
+        "kvmrun run [--os OS] [--kernel K [--initrd I] [--append A]] [--disk D]... [options]",
         "Boots a VM with the clock policy of its OS. QEMU starts paused; kvmrun reads the\n"
         "clocks back over QMP and compares them with the policy, and only then lets the guest\n"
         "run. KVM is used when usable, else TCG (said on stderr). The serial console goes to\n"

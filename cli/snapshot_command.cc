@@ -129,7 +129,10 @@ int SnapshotCommand(const Args& args) {
         "(it is as old as the snapshot). 'kvmrun run --snapshot-at REGEX --save FILE' boots\n"
         "and saves in one go.\n"
         "show: what FILE was saved from (QEMU, accelerator, OS, disks, command line).\n"
-        "Exit: 0 done, 1 QEMU could not save, 2 bad usage, no such VM or not a snapshot.",
+        "Exit: 0 done, 1 QEMU could not save, 2 bad usage, no such VM or not a snapshot.\n\n"
+        "Examples:\n"
+        "  kvmrun snapshot save web booted.kvmrun\n"
+        "  kvmrun snapshot show booted.kvmrun",
         options);
     return kExitOk;
   }

@@ -29,7 +29,10 @@ int StopCommand(const Args& args) {
         "Stops the named VM the way SIGTERM stops a foreground run: its supervisor asks the\n"
         "guest to power off (its --grace), then quits QEMU, then SIGTERM, then SIGKILL. Waits\n"
         "until the VM is gone. A second 'kvmrun stop' while one waits kills QEMU at once.\n"
-        "Exit: 0 stopped, 1 still running after --timeout, 2 no such VM.",
+        "Exit: 0 stopped, 1 still running after --timeout, 2 no such VM.\n\n"
+        "Examples:\n"
+        "  kvmrun stop web\n"
+        "  kvmrun stop web --timeout 120",
         options);
     return kExitOk;
   }

@@ -12,13 +12,13 @@ int SyncCommand(const Args& args) {
   // clang-format off
   options.add_options()
       ("help,h", "show this help")
-      ("vm", po::value<std::string>()->value_name("NAME|PATH"),
+      ("name", po::value<std::string>()->value_name("NAME|PATH"),
        "the VM's name, or the path of a guest agent socket")
       ("json", "print the offsets before and after as JSON");
   // clang-format on
   AddGuestClockOptions(options, 10);
   po::positional_options_description positional;
-  positional.add("vm", 1);
+  positional.add("name", 1);
   const po::variables_map vm = Parse(args, options, &positional);
   if (vm.count("help")) {
     std::cout << HelpText(
@@ -29,12 +29,15 @@ int SyncCommand(const Args& args) {
         "stopped or the host slept. The clock is stepped, not slewed: a guest running\n"
         "chrony or ntpd sees a step too (see docs/timekeeping.md, 'Guest wall time').\n"
         "Exit: 0 set and within --max-offset, 3 still beyond it, 1 no agent or the agent\n"
-        "refused, 2 bad usage or no such VM.",
+        "refused, 2 bad usage or no such VM.\n\n"
+        "Examples:\n"
+        "  kvmrun sync web\n"
+        "  kvmrun sync web --max-offset 0.5 --json",
         options);
     return kExitOk;
   }
-  if (!vm.count("vm")) throw UsageError("a NAME is required; 'kvmrun ps' lists the VMs");
-  const std::string given = vm["vm"].as<std::string>();
+  if (!vm.count("name")) throw UsageError("a NAME is required; 'kvmrun ps' lists the VMs");
+  const std::string given = vm["name"].as<std::string>();
   const auto max_offset = MaxOffsetOption(vm);
   const auto agent_wait = AgentWaitOption(vm);
   const std::string socket = given.find('/') == std::string::npos ? AgentSocketOf(given) : given;

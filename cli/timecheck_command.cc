@@ -65,7 +65,7 @@ int TimecheckCommand(const Args& args) {
   const po::variables_map vm = Parse(args, options);
   if (vm.count("help")) {
     std::cout << HelpText(
-        "kvmrun timecheck --os OS [overrides] [--stall sigstop|qmp|starve|none] [--stalls N]\n"
+        "kvmrun timecheck [--os OS] [overrides] [--stall sigstop|qmp|starve|none] [--stalls N]\n"
         "                        [--stall-seconds S] [--duration S] [--compare default|OS] "
         "[--json]",
         "Boots a probe guest that counts RTC interrupts, stalls the VM the way busy hosts do,\n"
@@ -76,7 +76,8 @@ int TimecheckCommand(const Args& args) {
         "The HPET is off in every run (with it on, Linux routes IRQ 8 away from the RTC).\n"
         "--mode wall reads the guest's wall clock instead (its offset from the host's before\n"
         "and after each stall, and how long it takes to catch up), in any guest that runs\n"
-        "qemu-guest-agent: the probe guest, or --disk / --kernel with --append.\n\n"
+        "qemu-guest-agent: the probe guest, or --disk / --kernel with --append.\n"
+        "Exit: 0 measured, 1 the VM or the probe in it failed, 2 bad usage.\n\n"
         "Examples:\n"
         "  kvmrun timecheck --os linux-legacy --stall sigstop --compare default\n"
         "  kvmrun timecheck --mode wall --os linux --stall qmp --compare default\n"

@@ -4,9 +4,8 @@
 
 namespace kvmrun::cli {
 
-void AddGuestOptions(po::options_description& options, const char* default_os) {
-  auto os = po::value<std::string>()->value_name("OS");
-  if (default_os != nullptr) os->default_value(default_os);
+void AddGuestOptions(po::options_description& options) {
+  auto os = po::value<std::string>()->value_name("OS")->default_value("linux");
   // clang-format off
   options.add_options()
       ("os", os, "guest OS: picks the clock policy ('kvmrun policy --list'; aliases such as\n"
@@ -20,7 +19,6 @@ void AddGuestOptions(po::options_description& options, const char* default_os) {
 }
 
 void ApplyGuestOptions(const po::variables_map& vm, VmSpec& spec) {
-  if (!vm.count("os")) throw UsageError("os", "required; see 'kvmrun policy --list'");
   spec.os = ParseGuestOs(vm["os"].as<std::string>());
   spec.clock_overrides = GetOverrides(vm);
   if (vm.count("qemu")) spec.qemu = vm["qemu"].as<std::string>();

@@ -13,7 +13,9 @@
 namespace kvmrun::cli {
 
 // --os is required unless `default_os` is given.
-void AddGuestOptions(po::options_description& options, const char* default_os = nullptr);
+// --os defaults to linux wherever kvmrun starts a VM (run, boot-test, timecheck), as VmSpec does
+// in the library; policy and verify ask for it (they describe or judge a guest they cannot see).
+void AddGuestOptions(po::options_description& options);
 void ApplyGuestOptions(const po::variables_map& vm, VmSpec& spec);
 
 void AddHardwareOptions(po::options_description& options);

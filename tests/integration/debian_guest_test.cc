@@ -83,7 +83,7 @@ TEST_F(DebianGuestTest, DetachExecShareAndStopOnDebian12WithSystemd) {
   ASSERT_EQ(started.exit_code, 0) << started.err;
 
   // The agent starts when systemd's udev sees its port: the first exec waits for the boot.
-  const auto os = kvmrun({"exec", "deb", "--agent-timeout", "240", "--", "sh", "-c",
+  const auto os = kvmrun({"exec", "deb", "--agent-wait", "240", "--", "sh", "-c",
                           ". /etc/os-release && echo $ID $VERSION_ID"});
   EXPECT_EQ(os.exit_code, 0) << os.err;
   EXPECT_EQ(os.out, "debian 12\n");
@@ -111,9 +111,9 @@ TEST_F(DebianGuestTest, DetachExecShareAndStopOnDebian12WithSystemd) {
   EXPECT_EQ(rows["guest-time"]["result"], "ok") << verified.out;
   EXPECT_EQ(rows["guest-clocksource"]["result"], "ok") << verified.out;
   EXPECT_NE(rows["guest-clocksource"]["observed"], "no agent") << verified.out;
-  ASSERT_EQ(kvmrun({"qmp", "--socket", "deb", "stop"}).exit_code, 0);
+  ASSERT_EQ(kvmrun({"qmp", "--qmp-socket", "deb", "stop"}).exit_code, 0);
   std::this_thread::sleep_for(3s);
-  ASSERT_EQ(kvmrun({"qmp", "--socket", "deb", "cont"}).exit_code, 0);
+  ASSERT_EQ(kvmrun({"qmp", "--qmp-socket", "deb", "cont"}).exit_code, 0);
   const auto synced = kvmrun({"sync", "deb", "--json"});
   ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
   const nlohmann::json resync = nlohmann::json::parse(synced.out);
@@ -154,7 +154,7 @@ TEST_F(DebianGuestTest, SnapshotOfABootedDebianRestoresWithItsClockSet) {
     return kvmrun(args);
   };
   ASSERT_EQ(vm("deb-base", {}).exit_code, 0);
-  const auto booted = kvmrun({"exec", "deb-base", "--agent-timeout", "240", "--", "true"});
+  const auto booted = kvmrun({"exec", "deb-base", "--agent-wait", "240", "--", "true"});
   ASSERT_EQ(booted.exit_code, 0) << booted.err;
   const std::string file = dir.path() + "/debian.kvmrun";
   const auto saved = kvmrun({"snapshot", "save", "deb-base", file});
@@ -163,7 +163,7 @@ TEST_F(DebianGuestTest, SnapshotOfABootedDebianRestoresWithItsClockSet) {
 
   const auto restored = vm("deb-restored", {"--restore", file});
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
-  const auto os = kvmrun({"exec", "deb-restored", "--agent-timeout", "60", "--", "sh", "-c",
+  const auto os = kvmrun({"exec", "deb-restored", "--agent-wait", "60", "--", "sh", "-c",
                           ". /etc/os-release && echo $ID $VERSION_ID && touch /written"});
   EXPECT_EQ(os.exit_code, 0) << os.err;
   EXPECT_EQ(os.out, "debian 12\n");
@@ -176,7 +176,7 @@ TEST_F(DebianGuestTest, SnapshotOfABootedDebianRestoresWithItsClockSet) {
   // The restored guest wrote to its own overlay, not the saved one: a second restore is
   // accepted (the saved disk is unchanged) and does not see the file.
   ASSERT_EQ(vm("deb-again", {"--restore", file}).exit_code, 0);
-  const auto again = kvmrun({"exec", "deb-again", "--agent-timeout", "60", "--", "sh", "-c",
+  const auto again = kvmrun({"exec", "deb-again", "--agent-wait", "60", "--", "sh", "-c",
                              "test -e /written && echo seen || echo unseen"});
   EXPECT_EQ(again.out, "unseen\n") << again.err;
   EXPECT_EQ(kvmrun({"stop", "deb-again"}).exit_code, 0);

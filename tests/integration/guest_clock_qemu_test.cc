@@ -61,9 +61,9 @@ class GuestClockQemuTest : public testing::NamedVmFixture {
     return text.str();
   }
   void PauseOverQmp(const std::string& name, std::chrono::seconds length) {
-    ASSERT_EQ(Kvmrun({"qmp", "--socket", name, "stop"}).exit_code, 0);
+    ASSERT_EQ(Kvmrun({"qmp", "--qmp-socket", name, "stop"}).exit_code, 0);
     std::this_thread::sleep_for(length);
-    ASSERT_EQ(Kvmrun({"qmp", "--socket", name, "cont"}).exit_code, 0);
+    ASSERT_EQ(Kvmrun({"qmp", "--qmp-socket", name, "cont"}).exit_code, 0);
   }
   // Waits (up to 60 s) until the supervisor's log has `text`: the stall watch polls every
   // 250 ms, a resync talks to the guest, the gate waits for the guest to boot.

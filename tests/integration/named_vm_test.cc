@@ -69,6 +69,7 @@ TEST_F(NamedVmTest, DetachPsExecVerifyQmpStopWithTwoNamesAtOnce) {
   EXPECT_NE(missing.err.find("no running VM called 'gamma'"), std::string::npos) << missing.err;
 
   EXPECT_EQ(Kvmrun({"verify", "--qmp-socket", "alpha", "--os", "linux"}).exit_code, 0);
+  // --socket: the old name of --qmp-socket, still taken.
   const auto status = Kvmrun({"qmp", "--socket", "beta", "query-status"});
   EXPECT_EQ(nlohmann::json::parse(status.out)["status"], "running") << status.err;
 

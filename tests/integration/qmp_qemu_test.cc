@@ -90,7 +90,7 @@ TEST(QmpQemuTest, ConnectingToAMissingSocketSaysSo) {
 TEST(QmpCliTest, QueryKvmAgainstAQemuStartedByHand) {
   KVMRUN_REQUIRE_QEMU(qemu);
   ScopedQemu vm(qemu, {});
-  const auto r = testing::RunKvmrun({"qmp", "--socket", vm.socket_path(), "query-kvm"});
+  const auto r = testing::RunKvmrun({"qmp", "--qmp-socket", vm.socket_path(), "query-kvm"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out), (nlohmann::json{{"enabled", false}, {"present", true}}));
   EXPECT_EQ(testing::Lines(r.out).size(), 1u) << "compact when stdout is not a terminal";
@@ -101,11 +101,11 @@ TEST(QmpCliTest, ArgumentsEventsAndErrors) {
   ScopedQemu vm(qemu, {"-rtc", "driftfix=slew"});
   const std::string& socket = vm.socket_path();
   auto r = testing::RunKvmrun(
-      {"qmp", "--socket", socket, "qom-get", R"({"path": "/machine", "property": "hpet"})"});
+      {"qmp", "--qmp-socket", socket, "qom-get", R"({"path": "/machine", "property": "hpet"})"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "true\n");
 
-  r = testing::RunKvmrun({"qmp", "--socket", socket, "--events", "--count", "1", "cont"});
+  r = testing::RunKvmrun({"qmp", "--qmp-socket", socket, "--events", "--count", "1", "cont"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto lines = testing::Lines(r.out);
   ASSERT_EQ(lines.size(), 2u) << r.out;  // the return value, then the RESUME event
@@ -113,12 +113,12 @@ TEST(QmpCliTest, ArgumentsEventsAndErrors) {
   EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "RESUME");
 
   r = testing::RunKvmrun(
-      {"qmp", "--socket", socket, "qom-get", R"({"path": "/nowhere", "property": "x"})"});
+      {"qmp", "--qmp-socket", socket, "qom-get", R"({"path": "/nowhere", "property": "x"})"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("QMP command 'qom-get' failed: DeviceNotFound"), std::string::npos) << r.err;
 
   r = testing::RunKvmrun(
-      {"qmp", "--socket", socket, "--events", "--count", "1", "--timeout", "0.3"});
+      {"qmp", "--qmp-socket", socket, "--events", "--count", "1", "--timeout", "0.3"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("got 0 of 1 events before the timeout"), std::string::npos) << r.err;
 }
@@ -126,15 +126,15 @@ TEST(QmpCliTest, ArgumentsEventsAndErrors) {
 TEST(QmpCliTest, BadUsageExitsTwo) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"qmp", "query-kvm"},
-        {"qmp", "--socket", "/nonexistent", "qom-get", "{not json"},
-        {"qmp", "--socket", "/nonexistent"},
-        {"qmp", "--socket", "/nonexistent", "--count", "1", "query-kvm"},
-        {"qmp", "--socket", std::string(200, 's'), "query-kvm"}}) {
+        {"qmp", "--qmp-socket", "/nonexistent", "qom-get", "{not json"},
+        {"qmp", "--qmp-socket", "/nonexistent"},
+        {"qmp", "--qmp-socket", "/nonexistent", "--count", "1", "query-kvm"},
+        {"qmp", "--qmp-socket", std::string(200, 's'), "query-kvm"}}) {
     const auto r = testing::RunKvmrun(args);
     EXPECT_EQ(r.exit_code, 2) << args.back() << ": " << r.err;
     EXPECT_EQ(testing::Lines(r.err).size(), 1u) << r.err;
   }
-  const auto r = testing::RunKvmrun({"qmp", "--socket", "/nonexistent/qmp.sock", "query-kvm"});
+  const auto r = testing::RunKvmrun({"qmp", "--qmp-socket", "/nonexistent/qmp.sock", "query-kvm"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("cannot connect to QMP socket /nonexistent/qmp.sock"), std::string::npos);
 }

@@ -41,7 +41,7 @@ class SnapshotQemuTest : public testing::NamedVmFixture {
     return content;
   }
   testing::CommandResult Exec(const std::string& name, const std::string& script) {
-    return Kvmrun({"exec", name, "--agent-timeout", "60", "--", "sh", "-c", script});
+    return Kvmrun({"exec", name, "--agent-wait", "60", "--", "sh", "-c", script});
   }
   // Nothing of a VM left: no registry entry, no QEMU of the test's.
   bool NothingRuns() {
@@ -170,12 +170,13 @@ TEST_F(SnapshotQemuTest, SavedAtAConsoleLineAndRefusedForEveryMismatch) {
   const std::string share = dir_.path() + "/share";
   std::filesystem::create_directories(share);
   ASSERT_EQ(Detach("shared", {"--share", share}).exit_code, 0);
+  // --agent-timeout: exec's old name of --agent-wait, still taken.
   ASSERT_EQ(Kvmrun({"exec", "shared", "--agent-timeout", "60", "--", "true"}).exit_code, 0);
   const auto blocked = Kvmrun({"snapshot", "save", "shared", dir_.path() + "/s.kvmrun"});
   EXPECT_EQ(blocked.exit_code, 1) << blocked.err;
   EXPECT_NE(blocked.err.find("is mounted in the guest"), std::string::npos) << blocked.err;
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/s.kvmrun"));
-  const auto still = Kvmrun({"qmp", "--socket", "shared", "query-status"});
+  const auto still = Kvmrun({"qmp", "--qmp-socket", "shared", "query-status"});
   EXPECT_NE(still.out.find("\"running\""), std::string::npos) << still.out << still.err;
 
   // Restored as saved: it runs, and the gate finds the clock set.

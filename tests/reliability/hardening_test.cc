@@ -243,11 +243,11 @@ TEST_F(HardeningTest, DeeplyNestedJsonAndIdlessErrorsFromPeers) {
   const std::string nested(100000, '[');
   const std::vector<Case> cases = {
       {B::kNestedGreeting,
-       {"qmp", "--socket", socket, "query-status"},
+       {"qmp", "--qmp-socket", socket, "query-status"},
        1,
        "nested deeper than 128 levels"},
       {B::kNestedReply,
-       {"qmp", "--socket", socket, "query-status"},
+       {"qmp", "--qmp-socket", socket, "query-status"},
        1,
        "nested deeper than 128 levels"},
       {B::kNestedReply,
@@ -255,11 +255,11 @@ TEST_F(HardeningTest, DeeplyNestedJsonAndIdlessErrorsFromPeers) {
        1,
        "nested deeper than 128 levels"},
       {B::kIdlessError,
-       {"qmp", "--socket", socket, "query-status", "--timeout", "30"},
+       {"qmp", "--qmp-socket", socket, "query-status", "--timeout", "30"},
        1,
        "'query-status' failed: GenericError: JSON parse error, nesting too deep"},
       {B::kNeverAnswers,
-       {"qmp", "--socket", socket, "qom-get", nested},
+       {"qmp", "--qmp-socket", socket, "qom-get", nested},
        2,
        "is not a JSON object (JSON nested deeper than 128 levels)"},
   };
@@ -403,7 +403,7 @@ TEST_F(HardeningTest, RefusedInputsAndLoudFailures) {
   std::ifstream kept(precious);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "keep me");
   const CommandResult count =
-      testing::RunKvmrun({"qmp", "--socket", "/nowhere", "--events", "--count=-1"}, Options());
+      testing::RunKvmrun({"qmp", "--qmp-socket", "/nowhere", "--events", "--count=-1"}, Options());
   EXPECT_EQ(count.exit_code, 2);
   EXPECT_NE(count.err.find("--count: invalid value '-1'"), std::string::npos) << count.err;
 }
