@@ -118,6 +118,24 @@ void PrintGuestClockRows(const std::vector<ClockCheck>& rows) {
   std::cerr << text.str() << std::flush;
 }
 
+// Where a person sees an empty console and does not know why.
+std::vector<std::string> ConsoleHints(const VmSpec& spec, const VmOptions& options) {
+  std::vector<std::string> hints;
+  if (options.console_log.empty() && !options.on_console) return hints;  // nobody watches it
+  const GuestFamily family = Describe(spec.os).family;
+  if (!spec.kernel.empty() && spec.append.find("console=ttyS") == std::string::npos &&
+      family != GuestFamily::kWindows) {
+    hints.push_back(
+        "--append has no console=ttyS0: the kernel will write nothing to the serial console "
+        "(add console=ttyS0)");
+  } else if (spec.kernel.empty() && family == GuestFamily::kWindows) {
+    hints.push_back(
+        "Windows writes nothing to a serial console: reach it through its agent (kvmrun exec) "
+        "or its network; the console here stays empty");
+  }
+  return hints;
+}
+
 VmSpec SpecFrom(const po::variables_map& vm) {
   VmSpec spec;
   const bool snapshot = vm.count("snapshot") > 0;
@@ -192,6 +210,9 @@ po::options_description RunOptions() {
       ("escape-key", po::value<std::string>()->default_value("^]")->value_name("KEY"),
        "on a terminal, the key that stops the VM as SIGINT does (a second press kills it):\n"
        "a control key in caret notation (^] is Ctrl-], as in virsh console), or none")
+      ("verbose,v", "show the clock verification table (by default one summary line, the\n"
+                    "table only on a mismatch)")
+      ("quiet,q", "only errors, warnings and the console: no status, summary or hints")
       ("json", "print a JSON report on stdout at the end (the console then goes to stderr)")
       ("marker", po::value<std::string>()->value_name("REGEX"),
        "report (with --json) how long after 'cont' a console line first matched REGEX")
@@ -242,6 +263,9 @@ int RunCommand(const Args& args) {
   }
   VmSpec spec = SpecFrom(vm);
   const bool json = vm.count("json") > 0;
+  RejectConflicts(vm, {"verbose", "quiet"});
+  const bool verbose = vm.count("verbose") > 0;
+  const bool quiet = vm.count("quiet") > 0 || json;
   const std::string resync_mode = vm["resync"].as<std::string>();
   if (resync_mode != "auto" && resync_mode != "off") {
     throw UsageError("--resync: invalid value '" + resync_mode + "'; valid: auto, off");
@@ -253,7 +277,13 @@ int RunCommand(const Args& args) {
     gate.wait = AgentWaitOption(vm);
     gate.max_offset = MaxOffsetOption(vm);
     gate.stop_on_mismatch = spec.verify == VerifyMode::kEnforce;
-    gate.on_result = PrintGuestClockRows;
+    gate.on_result = [quiet = vm.count("quiet") > 0](const std::vector<ClockCheck>& rows) {
+      std::vector<ClockCheck> shown;
+      for (const ClockCheck& row : rows) {
+        if (!quiet || row.outcome == CheckOutcome::kMismatch) shown.push_back(row);
+      }
+      PrintGuestClockRows(shown);
+    };
     limits.guest_clock = gate;
   } else {
     MaxOffsetOption(vm);  // still checked
@@ -377,11 +407,9 @@ int RunCommand(const Args& args) {
                                 ? EscapeKeyName(*escape_key) + " again"
                                 : "a second Ctrl-C";
   limits.on_stopping = [again, grace = limits.grace](std::string_view why) {
-    std::cerr << "kvmrun: " << why << ": "
-              << (grace > 0ms ? "asking the guest to power off (up to " + SecondsText(grace) +
-                                    "), then quitting QEMU"
-                              : "quitting QEMU (--grace 0: the guest is not asked)")
-              << "; " << again << " forces it" << std::endl;
+    std::cerr << "kvmrun: " << why << ": asking the guest to power off (up to "
+              << SecondsText(grace) << "), then quitting QEMU; " << again << " forces it"
+              << std::endl;
   };
 
   std::unique_ptr<Vm> machine;
@@ -390,11 +418,21 @@ int RunCommand(const Args& args) {
       &tap, [](ConsoleTap* t) { t->Stop(); });
   try {
     machine = Vm::Start(spec, vm_options);
-    if (!json) {
+    if (!quiet) {
       std::cerr << "kvmrun: QEMU " << ToString(machine->capabilities().version) << " ("
                 << machine->qemu() << "), " << ToString(machine->accel().accel) << ", -cpu "
                 << machine->accel().cpu_model << ", os " << ToString(spec.os) << "\n";
-      if (machine->clock_report()) std::cerr << FormatClockReport(*machine->clock_report());
+      for (const std::string& hint : ConsoleHints(spec, vm_options)) {
+        std::cerr << "kvmrun: hint: " << hint << "\n";
+      }
+    }
+    if (const auto& report = machine->clock_report(); report && !json) {
+      // The table when asked for or when it matters; else one line.
+      if (verbose || !report->ok()) {
+        std::cerr << FormatClockReport(*report);
+      } else if (!quiet) {
+        std::cerr << "kvmrun: " << SummarizeClockReport(*report) << " (--verbose: the table)\n";
+      }
     }
     machine->Continue();
   } catch (...) {
@@ -451,9 +489,11 @@ int RunCommand(const Args& args) {
   std::optional<ConsoleInput> input;
   if (console_input) {
     const bool escapable = terminal && escape_key;
-    std::cerr << "kvmrun: the console takes input"
-              << (escapable ? "; " + EscapeKeyName(*escape_key) + " stops the VM" : "")
-              << std::endl;
+    if (!quiet) {
+      std::cerr << "kvmrun: the console takes input"
+                << (escapable ? "; " + EscapeKeyName(*escape_key) + " stops the VM" : "")
+                << std::endl;
+    }
     if (terminal) raw.emplace(STDIN_FILENO);
     input.emplace(
         STDIN_FILENO, terminal ? escape_key : std::nullopt,
@@ -520,7 +560,7 @@ int RunCommand(const Args& args) {
               << (powered_off_when_asked ? "the guest powered off when asked"
                                          : "the guest did not power off, QEMU was stopped")
               << " (stopped by " << ToString(out.step) << ")\n";
-  } else if (out.ok()) {
+  } else if (out.ok() && !quiet) {
     std::cerr << "kvmrun: guest powered off"
               << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
   }

@@ -266,7 +266,8 @@ ConsoleMatch MatchBefore(const std::string& console, const std::vector<ConsolePa
     if (!line.empty() && line.back() == '\r') line.pop_back();
     for (std::size_t i = 0; i < patterns.size(); ++i) {
       if (!patterns[i].Matches(line)) continue;
-      match = {ConsoleMatch::Outcome::kMatched, i, std::move(line)};
+      std::vector<std::string> groups = patterns[i].Groups(line);
+      match = {ConsoleMatch::Outcome::kMatched, i, std::move(line), std::move(groups)};
       return;
     }
   };

@@ -35,10 +35,24 @@ bool ConsolePattern::Matches(std::string_view line) const {
   return RE2::PartialMatch(re2::StringPiece(line.data(), line.size()), *re_);
 }
 
+std::vector<std::string> ConsolePattern::Groups(std::string_view line) const {
+  const int count = re_->NumberOfCapturingGroups();
+  if (count <= 0) return {};
+  std::vector<re2::StringPiece> found(static_cast<std::size_t>(count) + 1);
+  if (!re_->Match(re2::StringPiece(line.data(), line.size()), 0, line.size(), RE2::UNANCHORED,
+                  found.data(), count + 1)) {
+    return {};
+  }
+  std::vector<std::string> groups;
+  for (int i = 1; i <= count; ++i) groups.emplace_back(found[i].data(), found[i].size());
+  return groups;
+}
+
 void ConsoleLog::Append(std::string_view bytes) {
   {
     std::lock_guard lock(mu_);
     bytes_ += bytes.size();
+    last_append_ = std::chrono::steady_clock::now();
     splitter_.Push(bytes, [this](std::string line) {
       AddLine(WithoutCr(std::move(line)));
       partial_consumed_ = false;
@@ -84,6 +98,9 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
     return !partial_consumed_ && !splitter_.partial().empty() &&
            !(end == tried_partial_at && splitter_.partial() == tried_partial);
   };
+  // An unterminated line counts once it has stopped growing (a prompt); until then it may be
+  // the first half of a line.
+  const auto partial_complete_at = [&] { return last_append_ + prompt_idle_; };
   while (true) {
     const std::uint64_t end = first_line_number_ + lines_.size();
     // Skip lines dropped from the bounded history, or consumed by another waiter meanwhile.
@@ -91,7 +108,10 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
     std::vector<std::string> batch(
         lines_.begin() + static_cast<std::ptrdiff_t>(scanned - first_line_number_), lines_.end());
     std::optional<std::string> partial;
-    if (partial_is_new(end)) partial = splitter_.partial();
+    if (partial_is_new(end) &&
+        (closed_ || std::chrono::steady_clock::now() >= partial_complete_at())) {
+      partial = splitter_.partial();
+    }
 
     lock.unlock();
     std::optional<std::size_t> found_line, found_pattern, partial_pattern;
@@ -106,7 +126,10 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
       const std::uint64_t number = scanned + *found_line;
       if (number >= next_unconsumed_) {
         next_unconsumed_ = number + 1;
-        return {ConsoleMatch::Outcome::kMatched, *found_pattern, std::move(batch[*found_line])};
+        std::string line = std::move(batch[*found_line]);
+        std::vector<std::string> groups = patterns[*found_pattern].Groups(line);
+        return {ConsoleMatch::Outcome::kMatched, *found_pattern, std::move(line),
+                std::move(groups)};
       }
       continue;  // another waiter consumed it meanwhile: look again from where it left off
     }
@@ -116,20 +139,26 @@ ConsoleMatch ConsoleLog::WaitForAny(const std::vector<ConsolePattern>& patterns,
       // If it completed meanwhile, that line has the number `end` all the same.
       if (first_line_number_ + lines_.size() == end) partial_consumed_ = true;
       next_unconsumed_ = end + 1;
-      return {ConsoleMatch::Outcome::kMatched, *partial_pattern, WithoutCr(std::move(*partial))};
+      std::string line = WithoutCr(std::move(*partial));
+      std::vector<std::string> groups = patterns[*partial_pattern].Groups(line);
+      return {ConsoleMatch::Outcome::kMatched, *partial_pattern, std::move(line),
+              std::move(groups)};
     }
     if (partial) {
       tried_partial = std::move(*partial);
       tried_partial_at = end;
     }
     const std::uint64_t now_end = first_line_number_ + lines_.size();
-    if (now_end != end || partial_is_new(now_end)) continue;  // more arrived while matching
+    const auto now = std::chrono::steady_clock::now();
+    const bool partial_ripe = partial_is_new(now_end) && now >= partial_complete_at();
+    if (now_end != end || partial_ripe) continue;  // more arrived while matching, or a prompt
     if (scan != nullptr) scan->next_line = scanned;
-    if (closed_) return {ConsoleMatch::Outcome::kClosed, 0, ""};
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return {ConsoleMatch::Outcome::kTimeout, 0, ""};
-    }
-    cv_.wait_until(lock, deadline);
+    if (closed_) return {ConsoleMatch::Outcome::kClosed, 0, "", {}};
+    if (now >= deadline) return {ConsoleMatch::Outcome::kTimeout, 0, "", {}};
+    // Woken by the next append, or when the unterminated line would count as complete.
+    const auto wake =
+        partial_is_new(now_end) ? std::min(deadline, partial_complete_at()) : deadline;
+    cv_.wait_until(lock, wake);
   }
 }
 

@@ -258,6 +258,23 @@ std::string FormatClockReport(const ClockReport& report) {
   return out;
 }
 
+std::string SummarizeClockReport(const ClockReport& report) {
+  const auto mismatches = report.Mismatches();
+  std::string counts;
+  for (CheckOutcome outcome : {CheckOutcome::kOk, CheckOutcome::kMismatch, CheckOutcome::kUnknown,
+                               CheckOutcome::kIndistinguishable, CheckOutcome::kNotApplicable}) {
+    const auto n = std::count_if(report.checks.begin(), report.checks.end(),
+                                 [&](const ClockCheck& c) { return c.outcome == outcome; });
+    if (n == 0) continue;
+    counts +=
+        (counts.empty() ? "" : ", ") + std::to_string(n) + " " + std::string(ToString(outcome));
+  }
+  return "clock verification: " +
+         (mismatches.empty() ? std::string("ok")
+                             : std::to_string(mismatches.size()) + " mismatch(es)") +
+         " (" + counts + ")";
+}
+
 nlohmann::json ClockReportToJson(const ClockReport& report) {
   nlohmann::json checks = nlohmann::json::array();
   for (const ClockCheck& c : report.checks) {

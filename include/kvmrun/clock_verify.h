@@ -97,6 +97,9 @@ ClockReport CompareClock(const ClockPolicy& policy, const ClockRendering& render
 
 // "TIMER  EXPECTED  OBSERVED  RESULT  DETAIL" and a verdict line.
 std::string FormatClockReport(const ClockReport& report);
+// One line: "clock verification: ok (5 ok, 1 indistinguishable, 3 n/a)", or with the number
+// of mismatches.
+std::string SummarizeClockReport(const ClockReport& report);
 nlohmann::json ClockReportToJson(const ClockReport& report);
 
 // Thrown by the launcher's gate (--verify=enforce) when the VM does not have its policy.

@@ -1,6 +1,11 @@
 // The guest's serial console as kvmrun sees it: a stream of bytes cut into lines, with waits for
 // a line matching a pattern and a bounded tail for error messages.
 //
+// Patterns match whole lines: a line is complete at its newline, or, for a prompt that has
+// none ("login: "), once nothing more has come for kPromptIdle. So a half-written line never
+// matches, and what a match reports is the whole deciding line ("Kernel panic - not syncing:
+// VFS: Unable to mount root fs ..."), not the part that had arrived.
+//
 // Robust to how consoles behave: a line split across reads, several lines in one read, CRLF or
 // LF, a final line without a newline (a prompt), floods (history is bounded, matching stays
 // linear). Waiting is on a condition variable signalled by each append: no polling.
@@ -41,6 +46,9 @@ class ConsolePattern {
   const std::string& pattern() const { return pattern_; }
   // True when the pattern matches anywhere in `line`.
   bool Matches(std::string_view line) const;
+  // The pattern's capture groups in its first match in `line` (group 1 first; a group that
+  // took no part is ""); empty when it has none or does not match.
+  std::vector<std::string> Groups(std::string_view line) const;
 
  private:
   ConsolePattern() = default;
@@ -51,8 +59,9 @@ class ConsolePattern {
 struct ConsoleMatch {
   enum class Outcome { kMatched, kTimeout, kClosed };
   Outcome outcome = Outcome::kTimeout;
-  std::size_t pattern = 0;  // which pattern matched (index into the list)
-  std::string line;         // the matching line, without its line ending
+  std::size_t pattern = 0;          // which pattern matched (index into the list)
+  std::string line;                 // the whole matching line, without its line ending
+  std::vector<std::string> groups;  // its capture groups (ConsolePattern::Groups)
 };
 
 // Cuts a byte stream into lines at each '\n' (the '\n' dropped, a '\r' before it kept).
@@ -99,10 +108,14 @@ struct ConsoleScan {
 class ConsoleLog {
  public:
   static constexpr std::size_t kDefaultMaxLines = 20000;
+  // How long an unterminated line must stay as it is before it counts as complete (a prompt).
+  static constexpr std::chrono::milliseconds kPromptIdle{300};
   // Longer lines are cut: a guest controls them.
   static constexpr std::size_t kMaxLineBytes = LineSplitter::kDefaultMaxLineBytes;
 
-  explicit ConsoleLog(std::size_t max_lines = kDefaultMaxLines) : max_lines_(max_lines) {}
+  explicit ConsoleLog(std::size_t max_lines = kDefaultMaxLines,
+                      std::chrono::milliseconds prompt_idle = kPromptIdle)
+      : max_lines_(max_lines), prompt_idle_(prompt_idle) {}
 
   // Adds bytes as they arrive. Thread-safe.
   void Append(std::string_view bytes);
@@ -112,7 +125,8 @@ class ConsoleLog {
   // Waits until a line not yet consumed by an earlier match matches one of `patterns`, the
   // console closes, or `timeout` passes. A match consumes the lines up to and including it,
   // so successive waits move forward through the output, expect-style; a wait that finds
-  // nothing consumes nothing. The current unterminated line is matched too. Matching happens
+  // nothing consumes nothing. The current unterminated line is matched too, once it has been
+  // idle for kPromptIdle (so waits for a prompt take that long at least). Matching happens
   // outside the lock, so a slow match never holds up the reader or other waiters.
   // `scan`, when given, carries where the previous wait of a series stopped looking.
   ConsoleMatch WaitForAny(const std::vector<ConsolePattern>& patterns,
@@ -139,6 +153,7 @@ class ConsoleLog {
   void AddLine(std::string line);  // with mu_ held
 
   const std::size_t max_lines_;
+  const std::chrono::milliseconds prompt_idle_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> lines_;
@@ -148,6 +163,7 @@ class ConsoleLog {
   bool partial_consumed_ = false;
   bool closed_ = false;
   std::uint64_t bytes_ = 0;
+  std::chrono::steady_clock::time_point last_append_{};
 };
 
 }  // namespace kvmrun

@@ -85,7 +85,9 @@ class BootTest : public ::testing::Test {
 };
 
 TEST_F(BootTest, BootsToTheMarkerVerifiesTheClocksAndPowersOff) {
-  const auto r = RunKvmrun(RunTestGuestArgs("linux"), Options());
+  auto args = RunTestGuestArgs("linux");
+  args.push_back("--verbose");
+  const auto r = RunKvmrun(args, Options());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(testing::kGuestMarker), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("KVMRUN-GUEST-CLOCKSOURCE"), std::string::npos);
@@ -93,6 +95,33 @@ TEST_F(BootTest, BootsToTheMarkerVerifiesTheClocksAndPowersOff) {
   EXPECT_TRUE(std::regex_search(r.err, std::regex("\nrtc-base +utc +utc +ok"))) << r.err;
   EXPECT_NE(r.err.find("guest powered off (guest-shutdown)"), std::string::npos) << r.err;
   EXPECT_TRUE(RuntimeEmpty());
+}
+
+// Without --verbose the verification is one line; --quiet leaves errors and the console only;
+// an --append without console=ttyS0 gets a hint (the guest then prints nothing we could show).
+TEST_F(BootTest, OneSummaryLineByDefaultNothingWithQuietAndAHintForASilentKernel) {
+  const auto r = RunKvmrun(RunTestGuestArgs("linux"), Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(
+      r.err,
+      std::regex(
+          R"(kvmrun: clock verification: ok \(\d+ ok[^)]*\d+ n/a\) \(--verbose: the table\))")))
+      << r.err;
+  EXPECT_EQ(r.err.find("TIMER"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("hint:"), std::string::npos) << r.err;
+
+  auto quiet = RunTestGuestArgs("linux");
+  quiet.push_back("--quiet");
+  const auto q = RunKvmrun(quiet, Options());
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_EQ(q.err, "") << "nothing but the console (on stdout)";
+  EXPECT_NE(q.out.find(testing::kGuestMarker), std::string::npos);
+
+  auto silent = RunTestGuestArgs("linux");
+  *(std::find(silent.begin(), silent.end(), "--append") + 1) = "quiet panic=-1";
+  silent.insert(silent.end(), {"--timeout", "3", "--grace", "1"});
+  const auto s = RunKvmrun(silent, Options());
+  EXPECT_NE(s.err.find("kvmrun: hint: --append has no console=ttyS0"), std::string::npos) << s.err;
 }
 
 TEST_F(BootTest, JsonReportCarriesTheClockReportAndPhaseTimings) {

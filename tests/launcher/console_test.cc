@@ -59,12 +59,51 @@ TEST(ConsoleLogTest, KernelMessagesInterleavedBetweenGuestLines) {
 }
 
 TEST(ConsoleLogTest, APromptWithoutNewlineMatchesOnce) {
-  ConsoleLog log;
+  ConsoleLog log(ConsoleLog::kDefaultMaxLines, 10ms);
   log.Append("boot ok\nlogin: ");
-  EXPECT_EQ(log.WaitFor(ConsolePattern("login: $"), 0ms).outcome, Outcome::kMatched);
+  EXPECT_EQ(log.WaitFor(ConsolePattern("login: $"), 5s).outcome, Outcome::kMatched);
   log.Append("\n");
   EXPECT_EQ(log.WaitFor(ConsolePattern("login:"), 0ms).outcome, Outcome::kTimeout)
       << "the completed prompt line was consumed already";
+}
+
+// Whole lines: the first half of a line never matches, however long the wait, and the match
+// is the whole deciding line. (The idle gap that makes a prompt count is an hour here.)
+TEST(ConsoleLogTest, AHalfWrittenLineNeverMatchesAndTheWholeLineIsReported) {
+  ConsoleLog log(ConsoleLog::kDefaultMaxLines, std::chrono::hours(1));
+  log.Append("[    2.1] Kernel panic - not syncing: ");
+  EXPECT_EQ(log.WaitFor(ConsolePattern("Kernel panic"), 50ms).outcome, Outcome::kTimeout);
+  log.Append("VFS: Unable to mount root fs on unknown-block(0,0)\r\n");
+  const ConsoleMatch m = log.WaitFor(ConsolePattern("Kernel panic"), 0ms);
+  ASSERT_EQ(m.outcome, Outcome::kMatched);
+  EXPECT_EQ(m.line,
+            "[    2.1] Kernel panic - not syncing: VFS: Unable to mount root fs on "
+            "unknown-block(0,0)");
+}
+
+// A line without a newline counts once it has been idle (a prompt), or once the console ends.
+TEST(ConsoleLogTest, AnIdleOrFinalUnterminatedLineCounts) {
+  ConsoleLog idle(ConsoleLog::kDefaultMaxLines, 20ms);
+  idle.Append("Password: ");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(idle.WaitFor(ConsolePattern("^Password: $"), 5s).outcome, Outcome::kMatched);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms) << "matched before it was idle";
+
+  ConsoleLog closing(ConsoleLog::kDefaultMaxLines, std::chrono::hours(1));
+  closing.Append("last words");
+  closing.Close();
+  EXPECT_EQ(closing.WaitFor(ConsolePattern("^last words$"), 0ms).line, "last words");
+}
+
+TEST(ConsoleLogTest, AMatchCarriesItsCaptureGroups) {
+  ConsoleLog log;
+  log.Append("eth0: link up at 1000 Mbps\nKVMRUN-GUEST-DATE 2026-12-01T02:04:06Z\n");
+  ConsoleMatch m = log.WaitFor(ConsolePattern(R"((\w+): link up at (\d+) Mbps( full)?)"), 0ms);
+  ASSERT_EQ(m.outcome, Outcome::kMatched);
+  EXPECT_EQ(m.groups, (std::vector<std::string>{"eth0", "1000", ""}));
+  m = log.WaitFor(ConsolePattern("GUEST-DATE"), 0ms);
+  EXPECT_TRUE(m.groups.empty()) << "no groups in the pattern";
+  EXPECT_EQ(ConsolePattern("(a)(b)").Groups("xyz"), std::vector<std::string>{});
 }
 
 // Send-and-wait: what was there before the send, and the prompt line the send's echo
@@ -76,7 +115,7 @@ TEST(ConsoleLogTest, ConsumeAllLeavesOnlyWhatComesAfter) {
   EXPECT_EQ(log.WaitFor(ConsolePattern("answer|/ #"), 0ms).outcome, Outcome::kTimeout);
   log.Append("echo answer 2\r\nanswer 2\r\n/ # ");
   EXPECT_EQ(log.WaitFor(ConsolePattern("answer"), 0ms).line, "answer 2");
-  EXPECT_EQ(log.WaitFor(ConsolePattern("^/ # $"), 0ms).outcome, Outcome::kMatched)
+  EXPECT_EQ(log.WaitFor(ConsolePattern("^/ # $"), 5s).outcome, Outcome::kMatched)
       << "the new prompt is new output";
 
   ConsoleLog without_prompt;
