@@ -197,16 +197,26 @@ class Spawner {
     return *spawner;
   }
 
-  // Runs `job` on the spawner thread and returns (or throws) what it did.
+  // Runs `job` on the spawner thread and returns what it made, or throws Error with what it
+  // threw. (The message crosses threads, not the exception object: its reference-counted
+  // string would be freed on one thread while read on the other.)
   std::unique_ptr<Process> Run(std::function<std::unique_ptr<Process>()> job) {
-    std::packaged_task<std::unique_ptr<Process>()> task(std::move(job));
+    std::packaged_task<Outcome()> task([job = std::move(job)]() -> Outcome {
+      try {
+        return {job(), ""};
+      } catch (const std::exception& e) {
+        return {nullptr, e.what()};
+      }
+    });
     auto result = task.get_future();
     {
       std::lock_guard lock(mu_);
       queue_.push_back(std::move(task));
     }
     cv_.notify_one();
-    return result.get();
+    Outcome outcome = result.get();
+    if (!outcome.process) throw Error(outcome.error);
+    return std::move(outcome.process);
   }
 
  private:
@@ -229,10 +239,15 @@ class Spawner {
     }
   }
 
+  struct Outcome {
+    std::unique_ptr<Process> process;
+    std::string error;
+  };
+
   const pid_t pid_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::packaged_task<std::unique_ptr<Process>()>> queue_;
+  std::deque<std::packaged_task<Outcome()>> queue_;
 };
 
 class BoostProcessRunner : public ProcessRunner {
