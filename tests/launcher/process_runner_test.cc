@@ -166,6 +166,14 @@ TEST(ProcessRunnerTest, ChildStartsWithDefaultSignalsInItsOwnGroup) {
   EXPECT_EQ(status->signal, SIGTERM);
 }
 
+#if defined(__SANITIZE_THREAD__)  // GCC
+#define KVMRUN_TEST_UNDER_TSAN 1
+#elif defined(__has_feature)  // clang
+#if __has_feature(thread_sanitizer)
+#define KVMRUN_TEST_UNDER_TSAN 1
+#endif
+#endif
+
 // A harness may start a VM on a worker thread that ends: the VM lives on.
 TEST(ProcessRunnerTest, ChildOutlivesTheThreadThatStartedIt) {
   auto runner = MakeProcessRunner();
@@ -177,7 +185,7 @@ TEST(ProcessRunnerTest, ChildOutlivesTheThreadThatStartedIt) {
 // ... but not the process: a process that ends (here by _exit, no destructors) takes its
 // children with it.
 TEST(ProcessRunnerTest, ChildDiesWithTheProcessThatStartedIt) {
-#if defined(__SANITIZE_THREAD__) || defined(__clang__) && __has_feature(thread_sanitizer)
+#if defined(KVMRUN_TEST_UNDER_TSAN)
   // (ThreadSanitizer kills a child that starts a thread after a fork from a process with
   // several: true when other tests ran in this process first. ctest runs each test alone.)
   const auto threads = std::distance(std::filesystem::directory_iterator("/proc/self/task"),
