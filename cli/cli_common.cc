@@ -16,6 +16,10 @@ namespace kvmrun::cli {
 
 namespace {
 
+UsageError NoSuchVm(const std::string& name) {
+  return UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
+}
+
 // Boost.Program_options 1.81 builds its error messages by replacing placeholders such as
 // %canonical_option% and %value% until none is left, so an argument containing one makes
 // `kvmrun run -o%canonical_option%` loop forever (found by the CLI fuzzer). Arguments reach
@@ -223,11 +227,20 @@ std::string SecondsText(std::chrono::milliseconds ms) {
   return text.str();
 }
 
+std::string RequiredName(const po::variables_map& vm) {
+  if (!vm.count("name")) throw UsageError("a NAME is required; 'kvmrun ps' lists the VMs");
+  return vm["name"].as<std::string>();
+}
+
+NamedVm RunningVm(const std::string& name) {
+  std::optional<NamedVm> found = FindNamedVm(name);
+  if (!found) throw NoSuchVm(name);
+  return std::move(*found);
+}
+
 std::string AgentSocketOf(const std::string& name) {
   const VmTarget target = TargetOf(name);
-  if (target.name.empty()) {
-    throw UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
-  }
+  if (target.name.empty()) throw NoSuchVm(name);
   if (target.agent_socket.empty()) {
     throw Error("VM '" + name + "' has no guest agent port (it was started with --no-agent)");
   }

@@ -11,6 +11,7 @@
 
 #include "kvmrun/clock_policy.h"
 #include "kvmrun/error.h"
+#include "kvmrun/vm_registry.h"
 
 namespace kvmrun::cli {
 
@@ -83,6 +84,11 @@ VmTarget TargetOf(const std::string& path_or_name);
 // The guest agent socket of the running VM `name`: UsageError when no VM is called that, Error
 // when it was started without an agent port.
 std::string AgentSocketOf(const std::string& name);
+
+// The NAME a subcommand takes (its positional "name"); UsageError when it is missing.
+std::string RequiredName(const po::variables_map& vm);
+// The live named VM `name`; UsageError ("no running VM called ...") when there is none.
+NamedVm RunningVm(const std::string& name);
 
 // "1.25 s" (two decimals below 10 s, one above).
 std::string SecondsText(std::chrono::milliseconds ms);

@@ -90,15 +90,13 @@ int ConsoleCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  if (!vm.count("name")) throw UsageError("a NAME is required; 'kvmrun ps' lists the VMs");
-  const std::string name = vm["name"].as<std::string>();
+  const std::string name = RequiredName(vm);
   const std::optional<char> escape = ParseEscapeKey(vm["escape-key"].as<std::string>());
   ValidateVmName(name);
-  const std::optional<NamedVm> found = FindNamedVm(name);
-  if (!found) throw UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
-  const std::string path = found->info.value("console_socket", "");
+  const NamedVm found = RunningVm(name);
+  const std::string path = found.info.value("console_socket", "");
   if (path.empty()) {
-    const std::string busy = found->info.value("console_busy", "it is still starting");
+    const std::string busy = found.info.value("console_busy", "it is still starting");
     throw UsageError("VM '" + name + "' serves no console: " + busy);
   }
   const int fd = Connect(path, name);

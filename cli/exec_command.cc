@@ -57,9 +57,8 @@ int ExecCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  if (!vm.count("name")) throw UsageError("a NAME is required; 'kvmrun ps' lists the VMs");
+  const std::string name = RequiredName(vm);
   if (!vm.count("command")) throw UsageError("a command is required after the name: NAME -- CMD");
-  const std::string name = vm["name"].as<std::string>();
   GuestExecRequest request;
   request.argv = vm["command"].as<std::vector<std::string>>();
   request.timeout = Seconds(vm, "timeout");

@@ -31,13 +31,12 @@ int Save(const po::variables_map& vm, const std::vector<std::string>& operands) 
   }
   const std::string& name = operands[1];
   const std::string& file = operands[2];
-  const std::optional<NamedVm> found = FindNamedVm(name);
-  if (!found) throw UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
-  const std::string refusal = found->info.value("snapshot_refusal", "");
+  const NamedVm found = RunningVm(name);
+  const std::string refusal = found.info.value("snapshot_refusal", "");
   if (!refusal.empty()) throw UsageError("cannot save a snapshot of '" + name + "': " + refusal);
   SnapshotIdentity identity;
   try {
-    identity = SnapshotIdentityFromJson(found->info.at("snapshot_identity"));
+    identity = SnapshotIdentityFromJson(found.info.at("snapshot_identity"));
   } catch (const nlohmann::json::exception&) {
     throw Error("VM '" + name + "' was started by a kvmrun that does not record snapshots");
   }
@@ -48,7 +47,7 @@ int Save(const po::variables_map& vm, const std::vector<std::string>& operands) 
                      "'; once it runs on, the disk no longer matches the saved memory (save "
                      "without --keep-running, which stops the VM as 'virsh save' does)");
   }
-  QmpClient qmp(ConnectQmpSocket(found->info.value("qmp_socket", ""), 5s));
+  QmpClient qmp(ConnectQmpSocket(found.info.value("qmp_socket", ""), 5s));
   const bool was_running = qmp.Execute("query-status").value("running", false);
   SnapshotSaveResult saved;
   try {

@@ -36,17 +36,15 @@ int StopCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  if (!vm.count("name")) throw UsageError("a NAME is required; 'kvmrun ps' lists the VMs");
-  const std::string name = vm["name"].as<std::string>();
+  const std::string name = RequiredName(vm);
   const auto timeout = PositiveSeconds(vm["timeout"].as<double>(), "--timeout");
-  const std::optional<NamedVm> found = FindNamedVm(name);
-  if (!found) throw UsageError("no running VM called '" + name + "'; 'kvmrun ps' lists them");
-  if (found->supervisor_pid <= 0) {
+  const NamedVm found = RunningVm(name);
+  if (found.supervisor_pid <= 0) {
     throw Error("VM '" + name + "' is starting and has no supervisor pid yet; try again");
   }
   const auto start = std::chrono::steady_clock::now();
-  kill(found->supervisor_pid, SIGTERM);
-  std::cerr << "kvmrun stop: stopping '" << name << "' (pid " << found->supervisor_pid << ")"
+  kill(found.supervisor_pid, SIGTERM);
+  std::cerr << "kvmrun stop: stopping '" << name << "' (pid " << found.supervisor_pid << ")"
             << std::endl;
   while (FindNamedVm(name)) {
     if (std::chrono::steady_clock::now() - start > timeout) {

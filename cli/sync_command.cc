@@ -36,8 +36,7 @@ int SyncCommand(const Args& args) {
         options);
     return kExitOk;
   }
-  if (!vm.count("name")) throw UsageError("a NAME is required; 'kvmrun ps' lists the VMs");
-  const std::string given = vm["name"].as<std::string>();
+  const std::string given = RequiredName(vm);
   const auto max_offset = MaxOffsetOption(vm);
   const auto agent_wait = AgentWaitOption(vm);
   const std::string socket = given.find('/') == std::string::npos ? AgentSocketOf(given) : given;
