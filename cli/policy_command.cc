@@ -121,7 +121,8 @@ int PolicyCommand(const Args& args) {
         "Shows the clock policy kvmrun gives a guest OS (RTC base, lost-tick policy and clock,\n"
         "PIT lost-tick policy, HPET, Hyper-V clock and enlightenments, kvm-clock), why, and the\n"
         "QEMU arguments it renders to for a QEMU version and accelerator. QEMU's own defaults\n"
-        "are never written out. Overrides win over the OS defaults.\n"
+        "are never written out. Overrides win over the OS defaults. --explain also shows the\n"
+        "hardware 'kvmrun run' gives the OS (size, firmware, TPM, buses, network card, display).\n"
         "Exit: 0 shown, 2 an unknown OS, a bad value or bad usage (the valid ones named).\n\n"
         "Examples:\n"
         "  kvmrun policy --os windows-11 --explain\n"
@@ -148,7 +149,9 @@ int PolicyCommand(const Args& args) {
   const ClockRendering rendering = RenderClock(policy, target.caps, target.accel, target.host_gaps);
 
   if (vm.count("explain")) {
-    std::cout << ExplainTable(policy, rendering, target);
+    VmSpec spec;
+    spec.os = os;
+    std::cout << ExplainTable(policy, rendering, target) << "\n" << HardwareTable(spec);
     return kExitOk;
   }
   const std::vector<std::string> argv = ClockArgv(rendering, target.cpu_model);

@@ -22,6 +22,7 @@
 #include "kvmrun/vm.h"
 #include "kvmrun/vm_registry.h"
 #include "kvmrun/vm_run.h"
+#include "policy/names.h"
 
 namespace kvmrun::cli {
 namespace {
@@ -52,11 +53,28 @@ std::vector<T> Many(const po::variables_map& vm, const char* option) {
 void AddRunVmOptions(po::options_description& options) {
   // clang-format off
   options.add_options()
-      ("readonly-disk", po::value<std::vector<std::string>>()->value_name("FILE[,format=F]"),
-       "a read-only virtio disk (repeatable; as --disk)")
+      ("readonly-disk",
+       po::value<std::vector<std::string>>()->value_name("FILE[,format=F][,bus=B]"),
+       "a read-only disk (repeatable; as --disk)")
       ("snapshot", "discard all writes to the disks")
-      ("cdrom", po::value<std::string>()->value_name("FILE"), "an ISO image")
+      ("cdrom", po::value<std::vector<std::string>>()->value_name("FILE"),
+       "an ISO image, read-only (repeatable: an installer, then a driver ISO such as\n"
+       "virtio-win); on sata, or ide for the OSes that predate AHCI")
+      ("boot", po::value<std::string>()->default_value("disk")->value_name("disk|cdrom"),
+       "what the firmware tries first (cdrom: install from the first --cdrom)")
       ("net", "a user-mode network card (off by default)")
+      ("net-model", po::value<std::string>()->value_name("virtio|e1000e|e1000|rtl8139"),
+       "the network card (default: the OS's; e1000e for Windows, virtio for Linux)")
+      ("forward", po::value<std::vector<std::string>>()->value_name("[tcp:|udp:][ADDR:]HP:GP"),
+       "forward host port HP to guest port GP (repeatable; implies --net). ADDR is\n"
+       "127.0.0.1 unless given: tcp:2222:22 lets 'ssh -p 2222 localhost' reach the guest")
+      ("display", po::value<std::string>()->default_value("none")->value_name("MODE"),
+       "none (the serial console only), vnc (127.0.0.1, first free port from 5900,\n"
+       "printed), vnc=unix (a socket in the VM's runtime directory), vnc=ADDR:PORT (no\n"
+       "password: ADDR other than loopback is announced), spice (a Unix socket), gtk")
+      ("state-dir", po::value<std::string>()->value_name("DIR"),
+       "keep the UEFI variables and TPM state here (default with --name: \n"
+       "$XDG_DATA_HOME/kvmrun/vms/NAME; without: thrown away with the VM)")
       ("no-reboot", "a guest reboot ends the VM")
       ("no-agent", "no virtio-serial port for the QEMU guest agent (kvmrun exec needs one)")
       ("name", po::value<std::string>()->default_value("kvmrun")->value_name("NAME"),
@@ -145,8 +163,17 @@ VmSpec SpecFrom(const po::variables_map& vm) {
   for (const std::string& arg : Many<std::string>(vm, "readonly-disk")) {
     spec.disks.push_back(ParseDiskArgument(arg, true, snapshot, "readonly_disk"));
   }
-  if (vm.count("cdrom")) spec.cdrom = vm["cdrom"].as<std::string>();
+  spec.cdroms = Many<std::string>(vm, "cdrom");
+  spec.boot_from = ParseName(vm["boot"].as<std::string>(), "--boot", kAllBootFroms);
   spec.network = vm.count("net") > 0;
+  if (vm.count("net-model")) {
+    spec.nic_model = ParseNicModel(vm["net-model"].as<std::string>(), "--net-model");
+  }
+  for (const std::string& arg : Many<std::string>(vm, "forward")) {
+    spec.forwards.push_back(ParseForwardArgument(arg, "--forward"));
+  }
+  spec.display = ParseDisplayArgument(vm["display"].as<std::string>(), "--display");
+  if (vm.count("state-dir")) spec.state_dir = vm["state-dir"].as<std::string>();
   spec.no_reboot = vm.count("no-reboot") > 0;
   spec.agent = vm.count("no-agent") == 0;
   spec.name = vm["name"].as<std::string>();
@@ -155,6 +182,14 @@ VmSpec SpecFrom(const po::variables_map& vm) {
   spec.extra_args = Many<std::string>(vm, "extra-arg");
   spec.verify = ParseVerifyMode(vm["verify"].as<std::string>());
   if (vm.count("restore")) spec.restore_from = vm["restore"].as<std::string>();
+  if (spec.state_dir.empty() && !vm["name"].defaulted()) {
+    // A VM someone named is one they come back to: its UEFI variables and TPM are kept.
+    const HardwareProfile hardware = ResolveHardware(spec);
+    if (hardware.firmware != Firmware::kBios || hardware.tpm) {
+      ValidateVmName(spec.name);
+      spec.state_dir = DefaultStateDir(spec.name);
+    }
+  }
   return spec;
 }
 
@@ -171,6 +206,8 @@ nlohmann::json NamedVmInfo(const Vm& vm, const VmSpec& spec, bool detached,
           {"qemu_version", ToString(vm.capabilities().version)},
           {"qmp_socket", spec.qmp_socket},
           {"agent_socket", vm.agent_socket()},
+          {"display", vm.display()},
+          {"state_dir", spec.state_dir},
           {"console_log", options.console_log},
           {"snapshot_identity", SnapshotIdentityToJson(vm.snapshot_identity())},
           {"snapshot_refusal", vm.SnapshotRefusal()}};
@@ -422,6 +459,17 @@ int RunCommand(const Args& args) {
       std::cerr << "kvmrun: QEMU " << ToString(machine->capabilities().version) << " ("
                 << machine->qemu() << "), " << ToString(machine->accel().accel) << ", -cpu "
                 << machine->accel().cpu_model << ", os " << ToString(spec.os) << "\n";
+      const HardwareProfile& hw = machine->hardware();
+      if (hw.firmware != Firmware::kBios || hw.tpm) {
+        std::cerr << "kvmrun: firmware " << ToString(hw.firmware)
+                  << (hw.tpm ? ", TPM 2.0 (swtpm)" : "") << ", kept in "
+                  << (spec.state_dir.empty() ? "the runtime directory (thrown away)"
+                                             : spec.state_dir)
+                  << "\n";
+      }
+      if (!machine->display().empty()) {
+        std::cerr << "kvmrun: display: " << machine->display() << "\n";
+      }
       for (const std::string& hint : ConsoleHints(spec, vm_options)) {
         std::cerr << "kvmrun: hint: " << hint << "\n";
       }

@@ -57,7 +57,7 @@ int TimecheckCommand(const Args& args) {
       ("append", po::value<std::string>()->value_name("ARGS"),
        "--mode wall: the guest's kernel command line (default for the probe guest:\n"
        "console=ttyS0 quiet kvmrun.hold)")
-      ("disk", po::value<std::string>()->value_name("FILE[,format=F]"),
+      ("disk", po::value<std::string>()->value_name("FILE[,format=F][,bus=B]"),
        "--mode wall: boot this disk instead of a kernel (a guest with qemu-guest-agent;\n"
        "writes are discarded)");
   // clang-format on

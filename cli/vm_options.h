@@ -18,6 +18,7 @@ namespace kvmrun::cli {
 void AddGuestOptions(po::options_description& options);
 void ApplyGuestOptions(const po::variables_map& vm, VmSpec& spec);
 
+// After ApplyGuestOptions: --memory and --cpus default to what the OS needs (RecommendedSizing).
 void AddHardwareOptions(po::options_description& options);
 void ApplyHardwareOptions(const po::variables_map& vm, VmSpec& spec);
 

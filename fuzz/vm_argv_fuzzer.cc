@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "kvmrun/clock_policy.h"
 #include "kvmrun/error.h"
+#include "kvmrun/hardware_profile.h"
 #include "kvmrun/qemu_command.h"
 
 namespace {
@@ -88,6 +89,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   plan.accel = kvmrun::Accel::kTcg;
   plan.cpu_model = spec.cpu_model.empty() ? "max" : spec.cpu_model;
   plan.agent_socket = "/run/user/1000/kvmrun-1-abc,def/agent.sock";
+  try {
+    plan.hardware = kvmrun::ResolveHardware(spec);
+  } catch (const kvmrun::UsageError&) {
+    return 0;
+  }
+  if (plan.hardware.firmware != kvmrun::Firmware::kBios) {
+    plan.firmware_code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+    plan.firmware_vars = "/home/u/vm,s/uefi-vars.fd";
+    plan.firmware_requires_smm = plan.hardware.firmware == kvmrun::Firmware::kUefiSecure;
+  }
+  if (plan.hardware.tpm) plan.tpm_socket = "/run/user/1000/kvmrun-1-abc,def/swtpm.sock";
+  plan.display_socket = "/run/user/1000/kvmrun-1-abc,def/vnc.sock";
+  // The files the -drive options open, in order.
+  std::vector<std::string> files;
+  if (!plan.firmware_code.empty()) files = {plan.firmware_code, plan.firmware_vars};
+  const bool cdrom_first = spec.boot_from == kvmrun::BootFrom::kCdrom;
+  if (cdrom_first) files.insert(files.end(), spec.cdroms.begin(), spec.cdroms.end());
+  for (const kvmrun::DiskSpec& disk : spec.disks) files.push_back(disk.path);
+  if (!cdrom_first) files.insert(files.end(), spec.cdroms.begin(), spec.cdroms.end());
   plan.clock = kvmrun::RenderClock(kvmrun::MakeClockPolicy(spec.os, spec.clock_overrides),
                                    kvmrun::ShippedCapabilitiesFor("7.2"), plan.accel);
   const std::vector<std::string> argv = kvmrun::BuildQemuArgv(spec, plan);
@@ -103,22 +123,49 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (option == "-name") {
       Check(Keys(value, {"guest"}).at("guest") == spec.name);
     } else if (option == "-drive") {
-      const auto keys = Keys(
-          value, {"file.driver", "file.filename", "format", "if", "readonly", "snapshot", "media"});
+      const auto keys = Keys(value, {"file.driver", "file.filename", "format", "if", "readonly",
+                                     "snapshot", "media", "id", "unit"});
       Check(keys.at("file.driver") == "file");
-      const std::string& path = drives < spec.disks.size() ? spec.disks[drives].path : spec.cdrom;
-      Check(keys.at("file.filename") == kvmrun::LocalPath(path));
+      Check(drives < files.size() && keys.at("file.filename") == kvmrun::LocalPath(files[drives]));
       ++drives;
     } else if (option == "-chardev") {
       const auto keys = Keys(value, {"", "id", "fd", "path", "server", "wait"});
       Check(keys.at("") == "socket");
       if (keys.count("path")) {
         Check(keys.at("path") == kvmrun::LocalPath(spec.qmp_socket) ||
-              keys.at("path") == plan.agent_socket);
+              keys.at("path") == plan.agent_socket || keys.at("path") == plan.tpm_socket);
       }
       ++chardevs;
     } else if (option == "-device") {
-      Keys(value, {"", "id", "bus", "chardev", "name"});
+      Keys(value, {"", "id", "bus", "chardev", "name", "drive", "bootindex", "tpmdev", "fsdev",
+                   "mount_tag"});
+    } else if (option == "-fsdev") {
+      Keys(value, {"", "id", "path", "security_model", "readonly"});
+    } else if (option == "-tpmdev") {
+      Keys(value, {"", "id", "chardev"});
+    } else if (option == "-vnc") {
+      const auto keys = Keys(value, {"", "to"});
+      const std::string& vnc = keys.at("");
+      const std::string& listen = spec.display.listen;
+      if (listen.empty()) {
+        Check(vnc == "127.0.0.1:0" && keys.at("to") == "99");
+      } else if (listen == "unix") {
+        Check(vnc == "unix:" + plan.display_socket);
+      } else {
+        Check(vnc.substr(0, vnc.rfind(':')) == listen.substr(0, listen.rfind(':')));
+      }
+    } else if (option == "-spice") {
+      Check(Keys(value, {"unix", "addr", "disable-ticketing"}).at("addr") == plan.display_socket);
+    } else if (option == "-nic") {
+      std::size_t forwards = 0;
+      for (const auto& [key, val] : SplitOpts(value)) {
+        Check(key.empty() || key == "model" || key == "hostfwd");
+        if (key == "hostfwd") {
+          Check(forwards < spec.forwards.size() && val == ToString(spec.forwards[forwards]));
+          ++forwards;
+        }
+      }
+      Check(forwards == spec.forwards.size());
     } else if (option == "-kernel") {
       Check(value == kvmrun::LocalPath(spec.kernel));
     } else if (option == "-initrd") {
@@ -126,8 +173,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (option == "-append") {
       Check(value == spec.append);
     } else if (option == "-machine") {
-      const auto keys = Keys(value, {"", "hpet"});
-      if (keys.count("")) Check(keys.at("") == spec.machine);
+      const auto keys = Keys(value, {"", "hpet", "smm"});
+      if (keys.count("")) Check(keys.at("") == plan.hardware.machine);
     } else if (option == "-cpu") {
       Check(SplitOpts(value).front().second == plan.cpu_model);
     } else if (option == "-L") {
@@ -135,14 +182,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (option == "-mon") {
       Keys(value, {"chardev", "mode"});
     } else if (option == "-serial" || option == "-accel" || option == "-m" || option == "-smp" ||
-               option == "-display" || option == "-rtc" || option == "-global" ||
-               option == "-nic") {
+               option == "-display" || option == "-rtc" || option == "-global") {
       // Values kvmrun makes itself, from enums and numbers.
     } else {
       Fail();  // an option kvmrun never emits
     }
   }
-  Check(drives == spec.disks.size() + (spec.cdrom.empty() ? 0 : 1));
-  Check(chardevs == 2 + (spec.qmp_socket.empty() ? 0 : 1) + (spec.agent ? 1 : 0));
+  Check(drives == files.size());
+  Check(chardevs == 2 + (spec.qmp_socket.empty() ? 0 : 1) + (spec.agent ? 1 : 0) +
+                        (plan.tpm_socket.empty() ? 0 : 1));
   return 0;
 }

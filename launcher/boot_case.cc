@@ -166,7 +166,7 @@ void ValidateBootCase(const BootCase& c) {
   }
   Compile(c.expect, "expect");
   for (const std::string& fail : c.fail) Compile(fail, "fail");
-  if (c.spec.kernel.empty() && c.spec.disks.empty() && c.spec.cdrom.empty()) {
+  if (c.spec.kernel.empty() && c.spec.disks.empty() && c.spec.cdroms.empty()) {
     throw UsageError("kernel", which + "nothing to boot: no kernel, disk or cdrom");
   }
   ValidateVmSpec(c.spec);
@@ -307,7 +307,7 @@ VmSpec WithSavedOverlays(VmSpec spec, const std::string& file, const BootTestOpt
       throw Error("qemu-img could not create the overlay '" + overlay + "' of '" + disk.path +
                   "': " + made.err);
     }
-    disk = DiskSpec{overlay, DiskFormat::kQcow2, true, false, false};
+    disk = DiskSpec{overlay, DiskFormat::kQcow2, true, false, false, disk.bus};
   }
   return spec;
 }

@@ -22,19 +22,82 @@ std::string LocalFileDrive(std::string_view path, DiskFormat format) {
          ",format=" + std::string(ToString(format));
 }
 
+namespace {
+
+std::string_view QemuNicModel(NicModel model) {
+  switch (model) {
+    case NicModel::kVirtio:
+      return "virtio-net-pci";
+    case NicModel::kE1000e:
+      return "e1000e";
+    case NicModel::kE1000:
+      return "e1000";
+    case NicModel::kRtl8139:
+      return "rtl8139";
+  }
+  return "?";
+}
+
+// Disks and cdroms: each a -drive without a device (if=none) and a -device that puts it on its
+// bus, with its place in the boot order when the firmware boots from disk (no --kernel).
+class DriveWriter {
+ public:
+  DriveWriter(std::vector<std::string>& argv, bool boot_order)
+      : argv_(argv), boot_order_(boot_order) {}
+
+  void Add(const std::string& drive, const std::string& id, DiskBus bus, bool cdrom) {
+    argv_.insert(argv_.end(), {"-drive", drive + ",if=none,id=" + id});
+    std::string device;
+    switch (bus) {
+      case DiskBus::kVirtio:
+        device = "virtio-blk-pci";
+        break;
+      case DiskBus::kSata:
+        if (sata_ports_++ == 0) argv_.insert(argv_.end(), {"-device", "ich9-ahci,id=kvmrun-ahci"});
+        device = std::string(cdrom ? "ide-cd" : "ide-hd") + ",bus=kvmrun-ahci." +
+                 std::to_string(sata_ports_ - 1);
+        break;
+      case DiskBus::kIde:
+        device = cdrom ? "ide-cd" : "ide-hd";  // QEMU picks the next free IDE unit
+        break;
+      case DiskBus::kScsi:
+        if (scsi_devices_++ == 0) {
+          argv_.insert(argv_.end(), {"-device", "virtio-scsi-pci,id=kvmrun-scsi"});
+        }
+        device = std::string(cdrom ? "scsi-cd" : "scsi-hd") + ",bus=kvmrun-scsi.0";
+        break;
+    }
+    device += ",drive=" + id;
+    if (boot_order_) device += ",bootindex=" + std::to_string(next_boot_index_++);
+    argv_.insert(argv_.end(), {"-device", device});
+  }
+
+ private:
+  std::vector<std::string>& argv_;
+  bool boot_order_;
+  int sata_ports_ = 0;
+  int scsi_devices_ = 0;
+  int next_boot_index_ = 0;
+};
+
+}  // namespace
+
 std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& plan) {
   std::vector<std::string> argv = {plan.qemu};
   const auto add = [&](std::initializer_list<std::string> args) {
     argv.insert(argv.end(), args.begin(), args.end());
   };
+  const HardwareProfile& hw = plan.hardware;
 
   // A paused VM with only what kvmrun asks for: no default devices, no host config files.
   // "guest=" keeps a name such as "db=primary" from being read as QEMU's own -name options.
   const bool standalone = !plan.standalone_qmp_socket.empty();
   add({"-name", "guest=" + EscapeQemuOptionValue(spec.name), "-nodefaults", "-no-user-config",
-       "-display", "none"});
+       "-display", spec.display.kind == DisplayKind::kGtk ? "gtk" : "none"});
   if (!standalone) add({"-S"});
-  if (!spec.machine.empty()) add({"-machine", spec.machine});
+  if (!hw.machine.empty()) add({"-machine", hw.machine});
+  // Secure Boot's variables are writable only from SMM, so the guest's OS cannot forge them.
+  if (plan.firmware_requires_smm) add({"-machine", "smm=on"});
   add({"-accel", std::string(ToString(plan.accel))});
   add({"-m", std::to_string(spec.memory_mib), "-smp", std::to_string(spec.cpus)});
   const auto cpu = CpuArgv(plan.cpu_model, plan.clock.cpu_features);
@@ -62,20 +125,43 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
          "-mon", std::string("chardev=") + kPublicQmpChardevId + ",mode=control"});
   }
 
+  // UEFI: the firmware's code read-only, and the VM's own copy of its variable store.
+  if (!plan.firmware_code.empty()) {
+    add({"-drive",
+         LocalFileDrive(plan.firmware_code, DiskFormat::kRaw) + ",if=pflash,unit=0,readonly=on",
+         "-drive", LocalFileDrive(plan.firmware_vars, DiskFormat::kRaw) + ",if=pflash,unit=1"});
+    if (plan.firmware_requires_smm) {
+      add({"-global", "driver=cfi.pflash01,property=secure,value=on"});
+    }
+  }
+
   // -kernel, -initrd and -append take their value verbatim (no comma syntax), and as separate
   // argv elements a value starting with '-' stays a value.
   if (!spec.kernel.empty()) add({"-kernel", LocalPath(spec.kernel)});
   if (!spec.initrd.empty()) add({"-initrd", LocalPath(spec.initrd)});
   if (!spec.append.empty()) add({"-append", spec.append});
-  for (const DiskSpec& disk : spec.disks) {
-    std::string drive = LocalFileDrive(disk.path, disk.format) + ",if=virtio";
-    if (disk.read_only) drive += ",readonly=on";
-    if (disk.snapshot) drive += ",snapshot=on";
-    add({"-drive", drive});
-  }
-  if (!spec.cdrom.empty()) {
-    add({"-drive",
-         LocalFileDrive(spec.cdrom, DiskFormat::kRaw) + ",media=cdrom,readonly=on,if=ide"});
+  DriveWriter drives(argv, spec.kernel.empty());
+  const auto add_disks = [&] {
+    for (std::size_t i = 0; i < spec.disks.size(); ++i) {
+      const DiskSpec& disk = spec.disks[i];
+      std::string drive = LocalFileDrive(disk.path, disk.format);
+      if (disk.read_only) drive += ",readonly=on";
+      if (disk.snapshot) drive += ",snapshot=on";
+      drives.Add(drive, "kvmrun-disk" + std::to_string(i), disk.bus.value_or(hw.disk_bus), false);
+    }
+  };
+  const auto add_cdroms = [&] {
+    for (std::size_t i = 0; i < spec.cdroms.size(); ++i) {
+      drives.Add(LocalFileDrive(spec.cdroms[i], DiskFormat::kRaw) + ",media=cdrom,readonly=on",
+                 "kvmrun-cd" + std::to_string(i), hw.cdrom_bus, true);
+    }
+  };
+  if (spec.boot_from == BootFrom::kCdrom) {
+    add_cdroms();
+    add_disks();
+  } else {
+    add_disks();
+    add_cdroms();
   }
   if (spec.agent && !plan.agent_socket.empty()) {
     // The guest agent's virtio-serial port, its host end a socket QEMU listens on: one client
@@ -87,6 +173,14 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
          std::string("virtserialport,bus=kvmrun-serial.0,chardev=") + kAgentChardevId +
              ",name=org.qemu.guest_agent.0"});
   }
+  if (!plan.tpm_socket.empty()) {
+    // TPM 2.0 on the TIS interface, which every x86 machine type has; swtpm does the work.
+    add({"-chardev",
+         std::string("socket,id=") + kTpmChardevId +
+             ",path=" + EscapeQemuOptionValue(LocalPath(plan.tpm_socket)),
+         "-tpmdev", std::string("emulator,id=kvmrun-tpm0,chardev=") + kTpmChardevId, "-device",
+         "tpm-tis,tpmdev=kvmrun-tpm0"});
+  }
   for (std::size_t i = 0; i < spec.shares.size(); ++i) {
     const ShareSpec& share = spec.shares[i];
     const std::string id = "kvmrun-fs" + std::to_string(i);
@@ -96,7 +190,27 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
              ",security_model=none" + (share.read_only ? ",readonly=on" : ""),
          "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag});
   }
-  if (spec.network) add({"-nic", "user,model=virtio-net-pci"});
+  if (spec.network || !spec.forwards.empty()) {
+    std::string nic = "user,model=" + std::string(QemuNicModel(hw.nic));
+    for (const PortForward& forward : spec.forwards) nic += ",hostfwd=" + ToString(forward);
+    add({"-nic", nic});
+  }
+  if (!hw.display_device.empty()) add({"-device", hw.display_device});
+  if (spec.display.kind == DisplayKind::kVnc) {
+    // Loopback, the first free display from :0 (port 5900), unless told otherwise.
+    std::string vnc = "127.0.0.1:0,to=99";
+    if (spec.display.listen == "unix") {
+      vnc = "unix:" + EscapeQemuOptionValue(LocalPath(plan.display_socket));
+    } else if (!spec.display.listen.empty()) {
+      const std::size_t colon = spec.display.listen.rfind(':');
+      vnc = spec.display.listen.substr(0, colon) + ":" +
+            std::to_string(std::stoi(spec.display.listen.substr(colon + 1)) - 5900);
+    }
+    add({"-vnc", vnc});
+  } else if (spec.display.kind == DisplayKind::kSpice) {
+    add({"-spice", "unix=on,addr=" + EscapeQemuOptionValue(LocalPath(plan.display_socket)) +
+                       ",disable-ticketing=on"});
+  }
   if (spec.no_reboot) add({"-no-reboot"});
   for (const std::string& dir : plan.firmware_dirs) add({"-L", LocalPath(dir)});
   for (const std::string& dir : spec.firmware_dirs) add({"-L", LocalPath(dir)});

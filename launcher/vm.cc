@@ -11,11 +11,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
 
 #include "kvmrun/error.h"
+#include "kvmrun/firmware.h"
+#include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_command.h"
 #include "kvmrun/qemu_probe.h"
 #include "kvmrun/qmp_commands.h"
@@ -23,6 +26,7 @@
 #include "launcher/errno_text.h"
 #include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
+#include "launcher/swtpm.h"
 #include "launcher/unique_fd.h"
 
 namespace kvmrun {
@@ -63,6 +67,8 @@ struct Decisions {
   ClockPolicy policy;
   ClockRendering rendering;
   std::vector<std::string> firmware_dirs;
+  HardwareProfile hardware;
+  std::optional<FirmwareImage> firmware;  // UEFI
 };
 
 void FillDefaults(VmOptions& o) {
@@ -139,7 +145,45 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
   d.rendering = RenderClock(d.policy, d.caps, d.accel.accel, d.kvm.hv_unsupported);
   d.firmware_dirs =
       spec.firmware_dirs.empty() ? FirmwareDirsFor(d.qemu) : std::vector<std::string>{};
+  d.hardware = ResolveHardware(spec);
+  if (d.hardware.firmware != Firmware::kBios) {
+    d.firmware = FindFirmware(d.hardware.firmware, d.hardware.machine);
+  }
   return d;
+}
+
+// Files a VM keeps in its state directory (spec.state_dir, else its runtime directory).
+std::string VarsPath(const std::string& dir, Firmware firmware) {
+  return dir + "/" + std::string(ToString(firmware)) + "-vars.fd";
+}
+constexpr char kTpmStateName[] = "tpm";
+constexpr char kSwtpmSocketName[] = "swtpm.sock";
+constexpr char kSwtpmLogName[] = "swtpm.log";
+
+std::string DisplaySocketName(const DisplaySpec& display) {
+  if (display.kind == DisplayKind::kSpice) return "spice.sock";
+  if (display.kind == DisplayKind::kVnc && display.listen == "unix") return "vnc.sock";
+  return "";
+}
+
+// The VM's own copy of the firmware's variable store: made from the template on the first
+// run, kept (with what the guest wrote to it) in a state directory for the next.
+void EnsureVarsFile(const std::string& vars, const FirmwareImage& image) {
+  if (access(vars.c_str(), F_OK) == 0) return;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(vars).parent_path(), ec);
+  const std::string partial = vars + ".partial";
+  std::filesystem::copy_file(image.vars_template, partial,
+                             std::filesystem::copy_options::overwrite_existing, ec);
+  if (!ec)
+    std::filesystem::permissions(
+        partial, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  if (!ec) std::filesystem::rename(partial, vars, ec);
+  if (ec) {
+    std::filesystem::remove(partial);
+    throw UsageError("state_dir", "cannot copy the UEFI variable store '" + image.vars_template +
+                                      "' to '" + vars + "': " + ec.message());
+  }
 }
 
 // The guest agent's socket in the VM's runtime directory.
@@ -178,10 +222,28 @@ std::vector<std::string> RestoreArgv(const VmSpec& spec, const LaunchPlan& plan)
   return argv;
 }
 
-LaunchPlan MakePlan(const Decisions& d, const std::string& runtime_dir) {
-  return LaunchPlan{d.qemu,      d.accel.accel,   d.accel.cpu_model,
-                    d.rendering, d.firmware_dirs, runtime_dir + "/" + kAgentSocketName,
-                    ""};
+// `runtime_dir` holds the sockets, `state_dir` what outlives a run (the same directory for a
+// throwaway VM).
+LaunchPlan MakePlan(const VmSpec& spec, const Decisions& d, const std::string& runtime_dir,
+                    const std::string& state_dir) {
+  LaunchPlan plan;
+  plan.qemu = d.qemu;
+  plan.accel = d.accel.accel;
+  plan.cpu_model = d.accel.cpu_model;
+  plan.clock = d.rendering;
+  plan.firmware_dirs = d.firmware_dirs;
+  plan.agent_socket = runtime_dir + "/" + kAgentSocketName;
+  plan.hardware = d.hardware;
+  if (d.firmware) {
+    plan.firmware_code = d.firmware->code;
+    plan.firmware_vars = VarsPath(state_dir, d.hardware.firmware);
+    plan.firmware_requires_smm = d.firmware->requires_smm;
+  }
+  if (d.hardware.tpm) plan.tpm_socket = runtime_dir + "/" + kSwtpmSocketName;
+  if (const std::string name = DisplaySocketName(spec.display); !name.empty()) {
+    plan.display_socket = runtime_dir + "/" + name;
+  }
+  return plan;
 }
 
 // Opens the console log for writing. open() of a FIFO without a reader blocks until one comes;
@@ -275,6 +337,10 @@ Vm::~Vm() {
   if (exit_status_) RemovePublicSocket();
   qmp_.reset();
   process_.reset();
+  // swtpm ends by itself once QEMU has closed its connection (--terminate); a QEMU that never
+  // connected leaves it to be killed here.
+  if (swtpm_ && !swtpm_->Wait(options_.step_timeout)) swtpm_->Signal(SIGKILL);
+  swtpm_.reset();
 }
 
 pid_t Vm::pid() const { return process_ ? process_->pid() : -1; }
@@ -319,20 +385,45 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   vm->policy_ = d.policy;
   vm->rendering_ = d.rendering;
 
+  vm->hardware_ = d.hardware;
+
   auto [qmp_ours, qmp_theirs] = MakeSocketPair();
   auto [console_ours, console_theirs] = MakeSocketPair();
   auto [err_read, err_write] = MakePipe();
-  const LaunchPlan plan = MakePlan(d, vm->runtime_->path());
-  if (spec.agent) {
+  const std::string state_dir = spec.state_dir.empty() ? vm->runtime_->path() : spec.state_dir;
+  const LaunchPlan plan = MakePlan(spec, d, vm->runtime_->path(), state_dir);
+  // Every socket kvmrun names lives in the runtime directory, whose path must leave room.
+  for (const std::string& socket : {plan.agent_socket, plan.tpm_socket, plan.display_socket}) {
     constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
-    if (plan.agent_socket.size() > kMaxSocketPath) {
-      throw UsageError("runtime_base", "'" + o.runtime_base +
-                                           "' is too long for the guest "
-                                           "agent's socket in it (" +
-                                           std::to_string(plan.agent_socket.size()) + " of " +
-                                           std::to_string(kMaxSocketPath) + " bytes)");
+    if (socket.size() > kMaxSocketPath) {
+      throw UsageError("runtime_base", "'" + o.runtime_base + "' is too long for the socket '" +
+                                           socket + "' in it (" + std::to_string(socket.size()) +
+                                           " of " + std::to_string(kMaxSocketPath) + " bytes)");
     }
-    vm->agent_socket_ = plan.agent_socket;
+  }
+  if (spec.agent) vm->agent_socket_ = plan.agent_socket;
+  if (!spec.state_dir.empty() && (d.firmware || d.hardware.tpm)) {
+    // The guest's secrets live here (its UEFI variables, its TPM): the user's eyes only.
+    std::error_code ec;
+    if (std::filesystem::create_directories(spec.state_dir, ec)) {
+      std::filesystem::permissions(spec.state_dir, std::filesystem::perms::owner_all, ec);
+    }
+    if (ec) {
+      throw UsageError("state_dir", "cannot create '" + spec.state_dir + "': " + ec.message());
+    }
+  }
+  if (d.firmware) EnsureVarsFile(plan.firmware_vars, *d.firmware);
+  for (const PortForward& forward : spec.forwards) {
+    if (!IsLoopbackAddress(forward.host_address) && o.on_notice) {
+      o.on_notice("port forward " + ToString(forward) + " listens on " + forward.host_address +
+                  ": reachable from the network, not only from this host");
+    }
+  }
+  if (spec.display.kind == DisplayKind::kVnc && !spec.display.listen.empty() &&
+      spec.display.listen != "unix" && !IsLoopbackAddress(spec.display.listen) && o.on_notice) {
+    o.on_notice("VNC listens on " + spec.display.listen +
+                " without a password: anyone who reaches this host's port sees and types on "
+                "the guest's screen");
   }
   vm->argv_ = BuildQemuArgv(spec, plan);
   vm->identity_ = IdentityOf(*vm, vm->runtime_->path());
@@ -349,6 +440,12 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
 
   vm->io_ = std::make_unique<Io>();
   if (!o.console_log.empty()) vm->io_->console_file = OpenConsoleLog(o);
+  if (!plan.tpm_socket.empty()) {
+    vm->swtpm_ = StartSwtpm(*o.runner,
+                            {state_dir + "/" + kTpmStateName, plan.tpm_socket,
+                             vm->runtime_->path() + "/" + kSwtpmLogName},
+                            o.stop.get(), o.qmp_timeout);
+  }
 
   SpawnRequest request = QemuSpawnRequest(vm->qemu_, {});
   request.argv = vm->argv_;
@@ -420,6 +517,8 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     vm->timings_.incoming = Since(incoming_start);
   }
 
+  vm->ReadHardwareBack();
+
   if (spec.verify != VerifyMode::kOff) {
     const auto verify_start = Clock::now();
     ClockReadback readback;
@@ -446,7 +545,49 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   return vm;
 }
 
+// What QMP can see of the hardware: the TPM QEMU made, and where the display listens.
+void Vm::ReadHardwareBack() {
+  const auto ask = [&](const char* command) {
+    try {
+      return qmp_->Execute(command);
+    } catch (const Error& e) {
+      FailStart(std::string("'") + command + "' failed (" + e.what() + ")");
+    }
+  };
+  if (hardware_.tpm) {
+    const nlohmann::json tpms = ask("query-tpm");
+    const bool found = tpms.is_array() && std::any_of(tpms.begin(), tpms.end(), [](const auto& t) {
+                         return t.value("id", "") == "kvmrun-tpm0";
+                       });
+    if (!found) FailStart("QEMU has no TPM ('query-tpm' answered " + tpms.dump() + ")");
+  }
+  switch (spec_.display.kind) {
+    case DisplayKind::kNone:
+      break;
+    case DisplayKind::kVnc: {
+      const nlohmann::json vnc = ask("query-vnc");
+      if (!vnc.value("enabled", false)) FailStart("QEMU's VNC server is not enabled");
+      display_ = vnc.value("family", "") == "unix" ? "vnc unix:" + vnc.value("host", std::string())
+                                                   : "vnc " + vnc.value("host", std::string()) +
+                                                         ":" + vnc.value("service", std::string());
+      break;
+    }
+    case DisplayKind::kSpice: {
+      const nlohmann::json spice = ask("query-spice");
+      if (!spice.value("enabled", false)) FailStart("QEMU's SPICE server is not enabled");
+      display_ = "spice unix:" + spice.value("host", std::string());
+      break;
+    }
+    case DisplayKind::kGtk:
+      display_ = "gtk";
+      break;
+  }
+}
+
 std::string Vm::SnapshotRefusal() const {
+  if (swtpm_) {
+    return "the VM has a TPM, whose state lives in swtpm and is not saved with the snapshot";
+  }
   for (const DiskSpec* disk : WritableDisks(spec_)) {
     if (disk->snapshot || restored_from_) {
       return "the writes to disk '" + disk->path +
@@ -752,10 +893,29 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
   if (spec.restore_from.empty()) {
     // A command line to paste: its sockets beside the runtime directories, named after the VM.
     const std::string prefix = options.runtime_base + "/" + spec.name;
-    LaunchPlan launch = MakePlan(d, "");
+    const std::string state_dir = spec.state_dir.empty() ? prefix + ".state" : spec.state_dir;
+    LaunchPlan launch = MakePlan(spec, d, prefix + ".run", state_dir);
     launch.agent_socket = prefix + ".agent.sock";
     launch.standalone_qmp_socket = prefix + ".qmp.sock";
+    if (!launch.tpm_socket.empty()) launch.tpm_socket = prefix + ".swtpm.sock";
+    if (!launch.display_socket.empty()) {
+      launch.display_socket = prefix + "." + DisplaySocketName(spec.display);
+    }
     plan.argv = BuildQemuArgv(spec, launch);
+    if (d.firmware && access(launch.firmware_vars.c_str(), F_OK) != 0) {
+      plan.notes.push_back("UEFI keeps its variables in " + launch.firmware_vars +
+                           ", which does not exist yet; first: install -m 600 " +
+                           d.firmware->vars_template + " " + launch.firmware_vars);
+    }
+    if (!launch.tpm_socket.empty()) {
+      const std::string swtpm = FindExecutable("swtpm");
+      plan.notes.push_back("the TPM is swtpm's; first: mkdir -p " + state_dir + "/" +
+                           kTpmStateName + " && " +
+                           ShellJoin(SwtpmArgv(swtpm.empty() ? "swtpm" : swtpm,
+                                               {state_dir + "/" + kTpmStateName, launch.tpm_socket,
+                                                prefix + ".swtpm.log"})) +
+                           " &");
+    }
     plan.notes.push_back(
         "a command to run without kvmrun: the console on its terminal, QMP at " +
         launch.standalone_qmp_socket +
@@ -765,7 +925,8 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
         launch.standalone_qmp_socket + " --os " + std::string(ToString(spec.os)) + "' can)");
   } else {
     // No runtime directory exists for a plan: the agent's socket is shown where it would be.
-    const LaunchPlan launch = MakePlan(d, "$RUNTIME_DIR");
+    const LaunchPlan launch =
+        MakePlan(spec, d, "$RUNTIME_DIR", spec.state_dir.empty() ? "$RUNTIME_DIR" : spec.state_dir);
     ReadSnapshotHeader(spec.restore_from);  // a file that is no snapshot is refused here too
     plan.argv = RestoreArgv(spec, launch);
     plan.notes.push_back(

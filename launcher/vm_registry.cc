@@ -116,6 +116,17 @@ std::string DefaultNamedVmBase() {
   return "/tmp/kvmrun-" + std::to_string(getuid());
 }
 
+std::string DefaultStateDir(std::string_view name) {
+  std::string base;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg == '/') {
+    base = xdg;
+  } else {
+    const char* home = std::getenv("HOME");
+    base = std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.local/share";
+  }
+  return base + "/kvmrun/vms/" + std::string(name);
+}
+
 void ValidateVmName(std::string_view name) {
   const bool ok =
       !name.empty() && name.size() <= 64 && name.front() != '.' && name.front() != '-' &&

@@ -53,9 +53,110 @@ std::string_view ToString(DiskFormat format) {
   return "?";
 }
 
+std::string_view ToString(DiskBus bus) {
+  switch (bus) {
+    case DiskBus::kVirtio:
+      return "virtio";
+    case DiskBus::kSata:
+      return "sata";
+    case DiskBus::kIde:
+      return "ide";
+    case DiskBus::kScsi:
+      return "scsi";
+  }
+  return "?";
+}
+
+std::string_view ToString(Firmware firmware) {
+  switch (firmware) {
+    case Firmware::kBios:
+      return "bios";
+    case Firmware::kUefi:
+      return "uefi";
+    case Firmware::kUefiSecure:
+      return "uefi-secure";
+  }
+  return "?";
+}
+
+std::string_view ToString(NicModel model) {
+  switch (model) {
+    case NicModel::kVirtio:
+      return "virtio";
+    case NicModel::kE1000e:
+      return "e1000e";
+    case NicModel::kE1000:
+      return "e1000";
+    case NicModel::kRtl8139:
+      return "rtl8139";
+  }
+  return "?";
+}
+
+std::string_view ToString(DisplayKind kind) {
+  switch (kind) {
+    case DisplayKind::kNone:
+      return "none";
+    case DisplayKind::kVnc:
+      return "vnc";
+    case DisplayKind::kSpice:
+      return "spice";
+    case DisplayKind::kGtk:
+      return "gtk";
+  }
+  return "?";
+}
+
+std::string_view ToString(BootFrom from) {
+  switch (from) {
+    case BootFrom::kDisk:
+      return "disk";
+    case BootFrom::kCdrom:
+      return "cdrom";
+  }
+  return "?";
+}
+
+Firmware ParseFirmware(std::string_view text, std::string_view field) {
+  return ParseName(text, field, kAllFirmwares);
+}
+
+NicModel ParseNicModel(std::string_view text, std::string_view field) {
+  return ParseName(text, field, kAllNicModels);
+}
+
 namespace {
 
 constexpr std::uint64_t kMaxCpus = 1024;
+
+// A TCP or UDP port number, 1 to 65535; nullopt otherwise.
+std::optional<int> ParsePort(std::string_view text) {
+  int port = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc() || end != text.data() + text.size() || port < 1 || port > 65535) {
+    return std::nullopt;
+  }
+  return port;
+}
+
+// A dotted IPv4 address or "localhost": what QEMU's hostfwd and -vnc take without brackets.
+bool IsHostAddress(std::string_view text) {
+  if (text == "localhost") return true;
+  int parts = 0;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t end = std::min(text.find('.', at), text.size());
+    int value = 0;
+    const auto [stop, ec] = std::from_chars(text.data() + at, text.data() + end, value);
+    if (ec != std::errc() || stop != text.data() + end || end == at || end - at > 3 ||
+        value > 255) {
+      return false;
+    }
+    ++parts;
+    at = end + 1;
+  }
+  return parts == 4;
+}
 
 // Throws UsageError unless `path` names a readable regular file (or block device when
 // `allow_block`).
@@ -190,9 +291,11 @@ bool IsShareTag(std::string_view tag) {
 DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
                            std::string_view field) {
   const auto bad = [&](const std::string& why) {
-    return UsageError(std::string(field),
-                      "invalid value '" + std::string(text) + "' (" + why +
-                          "); valid: FILE or FILE,format=raw|qcow2 (write a comma in FILE as ,,)");
+    return UsageError(
+        std::string(field),
+        "invalid value '" + std::string(text) + "' (" + why +
+            "); valid: FILE[,format=raw|qcow2][,bus=virtio|sata|ide|scsi] (write a comma "
+            "in FILE as ,,)");
   };
   DiskSpec disk;
   disk.read_only = read_only;
@@ -201,6 +304,11 @@ DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
   disk.path = std::move(path);
   if (disk.path.empty()) throw bad("no file name");
   for (const std::string& item : options) {
+    if (item.rfind("bus=", 0) == 0) {
+      disk.bus = FindByName(std::string_view(item).substr(4), kAllDiskBuses);
+      if (!disk.bus) throw bad("unknown bus '" + item.substr(4) + "'");
+      continue;
+    }
     if (item.rfind("format=", 0) != 0) throw bad("unknown option '" + item + "'");
     const auto format = FindByName(std::string_view(item).substr(7), kAllDiskFormats);
     if (!format) throw bad("unknown format '" + item.substr(7) + "'");
@@ -240,6 +348,80 @@ ShareSpec ParseShareArgument(std::string_view text, std::size_t index, std::stri
   return share;
 }
 
+DisplaySpec ParseDisplayArgument(std::string_view text, std::string_view field) {
+  const auto bad = [&](const std::string& why) {
+    return UsageError(std::string(field),
+                      "invalid value '" + std::string(text) + "' (" + why +
+                          "); valid: none, vnc, vnc=unix, vnc=ADDR:PORT (PORT 5900 to 65535), "
+                          "spice, gtk");
+  };
+  const std::size_t eq = text.find('=');
+  DisplaySpec display;
+  const auto kind = FindByName(text.substr(0, eq), kAllDisplayKinds);
+  if (!kind) throw bad("unknown display '" + std::string(text.substr(0, eq)) + "'");
+  display.kind = *kind;
+  if (eq == std::string_view::npos) return display;
+  if (display.kind != DisplayKind::kVnc) throw bad("only vnc takes a value");
+  const std::string_view listen = text.substr(eq + 1);
+  if (listen != "unix") {
+    const std::size_t colon = listen.rfind(':');
+    const auto port =
+        colon == std::string_view::npos ? std::nullopt : ParsePort(listen.substr(colon + 1));
+    if (!port || *port < 5900) throw bad("no port from 5900 to 65535");
+    if (!IsHostAddress(listen.substr(0, colon))) {
+      throw bad("'" + std::string(listen.substr(0, colon)) +
+                "' is not an IPv4 address or localhost");
+    }
+  }
+  display.listen = std::string(listen);
+  return display;
+}
+
+PortForward ParseForwardArgument(std::string_view text, std::string_view field) {
+  const auto bad = [&](const std::string& why) {
+    return UsageError(std::string(field),
+                      "invalid value '" + std::string(text) + "' (" + why +
+                          "); valid: [tcp:|udp:][ADDR:]HOSTPORT:GUESTPORT, e.g. tcp:2222:22");
+  };
+  std::vector<std::string> parts;
+  std::size_t at = 0;
+  while (true) {
+    const std::size_t end = text.find(':', at);
+    parts.emplace_back(text.substr(at, end == std::string_view::npos ? end : end - at));
+    if (end == std::string_view::npos) break;
+    at = end + 1;
+  }
+  PortForward forward;
+  if (parts.front() == "tcp" || parts.front() == "udp") {
+    forward.protocol = parts.front();
+    parts.erase(parts.begin());
+  }
+  if (parts.size() == 3) {
+    if (!IsHostAddress(parts[0])) {
+      throw bad("'" + parts[0] + "' is not an IPv4 address or localhost");
+    }
+    forward.host_address = parts[0];
+    parts.erase(parts.begin());
+  }
+  if (parts.size() != 2) throw bad("not HOSTPORT:GUESTPORT");
+  const auto host = ParsePort(parts[0]);
+  const auto guest = ParsePort(parts[1]);
+  if (!host) throw bad("host port '" + parts[0] + "' is not 1 to 65535");
+  if (!guest) throw bad("guest port '" + parts[1] + "' is not 1 to 65535");
+  forward.host_port = *host;
+  forward.guest_port = *guest;
+  return forward;
+}
+
+std::string ToString(const PortForward& forward) {
+  return forward.protocol + ":" + forward.host_address + ":" + std::to_string(forward.host_port) +
+         "-:" + std::to_string(forward.guest_port);
+}
+
+bool IsLoopbackAddress(std::string_view address) {
+  return address == "localhost" || address.rfind("127.", 0) == 0;
+}
+
 bool HasQcow2Header(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
@@ -272,7 +454,8 @@ VmSpec WithAbsolutePaths(VmSpec spec) {
   absolute(spec.qemu);
   absolute(spec.kernel);
   absolute(spec.initrd);
-  absolute(spec.cdrom);
+  absolute(spec.state_dir);
+  for (std::string& cdrom : spec.cdroms) absolute(cdrom);
   absolute(spec.qmp_socket);
   absolute(spec.restore_from);
   for (DiskSpec& disk : spec.disks) absolute(disk.path);
@@ -325,7 +508,21 @@ void ValidateVmSpec(const VmSpec& spec) {
                                     "discarded)");
     }
   }
-  if (!spec.cdrom.empty()) RequireReadableFile(spec.cdrom, "cdrom", true);
+  for (const std::string& cdrom : spec.cdroms) RequireReadableFile(cdrom, "cdrom", true);
+  std::set<std::pair<std::string, int>> host_ports;
+  for (const PortForward& forward : spec.forwards) {
+    if (!host_ports.emplace(forward.protocol, forward.host_port).second) {
+      throw UsageError("forwards", "host port " + forward.protocol + ":" +
+                                       std::to_string(forward.host_port) + " is forwarded twice");
+    }
+  }
+  if (!spec.state_dir.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists(spec.state_dir, ec) &&
+        !std::filesystem::is_directory(spec.state_dir, ec)) {
+      throw UsageError("state_dir", "'" + spec.state_dir + "' is not a directory");
+    }
+  }
   std::set<std::string> tags;
   for (const ShareSpec& share : spec.shares) {
     std::error_code ec;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "kvmrun/error.h"
+#include "kvmrun/hardware_profile.h"
 #include "policy/text_table.h"
 
 namespace kvmrun {
@@ -234,6 +235,20 @@ std::string ExplainTable(const ClockPolicy& policy, const ClockRendering& render
     out << "\n* set by an override\n";
   }
   out << "\nQEMU arguments: " << ShellJoin(ClockArgv(rendering, target.cpu_model)) << "\n";
+  return out.str();
+}
+
+std::string HardwareTable(const VmSpec& spec) {
+  std::ostringstream out;
+  const GuestOsInfo& os = Describe(spec.os);
+  out << "Hardware for " << os.name << " ("
+      << (spec.kernel.empty() ? "booted from its disk or installer" : "a direct kernel boot")
+      << "):\n\n";
+  std::vector<TextRow> rows = {{"ITEM", "VALUE", "REASON"}};
+  for (const HardwareRow& row : HardwareRows(ResolveHardware(spec), spec)) {
+    rows.push_back({row.item, row.value, row.reason});
+  }
+  out << FormatTable(rows);
   return out.str();
 }
 

@@ -11,6 +11,7 @@ KVMRUN_PACKAGES=(
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev libre2-dev pkg-config
   qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs
+  ovmf swtpm
 )
 
 # Progress lines carry the seconds since the script started, so a CI log shows where time goes.

@@ -11,6 +11,7 @@
 #include "kvmrun/clock_policy.h"
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/qemu_capabilities.h"
+#include "kvmrun/vm_spec.h"
 
 namespace kvmrun {
 
@@ -51,6 +52,10 @@ std::string LibvirtFeaturesXml(const ClockPolicy& policy);
 // The --explain table: setting, value, argv, reason and source, then notes and guest hints.
 std::string ExplainTable(const ClockPolicy& policy, const ClockRendering& rendering,
                          const RenderTarget& target);
+
+// The hardware half of --explain: firmware, TPM, machine, buses, network card and display
+// for `spec` (hardware_profile.h), each with its reason; "(asked for)" where the spec chose.
+std::string HardwareTable(const VmSpec& spec);
 
 }  // namespace kvmrun
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kvmrun/clock_rendering.h"
+#include "kvmrun/hardware_profile.h"
 #include "kvmrun/vm_spec.h"
 
 namespace kvmrun {
@@ -21,6 +22,16 @@ struct LaunchPlan {
   std::vector<std::string> firmware_dirs;  // -L, beyond the spec's own
   // Where QEMU listens for the guest agent's connection (with spec.agent); empty: no port.
   std::string agent_socket;
+  // The hardware decided for the spec's OS (hardware_profile.h).
+  HardwareProfile hardware;
+  // With UEFI firmware: the code image and this VM's own copy of the variable store.
+  std::string firmware_code;
+  std::string firmware_vars;
+  bool firmware_requires_smm = false;
+  // With a TPM: swtpm's control socket.
+  std::string tpm_socket;
+  // With vnc=unix or spice: the display's socket.
+  std::string display_socket;
   // Empty: the argv kvmrun runs (paused, its QMP and console on inherited descriptors).
   // Else a command line that runs without kvmrun (--dry-run): not paused, the console on
   // QEMU's stdio, and a QMP monitor listening at this path.
@@ -37,6 +48,7 @@ inline constexpr char kQmpChardevId[] = "kvmrun-qmp";
 inline constexpr char kConsoleChardevId[] = "kvmrun-console";
 inline constexpr char kPublicQmpChardevId[] = "kvmrun-qmp-public";
 inline constexpr char kAgentChardevId[] = "kvmrun-agent";
+inline constexpr char kTpmChardevId[] = "kvmrun-tpm";
 
 // QEMU's comma syntax for option values: each ',' in `value` is doubled.
 std::string EscapeQemuOptionValue(std::string_view value);

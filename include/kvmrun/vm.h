@@ -36,6 +36,7 @@
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/console.h"
 #include "kvmrun/guest_agent.h"
+#include "kvmrun/hardware_profile.h"
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/process.h"
 #include "kvmrun/qmp_client.h"
@@ -142,6 +143,14 @@ class Vm {
 
   QmpClient& qmp() { return *qmp_; }
 
+  // The hardware decided for the guest OS (firmware, TPM, buses, network card, display).
+  const HardwareProfile& hardware() const { return hardware_; }
+  // Where a viewer connects, as QEMU reports it: "vnc 127.0.0.1:5900", "vnc unix:PATH",
+  // "spice unix:PATH", "gtk"; empty without a display.
+  const std::string& display() const { return display_; }
+  // The TPM emulator's process (spec.tpm), or nullptr.
+  const Process* swtpm() const { return swtpm_.get(); }
+
   // The guest agent's socket (in the runtime directory; empty without spec.agent).
   const std::string& agent_socket() const { return agent_socket_; }
   // A connection to the guest agent, synced: waits up to `timeout` for the guest to start it
@@ -209,6 +218,7 @@ class Vm {
   void StartIo();
   void StopIo();
   [[noreturn]] void FailStart(const std::string& what);
+  void ReadHardwareBack();
   void Kill();
   void RemovePublicSocket();
   void WriteConsoleLog(std::string_view bytes);
@@ -235,6 +245,9 @@ class Vm {
   std::optional<ExitStatus> exit_status_;
   std::string shutdown_reason_;
   std::string agent_socket_;
+  HardwareProfile hardware_;
+  std::unique_ptr<Process> swtpm_;
+  std::string display_;
 };
 
 // The argv Start() would use, decided without starting a VM (for --dry-run). No guest is

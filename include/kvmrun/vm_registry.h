@@ -28,6 +28,10 @@ namespace kvmrun {
 // $XDG_RUNTIME_DIR/kvmrun when XDG_RUNTIME_DIR is set, else /tmp/kvmrun-<uid>.
 std::string DefaultNamedVmBase();
 
+// Where a named VM keeps what outlives a run (VmSpec::state_dir): $XDG_DATA_HOME/kvmrun/vms/NAME,
+// else ~/.local/share/kvmrun/vms/NAME. Not the runtime directory, which goes with the VM.
+std::string DefaultStateDir(std::string_view name);
+
 // A name is 1 to 64 of letters, digits, '.', '_', '-', not starting with '.' or '-': it is a
 // directory name, and appears in socket paths. Throws UsageError("name", ...) otherwise.
 void ValidateVmName(std::string_view name);

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,66 @@ enum class DiskFormat { kRaw, kQcow2 };
 inline constexpr std::array kAllDiskFormats{DiskFormat::kRaw, DiskFormat::kQcow2};
 std::string_view ToString(DiskFormat format);
 
+// The controller a disk or cdrom hangs off. The guest needs a driver for it: virtio is the
+// fastest but Windows' installer has no driver for it (virtio-win has); sata (AHCI) is read
+// by every Windows since Vista and by Linux; ide by everything, slowly; scsi is virtio-scsi.
+enum class DiskBus { kVirtio, kSata, kIde, kScsi };
+inline constexpr std::array kAllDiskBuses{DiskBus::kVirtio, DiskBus::kSata, DiskBus::kIde,
+                                          DiskBus::kScsi};
+std::string_view ToString(DiskBus bus);
+
+// What the VM boots through: SeaBIOS, or OVMF (UEFI) from Debian's ovmf package, with Secure
+// Boot and Microsoft's keys enrolled for uefi-secure (firmware.h).
+enum class Firmware { kBios, kUefi, kUefiSecure };
+inline constexpr std::array kAllFirmwares{Firmware::kBios, Firmware::kUefi, Firmware::kUefiSecure};
+std::string_view ToString(Firmware firmware);
+Firmware ParseFirmware(std::string_view text, std::string_view field = "firmware");
+
+// The network card the guest sees on its user-mode (SLIRP) network.
+enum class NicModel { kVirtio, kE1000e, kE1000, kRtl8139 };
+inline constexpr std::array kAllNicModels{NicModel::kVirtio, NicModel::kE1000e, NicModel::kE1000,
+                                          NicModel::kRtl8139};
+std::string_view ToString(NicModel model);
+NicModel ParseNicModel(std::string_view text, std::string_view field = "nic_model");
+
+// How a person sees the guest's screen. none: no display device at all (the serial console
+// is the only way in). vnc: a VNC server on localhost (first free port from 5900), on a Unix
+// socket, or at an address the user gives. spice: a SPICE server on a Unix socket. gtk: a
+// window on this desktop (QEMU's qemu-system-gui package).
+enum class DisplayKind { kNone, kVnc, kSpice, kGtk };
+inline constexpr std::array kAllDisplayKinds{DisplayKind::kNone, DisplayKind::kVnc,
+                                             DisplayKind::kSpice, DisplayKind::kGtk};
+std::string_view ToString(DisplayKind kind);
+
+struct DisplaySpec {
+  DisplayKind kind = DisplayKind::kNone;
+  // vnc only: "" (127.0.0.1, the first free port from 5900), "unix" (a socket in the VM's
+  // runtime directory), or "ADDR:PORT" with PORT 5900 to 65535.
+  std::string listen;
+};
+
+// Parses "none", "vnc", "vnc=unix", "vnc=ADDR:PORT", "spice", "gtk". UsageError names `field`.
+DisplaySpec ParseDisplayArgument(std::string_view text, std::string_view field = "display");
+
+// A host port forwarded to the guest over user-mode networking (QEMU's hostfwd).
+struct PortForward {
+  std::string protocol = "tcp";            // tcp or udp
+  std::string host_address = "127.0.0.1";  // where the host listens: loopback unless told
+  int host_port = 0;
+  int guest_port = 0;
+};
+
+// Parses "[tcp:|udp:][ADDR:]HOSTPORT:GUESTPORT" ("tcp:2222:22", "8080:80",
+// "udp:0.0.0.0:5353:53"). UsageError names `field`.
+PortForward ParseForwardArgument(std::string_view text, std::string_view field = "forwards");
+std::string ToString(const PortForward& forward);  // "tcp:127.0.0.1:2222-:22", QEMU's hostfwd
+bool IsLoopbackAddress(std::string_view address);
+
+// Which the firmware tries first when the VM has both disks and cdroms (an installation).
+enum class BootFrom { kDisk, kCdrom };
+inline constexpr std::array kAllBootFroms{BootFrom::kDisk, BootFrom::kCdrom};
+std::string_view ToString(BootFrom from);
+
 // A disk image. Its format is never taken from the file's content: a guest writes its own
 // disk, and a raw disk whose first bytes the guest made a qcow2 header would be reopened as
 // qcow2 with a backing file of the guest's choosing, i.e. any host file the user can read
@@ -43,7 +104,8 @@ struct DiskSpec {
   DiskFormat format = DiskFormat::kRaw;
   bool format_given = false;  // the user named the format (else it came from the file name)
   bool read_only = false;
-  bool snapshot = false;  // writes go to a temporary overlay and are discarded
+  bool snapshot = false;         // writes go to a temporary overlay and are discarded
+  std::optional<DiskBus> bus{};  // empty: the guest OS's default (hardware_profile.h)
 };
 
 // A host directory shared with the guest over virtio-9p. The guest mounts it by its tag:
@@ -72,8 +134,21 @@ struct VmSpec {
   std::string initrd;
   std::string append;
   std::vector<DiskSpec> disks;
-  std::string cdrom;
-  bool network = false;  // a user-mode (SLIRP) NIC; off by default
+  std::vector<std::string> cdroms;  // ISO images, read-only, on the OS's cdrom bus
+  BootFrom boot_from = BootFrom::kDisk;
+  bool network = false;                 // a user-mode (SLIRP) NIC; off by default
+  std::vector<PortForward> forwards;    // host ports into the guest; they imply `network`
+  std::optional<NicModel> nic_model{};  // empty: the guest OS's default
+
+  // Firmware and TPM; empty: the guest OS's default (hardware_profile.h). A TPM is a TPM 2.0
+  // emulated by swtpm, a process of its own that lives and dies with the VM.
+  std::optional<Firmware> firmware{};
+  std::optional<bool> tpm{};
+  DisplaySpec display;
+  // Where the VM keeps what must outlive one run: its UEFI variables (a copy of the
+  // firmware's template, made on the first run) and its TPM's state. Empty: the runtime
+  // directory, removed with the VM (a throwaway VM starts from the template every time).
+  std::string state_dir;
   // A virtio-serial port for the QEMU guest agent (org.qemu.guest_agent.0), so that commands
   // can run in the guest (guest_agent.h). Harmless to a guest without an agent.
   bool agent = true;
@@ -100,8 +175,9 @@ struct VmSpec {
 // and the valid forms for 0, garbage, or more than 1 EiB.
 std::uint64_t ParseMemorySize(std::string_view text, std::string_view field = "memory_mib");
 
-// Parses a disk argument, "FILE[,format=raw|qcow2]"; a comma in FILE is written ",,".
-// Without format=, the file name decides (.qcow2 or .qcow: qcow2, anything else: raw).
+// Parses a disk argument, "FILE[,format=raw|qcow2][,bus=virtio|sata|ide|scsi]"; a comma in
+// FILE is written ",,". Without format=, the file name decides (.qcow2 or .qcow: qcow2,
+// anything else: raw); without bus=, the guest OS does.
 // Throws UsageError naming `field`, the argument and the valid forms.
 DiskSpec ParseDiskArgument(std::string_view text, bool read_only, bool snapshot,
                            std::string_view field = "disks");

@@ -14,6 +14,7 @@ LaunchPlan Plan(const VmSpec& spec, Accel accel) {
   plan.cpu_model = std::string(DefaultCpuModel(accel));
   plan.clock = RenderClock(MakeClockPolicy(spec.os, spec.clock_overrides),
                            ShippedCapabilitiesFor("7.2"), accel);
+  plan.hardware = ResolveHardware(spec);
   return plan;
 }
 
@@ -115,9 +116,9 @@ TEST(BuildQemuArgvTest, WindowsUnderKvmGetsTheHypervClockOnTheCpu) {
 
 TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
   VmSpec spec;
-  spec.disks = {{.path = "/vm/a,b c.qcow2", .format = DiskFormat::kQcow2},
-                {.path = "/vm/ro.img", .read_only = true, .snapshot = true}};
-  spec.cdrom = "/iso/x,y.iso";
+  spec.disks = {ParseDiskArgument("/vm/a,,b c.qcow2", false, false),
+                ParseDiskArgument("/vm/ro.img", true, true)};
+  spec.cdroms = {"/iso/x,y.iso"};
   spec.network = true;
   spec.no_reboot = true;
   spec.qmp_socket = "/run/vm,1/qmp.sock";
@@ -127,18 +128,23 @@ TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
   LaunchPlan plan = Plan(spec, Accel::kKvm);
   plan.firmware_dirs = {"/opt/qemu/share/qemu"};
   const Argv argv = BuildQemuArgv(spec, plan);
-  const Argv tail(argv.end() - 19, argv.end());
+  const Argv tail(argv.end() - 27, argv.end());
   EXPECT_EQ(
       tail,
       (Argv{"-chardev", "socket,id=kvmrun-qmp-public,path=/run/vm,,1/qmp.sock,server=on,wait=off",
-            "-mon", "chardev=kvmrun-qmp-public,mode=control", "-drive",
-            "file.driver=file,file.filename=/vm/a,,b c.qcow2,format=qcow2,if=virtio", "-drive",
-            "file.driver=file,file.filename=/vm/ro.img,format=raw,if=virtio,"
-            "readonly=on,snapshot=on",
+            "-mon", "chardev=kvmrun-qmp-public,mode=control",
+            // Linux: virtio disks, and the firmware tries them in order, then the cdrom.
             "-drive",
-            "file.driver=file,file.filename=/iso/x,,y.iso,format=raw,media=cdrom,"
-            "readonly=on,if=ide",
-            "-nic", "user,model=virtio-net-pci", "-no-reboot", "-L", "/opt/qemu/share/qemu", "-L",
+            "file.driver=file,file.filename=/vm/a,,b c.qcow2,format=qcow2,if=none,id=kvmrun-disk0",
+            "-device", "virtio-blk-pci,drive=kvmrun-disk0,bootindex=0", "-drive",
+            "file.driver=file,file.filename=/vm/ro.img,format=raw,readonly=on,snapshot=on,"
+            "if=none,id=kvmrun-disk1",
+            "-device", "virtio-blk-pci,drive=kvmrun-disk1,bootindex=1", "-drive",
+            "file.driver=file,file.filename=/iso/x,,y.iso,format=raw,media=cdrom,readonly=on,"
+            "if=none,id=kvmrun-cd0",
+            "-device", "ich9-ahci,id=kvmrun-ahci", "-device",
+            "ide-cd,bus=kvmrun-ahci.0,drive=kvmrun-cd0,bootindex=2", "-nic",
+            "user,model=virtio-net-pci", "-no-reboot", "-L", "/opt/qemu/share/qemu", "-L",
             "/opt/fw", "-rtc", "base=localtime"}));
   EXPECT_NE(std::find(argv.begin(), argv.end(), "clock=vm,driftfix=slew"), argv.end());
 }
@@ -150,7 +156,8 @@ TEST(BuildQemuArgvTest, NamesAndPathsStayOneValue) {
   spec.name = "db=primary,process=evil";
   spec.kernel = "-daemonize";
   spec.initrd = "nbd:host:10809";
-  spec.disks = {{.path = "json:{\"driver\":\"null-co\"}"}, {.path = "vm-12:00.img"}};
+  spec.disks = {ParseDiskArgument("json:{\"driver\":\"null-co\"}", false, false),
+                ParseDiskArgument("vm-12:00.img", false, false)};
   spec.qmp_socket = "q,m.sock";
   const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kTcg));
   const auto after = [&](const std::string& option, int nth = 0) {
@@ -163,9 +170,10 @@ TEST(BuildQemuArgvTest, NamesAndPathsStayOneValue) {
   EXPECT_EQ(after("-kernel"), "./-daemonize");
   EXPECT_EQ(after("-initrd"), "./nbd:host:10809");
   EXPECT_EQ(after("-drive", 0),
-            "file.driver=file,file.filename=./json:{\"driver\":\"null-co\"},format=raw,if=virtio");
+            "file.driver=file,file.filename=./json:{\"driver\":\"null-co\"},format=raw,if=none,"
+            "id=kvmrun-disk0");
   EXPECT_EQ(after("-drive", 1),
-            "file.driver=file,file.filename=./vm-12:00.img,format=raw,if=virtio");
+            "file.driver=file,file.filename=./vm-12:00.img,format=raw,if=none,id=kvmrun-disk1");
   EXPECT_EQ(after("-chardev", 2),
             "socket,id=kvmrun-qmp-public,path=./q,,m.sock,server=on,wait=off");
   EXPECT_EQ(LocalPath("/abs"), "/abs");

@@ -94,7 +94,7 @@ TEST_F(ValidateVmSpecTest, NamesTheFirstProblem) {
   spec.disks.push_back({.path = dir_.path() + "/nope.img"});
   ExpectUsageError(spec, "disks: '" + dir_.path() + "/nope.img'");
   spec = {};
-  spec.cdrom = "/dev/null";
+  spec.cdroms = {"/dev/null"};
   ExpectUsageError(spec, "cdrom: '/dev/null' is not a regular file");
   spec = {};
   spec.qmp_socket = "/tmp/" + std::string(120, 's');
@@ -134,15 +134,18 @@ TEST_F(ValidateVmSpecTest, DiskFormatIsNeverTakenFromTheContent) {
   EXPECT_EQ(ParseDiskArgument("/a,,b.qcow2,format=raw", false, false).path, "/a,b.qcow2");
   EXPECT_EQ(ParseDiskArgument("/a,,b.qcow2,format=raw", false, false).format, DiskFormat::kRaw);
   EXPECT_EQ(ParseDiskArgument("vm-12:00.img", false, false).path, "vm-12:00.img");
-  for (const char* bad :
-       {"", ",format=raw", "/x.img,format=vmdk", "/x.img,bus=virtio", "/disk,1.img"}) {
+  EXPECT_EQ(ParseDiskArgument("/x.img,bus=sata", false, false).bus, DiskBus::kSata);
+  EXPECT_FALSE(ParseDiskArgument("/x.img", false, false).bus.has_value());
+  for (const char* bad : {"", ",format=raw", "/x.img,format=vmdk", "/x.img,bus=usb",
+                          "/x.img,virtio", "/disk,1.img"}) {
     SCOPED_TRACE(bad);
     try {
       ParseDiskArgument(bad, false, false);
       FAIL() << "accepted";
     } catch (const UsageError& e) {
-      EXPECT_NE(std::string(e.what()).find("valid: FILE or FILE,format=raw|qcow2"),
-                std::string::npos)
+      EXPECT_NE(
+          std::string(e.what()).find("valid: FILE[,format=raw|qcow2][,bus=virtio|sata|ide|scsi]"),
+          std::string::npos)
           << e.what();
     }
   }
@@ -211,7 +214,7 @@ TEST(WithAbsolutePathsTest, EveryPathBecomesAbsolute) {
   spec.kernel = "vm-12:00/vmlinuz";
   spec.initrd = "/boot/initrd";
   spec.disks.push_back({.path = "json:{}.img"});
-  spec.cdrom = "nbd:host.iso";
+  spec.cdroms = {"nbd:host.iso"};
   spec.qmp_socket = "q.sock";
   spec.firmware_dirs = {"fw"};
   const std::string cwd = std::filesystem::current_path().string();
@@ -219,7 +222,7 @@ TEST(WithAbsolutePathsTest, EveryPathBecomesAbsolute) {
   EXPECT_EQ(out.kernel, cwd + "/vm-12:00/vmlinuz");
   EXPECT_EQ(out.initrd, "/boot/initrd");
   EXPECT_EQ(out.disks[0].path, cwd + "/json:{}.img");
-  EXPECT_EQ(out.cdrom, cwd + "/nbd:host.iso");
+  EXPECT_EQ(out.cdroms.at(0), cwd + "/nbd:host.iso");
   EXPECT_EQ(out.qmp_socket, cwd + "/q.sock");
   EXPECT_EQ(out.firmware_dirs[0], cwd + "/fw");
 }
