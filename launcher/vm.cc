@@ -517,7 +517,7 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     vm->timings_.incoming = Since(incoming_start);
   }
 
-  vm->ReadHardwareBack();
+  vm->ReadHardwareBack(plan.display_socket);
 
   if (spec.verify != VerifyMode::kOff) {
     const auto verify_start = Clock::now();
@@ -546,7 +546,7 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
 }
 
 // What QMP can see of the hardware: the TPM QEMU made, and where the display listens.
-void Vm::ReadHardwareBack() {
+void Vm::ReadHardwareBack(const std::string& display_socket) {
   const auto ask = [&](const char* command) {
     try {
       return qmp_->Execute(command);
@@ -567,7 +567,8 @@ void Vm::ReadHardwareBack() {
     case DisplayKind::kVnc: {
       const nlohmann::json vnc = ask("query-vnc");
       if (!vnc.value("enabled", false)) FailStart("QEMU's VNC server is not enabled");
-      display_ = vnc.value("family", "") == "unix" ? "vnc unix:" + vnc.value("host", std::string())
+      // (QEMU reports no path for a Unix socket)
+      display_ = vnc.value("family", "") == "unix" ? "vnc unix:" + display_socket
                                                    : "vnc " + vnc.value("host", std::string()) +
                                                          ":" + vnc.value("service", std::string());
       break;
@@ -575,7 +576,7 @@ void Vm::ReadHardwareBack() {
     case DisplayKind::kSpice: {
       const nlohmann::json spice = ask("query-spice");
       if (!spice.value("enabled", false)) FailStart("QEMU's SPICE server is not enabled");
-      display_ = "spice unix:" + spice.value("host", std::string());
+      display_ = "spice unix:" + display_socket;
       break;
     }
     case DisplayKind::kGtk:

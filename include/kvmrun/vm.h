@@ -218,7 +218,7 @@ class Vm {
   void StartIo();
   void StopIo();
   [[noreturn]] void FailStart(const std::string& what);
-  void ReadHardwareBack();
+  void ReadHardwareBack(const std::string& display_socket);
   void Kill();
   void RemovePublicSocket();
   void WriteConsoleLog(std::string_view bytes);

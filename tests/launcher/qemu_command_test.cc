@@ -7,13 +7,13 @@ namespace {
 
 using Argv = std::vector<std::string>;
 
-LaunchPlan Plan(const VmSpec& spec, Accel accel) {
+LaunchPlan Plan(const VmSpec& spec, Accel accel, const std::string& qemu_version = "7.2") {
   LaunchPlan plan;
   plan.qemu = "/usr/bin/qemu-system-x86_64";
   plan.accel = accel;
   plan.cpu_model = std::string(DefaultCpuModel(accel));
   plan.clock = RenderClock(MakeClockPolicy(spec.os, spec.clock_overrides),
-                           ShippedCapabilitiesFor("7.2"), accel);
+                           ShippedCapabilitiesFor(qemu_version), accel);
   plan.hardware = ResolveHardware(spec);
   return plan;
 }
@@ -219,6 +219,147 @@ TEST(BuildQemuArgvTest, KernelPathsAreNotEscaped) {
   const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kTcg));
   EXPECT_NE(std::find(argv.begin(), argv.end(), "/k,1/vmlinuz"), argv.end());
   EXPECT_NE(std::find(argv.begin(), argv.end(), "a=b,c"), argv.end());
+}
+
+// The argv the README's Windows 11 install line makes, on each QEMU version and accelerator:
+// the hardware is the same everywhere (only the clock part is rendered per version).
+class Windows11ArgvTest : public ::testing::TestWithParam<std::tuple<const char*, Accel>> {};
+
+TEST_P(Windows11ArgvTest, UefiSecureBootTpmSataE1000eAndVnc) {
+  const auto [version, accel] = GetParam();
+  VmSpec spec;
+  spec.os = GuestOs::kWindows11;
+  spec.disks = {ParseDiskArgument("/vm/win11.qcow2", false, false)};
+  spec.cdroms = {"/iso/Win11.iso", "/iso/virtio-win.iso"};
+  spec.network = true;
+  spec.display = ParseDisplayArgument("vnc");
+  LaunchPlan plan = Plan(spec, accel, version);
+  plan.firmware_code = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd";
+  plan.firmware_vars = "/state/w11/uefi-secure-vars.fd";
+  plan.firmware_requires_smm = true;
+  plan.tpm_socket = "/run/k/swtpm.sock";
+  const Argv argv = BuildQemuArgv(spec, plan);
+  const Argv head = {
+      "-S", "-machine", "q35", "-machine", "smm=on", "-accel", std::string(ToString(accel))};
+  EXPECT_NE(std::search(argv.begin(), argv.end(), head.begin(), head.end()), argv.end());
+  const auto serial = std::find(argv.begin(), argv.end(), "chardev:kvmrun-console");
+  ASSERT_NE(serial, argv.end());
+  EXPECT_EQ(
+      Argv(serial + 1, argv.end()),
+      (Argv{"-drive",
+            "file.driver=file,file.filename=/usr/share/OVMF/OVMF_CODE_4M.ms.fd,format=raw,"
+            "if=pflash,unit=0,readonly=on",
+            "-drive",
+            "file.driver=file,file.filename=/state/w11/uefi-secure-vars.fd,format=raw,if=pflash,"
+            "unit=1",
+            "-global",
+            "driver=cfi.pflash01,property=secure,value=on",
+            "-drive",
+            "file.driver=file,file.filename=/vm/win11.qcow2,format=qcow2,if=none,id=kvmrun-disk0",
+            "-device",
+            "ich9-ahci,id=kvmrun-ahci",
+            "-device",
+            "ide-hd,bus=kvmrun-ahci.0,drive=kvmrun-disk0,bootindex=0",
+            "-drive",
+            "file.driver=file,file.filename=/iso/Win11.iso,format=raw,media=cdrom,readonly=on,"
+            "if=none,id=kvmrun-cd0",
+            "-device",
+            "ide-cd,bus=kvmrun-ahci.1,drive=kvmrun-cd0,bootindex=1",
+            "-drive",
+            "file.driver=file,file.filename=/iso/virtio-win.iso,format=raw,media=cdrom,"
+            "readonly=on,if=none,id=kvmrun-cd1",
+            "-device",
+            "ide-cd,bus=kvmrun-ahci.2,drive=kvmrun-cd1,bootindex=2",
+            "-chardev",
+            "socket,id=kvmrun-tpm,path=/run/k/swtpm.sock",
+            "-tpmdev",
+            "emulator,id=kvmrun-tpm0,chardev=kvmrun-tpm",
+            "-device",
+            "tpm-tis,tpmdev=kvmrun-tpm0",
+            "-nic",
+            "user,model=e1000e",
+            "-device",
+            "VGA",
+            "-vnc",
+            "127.0.0.1:0,to=99"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(QemuVersionsAndAccels, Windows11ArgvTest,
+                         ::testing::Combine(::testing::Values("7.2", "10.0"),
+                                            ::testing::Values(Accel::kKvm, Accel::kTcg)),
+                         [](const auto& info) {
+                           std::string name = std::string("qemu") + std::get<0>(info.param) + "_" +
+                                              std::string(ToString(std::get<1>(info.param)));
+                           std::replace(name.begin(), name.end(), '.', '_');
+                           return name;
+                         });
+
+// What follows the console's -serial: the options under test, nothing else (no agent socket).
+Argv HardwareTail(const VmSpec& spec, const LaunchPlan& plan) {
+  const Argv argv = BuildQemuArgv(spec, plan);
+  const auto serial = std::find(argv.begin(), argv.end(), "chardev:kvmrun-console");
+  return Argv(serial + 1, argv.end());
+}
+
+TEST(BuildQemuArgvTest, CdromFirstIdeAndScsiBusesAndNoBootOrderForAKernel) {
+  VmSpec spec;
+  spec.os = GuestOs::kWindowsXp;  // ide for disks and cdroms
+  spec.disks = {ParseDiskArgument("/a.img", false, false),
+                ParseDiskArgument("/b.img,bus=scsi", false, false)};
+  spec.cdroms = {"/xp.iso"};
+  spec.boot_from = BootFrom::kCdrom;
+  EXPECT_EQ(
+      HardwareTail(spec, Plan(spec, Accel::kTcg)),
+      (Argv{"-drive",
+            "file.driver=file,file.filename=/xp.iso,format=raw,media=cdrom,readonly=on,if=none,"
+            "id=kvmrun-cd0",
+            "-device", "ide-cd,drive=kvmrun-cd0,bootindex=0", "-drive",
+            "file.driver=file,file.filename=/a.img,format=raw,if=none,id=kvmrun-disk0", "-device",
+            "ide-hd,drive=kvmrun-disk0,bootindex=1", "-drive",
+            "file.driver=file,file.filename=/b.img,format=raw,if=none,id=kvmrun-disk1", "-device",
+            "virtio-scsi-pci,id=kvmrun-scsi", "-device",
+            "scsi-hd,bus=kvmrun-scsi.0,drive=kvmrun-disk1,bootindex=2"}));
+
+  // A kernel from the host boots first whatever the disks are: no bootindex.
+  spec.kernel = "/vmlinuz";
+  spec.cdroms.clear();
+  spec.disks.pop_back();
+  EXPECT_EQ(HardwareTail(spec, Plan(spec, Accel::kTcg)),
+            (Argv{"-kernel", "/vmlinuz", "-drive",
+                  "file.driver=file,file.filename=/a.img,format=raw,if=none,id=kvmrun-disk0",
+                  "-device", "ide-hd,drive=kvmrun-disk0"}));
+}
+
+TEST(BuildQemuArgvTest, DisplaysForwardsAndNicModels) {
+  VmSpec spec;
+  spec.forwards = {ParseForwardArgument("tcp:2222:22"), ParseForwardArgument("udp:0.0.0.0:53:53")};
+  spec.nic_model = NicModel::kRtl8139;
+  spec.display = ParseDisplayArgument("vnc=0.0.0.0:5901");
+  LaunchPlan plan = Plan(spec, Accel::kKvm);
+  EXPECT_EQ(
+      HardwareTail(spec, plan),
+      (Argv{"-nic", "user,model=rtl8139,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp:0.0.0.0:53-:53",
+            "-device", "virtio-vga", "-vnc", "0.0.0.0:1"}));
+
+  spec.forwards.clear();
+  spec.display = ParseDisplayArgument("vnc=unix");
+  plan = Plan(spec, Accel::kKvm);
+  plan.display_socket = "/run/k,1/vnc.sock";
+  EXPECT_EQ(HardwareTail(spec, plan),
+            (Argv{"-device", "virtio-vga", "-vnc", "unix:/run/k,,1/vnc.sock"}));
+
+  spec.display = ParseDisplayArgument("spice");
+  plan = Plan(spec, Accel::kKvm);
+  plan.display_socket = "/run/k/spice.sock";
+  EXPECT_EQ(HardwareTail(spec, plan),
+            (Argv{"-device", "qxl-vga", "-spice",
+                  "unix=on,addr=/run/k/spice.sock,disable-ticketing=on"}));
+
+  spec.display = ParseDisplayArgument("gtk");
+  const Argv argv = BuildQemuArgv(spec, Plan(spec, Accel::kKvm));
+  EXPECT_EQ(std::vector<std::string>(argv.begin() + 5, argv.begin() + 7),
+            (Argv{"-display", "gtk"}));
+  EXPECT_EQ(HardwareTail(spec, Plan(spec, Accel::kKvm)), (Argv{"-device", "virtio-vga"}));
 }
 
 }  // namespace

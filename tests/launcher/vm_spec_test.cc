@@ -238,5 +238,69 @@ TEST(AccelRequestTest, ParsesAndRejects) {
   }
 }
 
+TEST(HardwareArgumentsTest, DisplaysParseAndBadOnesNameTheValidForms) {
+  EXPECT_EQ(ParseDisplayArgument("none").kind, DisplayKind::kNone);
+  EXPECT_EQ(ParseDisplayArgument("VNC").kind, DisplayKind::kVnc);
+  EXPECT_EQ(ParseDisplayArgument("vnc").listen, "");
+  EXPECT_EQ(ParseDisplayArgument("vnc=unix").listen, "unix");
+  EXPECT_EQ(ParseDisplayArgument("vnc=0.0.0.0:5901").listen, "0.0.0.0:5901");
+  EXPECT_EQ(ParseDisplayArgument("vnc=localhost:6000").listen, "localhost:6000");
+  EXPECT_EQ(ParseDisplayArgument("spice").kind, DisplayKind::kSpice);
+  EXPECT_EQ(ParseDisplayArgument("gtk").kind, DisplayKind::kGtk);
+  for (const char* bad : {"sdl", "vnc=", "vnc=:5900", "vnc=127.0.0.1:80", "vnc=127.0.0.1:65536",
+                          "vnc=host,to=9:5900", "vnc=1.2.3:5900", "spice=unix", "vnc=unixx"}) {
+    SCOPED_TRACE(bad);
+    try {
+      ParseDisplayArgument(bad, "--display");
+      FAIL() << "accepted";
+    } catch (const UsageError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind(std::string("--display: invalid value '") + bad + "'", 0), 0u) << what;
+      EXPECT_NE(what.find("valid: none, vnc, vnc=unix, vnc=ADDR:PORT"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(HardwareArgumentsTest, ForwardsParseToQemusHostfwdOnLoopbackUnlessTold) {
+  const PortForward ssh = ParseForwardArgument("tcp:2222:22");
+  EXPECT_EQ(ToString(ssh), "tcp:127.0.0.1:2222-:22");
+  EXPECT_EQ(ToString(ParseForwardArgument("8080:80")), "tcp:127.0.0.1:8080-:80");
+  EXPECT_EQ(ToString(ParseForwardArgument("udp:0.0.0.0:5353:53")), "udp:0.0.0.0:5353-:53");
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackAddress("localhost"));
+  EXPECT_FALSE(IsLoopbackAddress("0.0.0.0"));
+  for (const char* bad : {"", "22", "tcp:22", "sctp:1:2", "tcp:0:22", "tcp:2222:70000",
+                          "tcp:x:2222:22", "tcp:2222:22,hostfwd=tcp::1-:2", "1:2:3:4:5"}) {
+    SCOPED_TRACE(bad);
+    try {
+      ParseForwardArgument(bad, "--forward");
+      FAIL() << "accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("valid: [tcp:|udp:][ADDR:]HOSTPORT:GUESTPORT"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  VmSpec spec;
+  spec.forwards = {ssh, ParseForwardArgument("2222:2")};
+  try {
+    ValidateVmSpec(spec);
+    FAIL() << "a host port forwarded twice";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "forwards: host port tcp:2222 is forwarded twice");
+  }
+}
+
+TEST(HardwareArgumentsTest, FirmwareAndNicModelsByName) {
+  EXPECT_EQ(ParseFirmware("UEFI-secure"), Firmware::kUefiSecure);
+  EXPECT_EQ(ParseNicModel("e1000e"), NicModel::kE1000e);
+  try {
+    ParseFirmware("coreboot", "--firmware");
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "--firmware: invalid value 'coreboot'; valid: bios, uefi, uefi-secure");
+  }
+}
+
 }  // namespace
 }  // namespace kvmrun
