@@ -207,6 +207,7 @@ nlohmann::json NamedVmInfo(const Vm& vm, const VmSpec& spec, bool detached,
           {"qmp_socket", spec.qmp_socket},
           {"agent_socket", vm.agent_socket()},
           {"display", vm.display()},
+          {"display_password", vm.display_password()},
           {"state_dir", spec.state_dir},
           {"console_log", options.console_log},
           {"snapshot_identity", SnapshotIdentityToJson(vm.snapshot_identity())},
@@ -291,7 +292,10 @@ int RunCommand(const Args& args) {
         "(QEMU quit or killed), 6 stopped by --timeout.\n\n"
         "Examples:\n"
         "  kvmrun run --os linux --kernel vmlinuz --initrd initrd.img --append console=ttyS0\n"
-        "  kvmrun run --os windows-11 --disk win11.qcow2 --memory 4G --cpus 2 --net\n"
+        "  kvmrun run --os windows-11 --name win11 --disk win11.qcow2 --cdrom Win11.iso \\\n"
+        "             --cdrom virtio-win.iso --display vnc --net   (UEFI Secure Boot, TPM:\n"
+        "             docs/hardware.md; 'kvmrun policy --os windows-11 --explain' says why)\n"
+        "  kvmrun run --os linux --disk debian.qcow2 --firmware uefi --forward tcp:2222:22\n"
         "  kvmrun run --os linux --kernel K --dry-run\n"
         "  kvmrun run --os linux --kernel K --snapshot-at login: --save booted.kvmrun\n"
         "  kvmrun run --os linux --kernel K --restore booted.kvmrun   (docs/snapshots.md)",
@@ -468,7 +472,11 @@ int RunCommand(const Args& args) {
                   << "\n";
       }
       if (!machine->display().empty()) {
-        std::cerr << "kvmrun: display: " << machine->display() << "\n";
+        std::cerr << "kvmrun: display: " << machine->display()
+                  << (machine->display_password().empty()
+                          ? ""
+                          : ", password " + machine->display_password())
+                  << "\n";
       }
       for (const std::string& hint : ConsoleHints(spec, vm_options)) {
         std::cerr << "kvmrun: hint: " << hint << "\n";

@@ -144,15 +144,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (option == "-tpmdev") {
       Keys(value, {"", "id", "chardev"});
     } else if (option == "-vnc") {
-      const auto keys = Keys(value, {"", "to"});
+      const auto keys = Keys(value, {"", "to", "password"});
       const std::string& vnc = keys.at("");
       const std::string& listen = spec.display.listen;
       if (listen.empty()) {
-        Check(vnc == "127.0.0.1:0" && keys.at("to") == "99");
+        Check(vnc == "127.0.0.1:0" && keys.at("to") == "99" && keys.at("password") == "on");
       } else if (listen == "unix") {
         Check(vnc == "unix:" + plan.display_socket);
       } else {
-        Check(vnc.substr(0, vnc.rfind(':')) == listen.substr(0, listen.rfind(':')));
+        Check(vnc.substr(0, vnc.rfind(':')) == listen.substr(0, listen.rfind(':')) &&
+              keys.at("password") == "on");
       }
     } else if (option == "-spice") {
       Check(Keys(value, {"unix", "addr", "disable-ticketing"}).at("addr") == plan.display_socket);

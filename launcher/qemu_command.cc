@@ -197,14 +197,17 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
   }
   if (!hw.display_device.empty()) add({"-device", hw.display_device});
   if (spec.display.kind == DisplayKind::kVnc) {
-    // Loopback, the first free display from :0 (port 5900), unless told otherwise.
-    std::string vnc = "127.0.0.1:0,to=99";
+    // Loopback, the first free display from :0 (port 5900), unless told otherwise. On TCP,
+    // every user of the host (or the network) can connect: a password is required, which
+    // kvmrun sets over QMP before the guest runs. The Unix socket is in a 0700 directory.
+    std::string vnc = "127.0.0.1:0,to=99,password=on";
     if (spec.display.listen == "unix") {
       vnc = "unix:" + EscapeQemuOptionValue(LocalPath(plan.display_socket));
     } else if (!spec.display.listen.empty()) {
       const std::size_t colon = spec.display.listen.rfind(':');
       vnc = spec.display.listen.substr(0, colon) + ":" +
-            std::to_string(std::stoi(spec.display.listen.substr(colon + 1)) - 5900);
+            std::to_string(std::stoi(spec.display.listen.substr(colon + 1)) - 5900) +
+            ",password=on";
     }
     add({"-vnc", vnc});
   } else if (spec.display.kind == DisplayKind::kSpice) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -545,6 +546,24 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   return vm;
 }
 
+namespace {
+
+// `length` letters and digits from the kernel's random source.
+std::string RandomPassword(std::size_t length) {
+  static constexpr char kAlphabet[] =
+      "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // no 0/O, 1/l/I
+  std::string password;
+  while (password.size() < length) {
+    unsigned char byte = 0;
+    if (getrandom(&byte, 1, 0) != 1) continue;
+    if (byte >= 256 / (sizeof(kAlphabet) - 1) * (sizeof(kAlphabet) - 1)) continue;  // no bias
+    password += kAlphabet[byte % (sizeof(kAlphabet) - 1)];
+  }
+  return password;
+}
+
+}  // namespace
+
 // What QMP can see of the hardware: the TPM QEMU made, and where the display listens.
 void Vm::ReadHardwareBack(const std::string& display_socket) {
   const auto ask = [&](const char* command) {
@@ -567,10 +586,19 @@ void Vm::ReadHardwareBack(const std::string& display_socket) {
     case DisplayKind::kVnc: {
       const nlohmann::json vnc = ask("query-vnc");
       if (!vnc.value("enabled", false)) FailStart("QEMU's VNC server is not enabled");
-      // (QEMU reports no path for a Unix socket)
-      display_ = vnc.value("family", "") == "unix" ? "vnc unix:" + display_socket
-                                                   : "vnc " + vnc.value("host", std::string()) +
-                                                         ":" + vnc.value("service", std::string());
+      if (vnc.value("family", "") == "unix") {
+        display_ = "vnc unix:" + display_socket;  // (QEMU reports no path for it)
+        break;
+      }
+      display_ =
+          "vnc " + vnc.value("host", std::string()) + ":" + vnc.value("service", std::string());
+      // VNC's own authentication: 8 characters at most, sent before the guest runs.
+      display_password_ = RandomPassword(8);
+      try {
+        qmp_->Execute("set_password", {{"protocol", "vnc"}, {"password", display_password_}});
+      } catch (const Error& e) {
+        FailStart(std::string("setting the VNC password failed (") + e.what() + ")");
+      }
       break;
     }
     case DisplayKind::kSpice: {
@@ -907,6 +935,12 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
       plan.notes.push_back("UEFI keeps its variables in " + launch.firmware_vars +
                            ", which does not exist yet; first: install -m 600 " +
                            d.firmware->vars_template + " " + launch.firmware_vars);
+    }
+    if (spec.display.kind == DisplayKind::kVnc && spec.display.listen != "unix") {
+      plan.notes.push_back(
+          "VNC asks for a password, which kvmrun would set; set one: kvmrun qmp --qmp-socket " +
+          launch.standalone_qmp_socket +
+          " set_password '{\"protocol\": \"vnc\", \"password\": \"8-CHARS\"}'");
     }
     if (!launch.tpm_socket.empty()) {
       const std::string swtpm = FindExecutable("swtpm");

@@ -148,6 +148,9 @@ class Vm {
   // Where a viewer connects, as QEMU reports it: "vnc 127.0.0.1:5900", "vnc unix:PATH",
   // "spice unix:PATH", "gtk"; empty without a display.
   const std::string& display() const { return display_; }
+  // The password a VNC viewer needs on a TCP display (random, set before the guest runs);
+  // empty for a Unix socket, which only this user can reach.
+  const std::string& display_password() const { return display_password_; }
   // The TPM emulator's process (spec.tpm), or nullptr.
   const Process* swtpm() const { return swtpm_.get(); }
 
@@ -248,6 +251,7 @@ class Vm {
   HardwareProfile hardware_;
   std::unique_ptr<Process> swtpm_;
   std::string display_;
+  std::string display_password_;
 };
 
 // The argv Start() would use, decided without starting a VM (for --dry-run). No guest is

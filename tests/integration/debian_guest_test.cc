@@ -222,5 +222,51 @@ TEST_F(DebianGuestTest, LoginOnTheSerialConsoleFromATerminalAndLeaveWithTheEscap
   close(slave);
 }
 
+// The desktop hardware on a real distribution: OVMF starts Debian's kernel, systemd's Debian
+// finds its root on a sata disk (Debian's initramfs has the AHCI driver), the TPM 2.0 from
+// swtpm, and a state directory that keeps the VM's UEFI variables and TPM.
+TEST_F(DebianGuestTest, UefiTpmAndASataRootOnDebian12) {
+  const std::string state = dir_.path() + "/state";
+  const auto started = Kvmrun({"run",
+                               "--name",
+                               "debhw",
+                               "--detach",
+                               "--os",
+                               "linux",
+                               "--accel",
+                               "tcg",
+                               "--memory",
+                               "1G",
+                               "--firmware",
+                               "uefi",
+                               "--tpm",
+                               "--state-dir",
+                               state,
+                               "--kernel",
+                               guest_ + "/vmlinuz",
+                               "--initrd",
+                               guest_ + "/initrd.img",
+                               "--append",
+                               "root=/dev/sda console=ttyS0",
+                               "--disk",
+                               guest_ + "/root.img,bus=sata",
+                               "--snapshot",
+                               "--grace",
+                               "30"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  EXPECT_NE(started.err.find("firmware uefi, TPM 2.0 (swtpm), kept in " + state), std::string::npos)
+      << started.err;
+  const auto seen = Kvmrun({"exec", "debhw", "--agent-wait", "240", "--", "sh", "-c",
+                            "test -d /sys/firmware/efi && echo efi; "
+                            "cat /sys/class/tpm/tpm0/tpm_version_major; findmnt -no SOURCE /"});
+  EXPECT_EQ(seen.exit_code, 0) << seen.err;
+  EXPECT_EQ(seen.out, "efi\n2\n/dev/sda\n");
+  const auto stopped = Kvmrun({"stop", "debhw"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_TRUE(testing::QemusOfVm("debhw").empty());
+  EXPECT_TRUE(fs::is_regular_file(state + "/uefi-vars.fd"));
+  EXPECT_TRUE(fs::is_regular_file(state + "/tpm/tpm2-00.permall"));
+}
+
 }  // namespace
 }  // namespace kvmrun

@@ -225,8 +225,9 @@ TEST_F(HardwareTest, DisksOnVirtioAndSataACdromAndAPortForwardReachTheGuest) {
   vm->Shutdown(0ms);
 }
 
-// Reads the RFB protocol version and, answering with the same, the security types.
-void ExpectRfbHandshake(int fd) {
+// Reads the RFB protocol version and, answering with the same, the security types: VNC
+// authentication only (2) on TCP, none (1) on the Unix socket.
+void ExpectRfbHandshake(int fd, char security_type) {
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   char version[12];
@@ -238,10 +239,10 @@ void ExpectRfbHandshake(int fd) {
   ASSERT_GT(count, 0) << "the server refused the connection";
   std::string types(count, '\0');
   ASSERT_EQ(recv(fd, types.data(), count, MSG_WAITALL), count);
-  EXPECT_NE(types.find('\x01'), std::string::npos) << "no 'None' security type";
+  EXPECT_EQ(types, std::string(1, security_type));
 }
 
-TEST_F(HardwareTest, AVncClientShakesHandsOnLoopbackOrOnTheUnixSocket) {
+TEST_F(HardwareTest, AVncClientShakesHandsOnLoopbackWithAPasswordOrOnTheUnixSocket) {
   VmSpec spec = ShellGuest();
   spec.display = ParseDisplayArgument("vnc");
   auto vm = Vm::Start(spec, Options());
@@ -253,7 +254,8 @@ TEST_F(HardwareTest, AVncClientShakesHandsOnLoopbackOrOnTheUnixSocket) {
   addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(display.substr(14))));
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << display;
-  ExpectRfbHandshake(fd);
+  ExpectRfbHandshake(fd, '\x02');
+  EXPECT_EQ(vm->display_password().size(), 8u);
   close(fd);
   vm.reset();
 
@@ -266,7 +268,8 @@ TEST_F(HardwareTest, AVncClientShakesHandsOnLoopbackOrOnTheUnixSocket) {
   std::memcpy(unix_addr.sun_path, path.c_str(), path.size() + 1);
   fd = socket(AF_UNIX, SOCK_STREAM, 0);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&unix_addr), sizeof(unix_addr)), 0);
-  ExpectRfbHandshake(fd);
+  ExpectRfbHandshake(fd, '\x01');
+  EXPECT_EQ(vm->display_password(), "");
   close(fd);
 }
 

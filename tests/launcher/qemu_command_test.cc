@@ -281,7 +281,7 @@ TEST_P(Windows11ArgvTest, UefiSecureBootTpmSataE1000eAndVnc) {
             "-device",
             "VGA",
             "-vnc",
-            "127.0.0.1:0,to=99"}));
+            "127.0.0.1:0,to=99,password=on"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(QemuVersionsAndAccels, Windows11ArgvTest,
@@ -339,7 +339,7 @@ TEST(BuildQemuArgvTest, DisplaysForwardsAndNicModels) {
   EXPECT_EQ(
       HardwareTail(spec, plan),
       (Argv{"-nic", "user,model=rtl8139,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp:0.0.0.0:53-:53",
-            "-device", "virtio-vga", "-vnc", "0.0.0.0:1"}));
+            "-device", "virtio-vga", "-vnc", "0.0.0.0:1,password=on"}));
 
   spec.forwards.clear();
   spec.display = ParseDisplayArgument("vnc=unix");
