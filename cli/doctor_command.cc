@@ -2,9 +2,11 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/firmware.h"
 #include "kvmrun/host_timekeeping.h"
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/qemu_probe.h"
+#include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
 #include "policy/text_table.h"
 
@@ -43,6 +45,20 @@ int DoctorCommand(const Args& args) {
   const KvmDiagnosis kvm = DiagnoseKvmForQemu(qemu, *host, *runner, cache, work.path());
   const AccelDecision accel = ChooseAccel(AccelRequest::kAuto, kvm);
   const HostTimekeeping timekeeping = ReadHostTimekeeping();
+  // What --firmware and --tpm would use here (docs/hardware.md).
+  std::vector<std::pair<std::string, std::string>> desktop;
+  for (const auto& [firmware, machine] :
+       {std::pair{Firmware::kUefi, "pc"}, std::pair{Firmware::kUefiSecure, "q35"}}) {
+    try {
+      const FirmwareImage image = FindFirmware(firmware, machine);
+      desktop.emplace_back(ToString(firmware), image.code + " (" + image.descriptor + ")");
+    } catch (const UsageError& e) {
+      desktop.emplace_back(ToString(firmware), e.what());
+    }
+  }
+  const std::string swtpm = FindExecutable("swtpm");
+  desktop.emplace_back(
+      "tpm", swtpm.empty() ? "swtpm is not installed (apt-get install swtpm)" : "swtpm " + swtpm);
 
   if (vm.count("json")) {
     nlohmann::json out = {
@@ -54,6 +70,8 @@ int DoctorCommand(const Args& args) {
         {"auto_accel", ToString(accel.accel)},
         {"auto_cpu_model", accel.cpu_model},
         {"host_timekeeping", HostTimekeepingToJson(timekeeping)},
+        {"desktop",
+         nlohmann::json(std::map<std::string, std::string>(desktop.begin(), desktop.end()))},
     };
     std::cout << out.dump(2) << std::endl;
     return kExitOk;
@@ -88,6 +106,8 @@ int DoctorCommand(const Args& args) {
   if (kvm.functional_check_cached) std::cout << "(probe guest result cached for this boot)\n";
   std::cout << "kvmrun run --accel auto would use: " << ToString(accel.accel) << ", -cpu "
             << accel.cpu_model << "\n";
+  std::cout << "\nFirmware and TPM (--firmware, --tpm):\n";
+  for (const auto& [what, where] : desktop) std::cout << "  " << what << ": " << where << "\n";
   std::cout << "\nHost timekeeping (what guests' clocks depend on):\n";
   for (const HostTimekeepingFact& fact : timekeeping.facts) {
     std::cout << "  " << (fact.good ? "ok    " : "note  ") << fact.name << ": " << fact.value
