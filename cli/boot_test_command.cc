@@ -14,6 +14,8 @@
 #include "cli/commands.h"
 #include "cli/vm_options.h"
 #include "kvmrun/boot_case.h"
+#include "kvmrun/boot_matrix.h"
+#include "kvmrun/boot_report.h"
 #include "kvmrun/error.h"
 #include "kvmrun/junit.h"
 #include "kvmrun/qmp_codec.h"
@@ -55,7 +57,19 @@ po::options_description BootTestOptionsDescription() {
        "cases share that VM and differ in --expect, --fail and --run, whose patterns are\n"
        "also looked for in what the console printed before the save")
       ("name", po::value<std::string>()->default_value("boot")->value_name("NAME"),
-       "the case name in reports");
+       "the case name in reports")
+      ("list", "print the suite's case names (a matrix expanded; with --shard, that shard's),\n"
+               "one per line, and exit")
+      ("json", "with --list: a JSON array of {name, shard}")
+      ("shard", po::value<std::string>()->value_name("I/N|auto"),
+       "run shard I of N (1-based) of the suite: a case's shard is a hash of its name, so it\n"
+       "keeps it when cases are added. auto: from Slurm's array, a Kubernetes Indexed Job\n"
+       "(with --shard-count) or GitLab's parallel: (docs/scale-out.md)")
+      ("shard-count", po::value<int>()->value_name("N"),
+       "with --shard auto: N shards, where the engine does not say (Kubernetes)")
+      ("results", po::value<std::string>()->value_name("DIR"),
+       "write DIR/shard-I-of-N/: results.json, junit.xml and console/NAME.log, for\n"
+       "'kvmrun report merge'");
   // clang-format on
   AddGuestOptions(options);
   AddHardwareOptions(options);
@@ -102,10 +116,27 @@ std::vector<BootCase> CasesFromFile(const std::string& path, const BootCase& def
 }
 
 struct BootTestRequest {
-  std::vector<BootCase> cases;
+  std::vector<std::string> suite;  // every case's name, this shard's or not
+  Shard shard;
+  std::vector<BootCase> cases;  // this shard's
   int jobs = 1;
   BootTestOptions options;
 };
+
+Shard ShardFrom(const po::variables_map& vm) {
+  if (!vm.count("shard")) {
+    if (vm.count("shard-count")) throw UsageError("--shard-count goes with --shard auto");
+    return {};
+  }
+  const std::string text = vm["shard"].as<std::string>();
+  if (text != "auto") {
+    if (vm.count("shard-count")) throw UsageError("--shard-count goes with --shard auto");
+    return ParseShard(text, "--shard");
+  }
+  std::optional<int> count;
+  if (vm.count("shard-count")) count = vm["shard-count"].as<int>();
+  return ShardFromEnvironment([](const char* name) { return std::getenv(name); }, count);
+}
 
 // Everything the command line and the cases file ask for, checked before anything runs.
 BootTestRequest RequestFrom(const po::variables_map& vm) {
@@ -115,6 +146,15 @@ BootTestRequest RequestFrom(const po::variables_map& vm) {
                                     : std::vector<BootCase>{defaults};
   ValidateBootCaseNames(request.cases);
   for (const BootCase& c : request.cases) ValidateBootCase(c);
+  request.shard = ShardFrom(vm);
+  std::vector<BootCase> mine;
+  for (BootCase& c : request.cases) {
+    request.suite.push_back(c.name);
+    if (ShardOfCase(c.name, request.shard.count) == request.shard.index) {
+      mine.push_back(std::move(c));
+    }
+  }
+  request.cases = std::move(mine);
   request.jobs = vm["jobs"].as<int>();
   request.options.tcg_factor = vm["tcg-factor"].as<double>();
   ValidateBootTestOptions(request.jobs, request.options);
@@ -133,14 +173,6 @@ std::string LastLines(const std::string& text, std::size_t count) {
   std::string out;
   for (const std::string& line : lines) out += "    " + line + "\n";
   return out;
-}
-
-// Writes `text` to `path`; throws Error naming the file when it cannot.
-void WriteFile(const std::string& path, const std::string& text, const std::string& what) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out) throw Error(what + " '" + path + "': cannot be written: " + std::strerror(errno));
 }
 
 // A private directory for the suite's snapshot (and its disk overlays), removed at the end.
@@ -167,6 +199,22 @@ class SnapshotDir {
  private:
   std::string dir_;
 };
+
+// The shard's results for 'kvmrun report merge': results.json, junit.xml, console/NAME.log.
+void WriteShardResults(const std::string& dir, const BootTestRequest& request,
+                       const std::vector<BootCaseResult>& results, const std::string& started_at) {
+  for (const BootCaseResult& r : results) {
+    WriteTextFile(dir + "/" + kBootConsoleDir + "/" + BootCaseFileName(r.name) + ".log", r.console,
+                  "--results");
+  }
+  WriteTextFile(dir + "/" + kBootJunitFile,
+                JunitXml(results, {"kvmrun boot-test shard " + ToString(request.shard), started_at,
+                                   HostName()}),
+                "--results");
+  // Last: a shard directory with results.json in it is complete.
+  WriteTextFile(dir + "/" + kBootReportFile,
+                BootReportJson(request.suite, request.shard, results).dump(2) + "\n", "--results");
+}
 
 bool SameDisks(const std::vector<DiskSpec>& a, const std::vector<DiskSpec>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(),
@@ -205,6 +253,26 @@ int BootTestCommand(const Args& args) {
   BootTestRequest request = RequestFrom(vm);
   const std::vector<BootCase>& cases = request.cases;
   BootTestOptions& run = request.options;
+  if (vm.count("list")) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const BootCase& c : cases) {
+      if (!vm.count("json")) std::cout << c.name << "\n";
+      list.push_back({{"name", c.name}, {"shard", ToString(request.shard)}});
+    }
+    if (vm.count("json")) std::cout << list.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (vm.count("json")) throw UsageError("--json goes with --list");
+  std::string shard_dir;
+  if (vm.count("results")) {
+    shard_dir = vm["results"].as<std::string>() + "/" + ShardDirName(request.shard);
+    std::error_code ec;
+    std::filesystem::create_directories(shard_dir + "/" + kBootConsoleDir, ec);
+    if (ec) {
+      throw UsageError("--results '" + vm["results"].as<std::string>() + "': cannot create " +
+                       shard_dir + ": " + ec.message());
+    }
+  }
   std::string console_path;
   if (vm.count("console-log")) {
     console_path = vm["console-log"].as<std::string>();
@@ -233,11 +301,22 @@ int BootTestCommand(const Args& args) {
   // SIGINT/SIGTERM end the running cases (their VMs stopped) and skip the rest.
   const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});
   run.stop = stop.get();
-  std::cout << "kvmrun boot-test: " << cases.size() << " case(s), " << request.jobs
-            << " at a time; timeout " << SecondsText(cases.front().timeout) << " under KVM, x"
-            << run.tcg_factor << " under TCG" << std::endl;
-
   const std::string started_at = UtcTimestamp();
+  if (cases.empty()) {
+    // A shard that got no case of a small suite: it reports that, so the merge sees it ran.
+    std::cout << "kvmrun boot-test: shard " << ToString(request.shard) << " has none of the "
+              << request.suite.size() << " case(s)" << std::endl;
+    if (!shard_dir.empty()) WriteShardResults(shard_dir, request, {}, started_at);
+    std::cout << "0 passed, 0 failed" << std::endl;
+    return kExitOk;
+  }
+  std::cout << "kvmrun boot-test: " << cases.size() << " case(s)"
+            << (request.shard.count > 1 ? " (shard " + ToString(request.shard) + " of " +
+                                              std::to_string(request.suite.size()) + ")"
+                                        : "")
+            << ", " << request.jobs << " at a time; timeout " << SecondsText(cases.front().timeout)
+            << " under KVM, x" << run.tcg_factor << " under TCG" << std::endl;
+
   std::optional<SnapshotDir> snapshot_dir;
   if (vm.count("snapshot-at")) {
     snapshot_dir.emplace();
@@ -261,13 +340,14 @@ int BootTestCommand(const Args& args) {
     if (!console_path.empty()) {
       const std::string file =
           cases.size() > 1 ? console_path + "/" + BootCaseFileName(r.name) + ".log" : console_path;
-      WriteFile(file, r.console, "--console-log");
+      WriteTextFile(file, r.console, "--console-log");
     }
   }
   if (vm.count("junit")) {
-    WriteFile(vm["junit"].as<std::string>(),
-              JunitXml(results, {"kvmrun boot-test", started_at, HostName()}), "--junit");
+    WriteTextFile(vm["junit"].as<std::string>(),
+                  JunitXml(results, {"kvmrun boot-test", started_at, HostName()}), "--junit");
   }
+  if (!shard_dir.empty()) WriteShardResults(shard_dir, request, results, started_at);
   std::cout << passed << " passed, " << results.size() - passed << " failed";
   if (const auto reason = stop->Take()) std::cout << " (interrupted by " << *reason << ")";
   std::cout << std::endl;

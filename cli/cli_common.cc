@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <sstream>
 
 #include "kvmrun/clock_verify.h"
@@ -277,6 +280,13 @@ std::string UtcTimestamp() {
   gmtime_r(&now, &utc);
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
   return text;
+}
+
+void WriteTextFile(const std::string& path, const std::string& text, const std::string& what) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  if (!out) throw Error(what + " '" + path + "': cannot be written: " + std::strerror(errno));
 }
 
 std::string HostName() {

@@ -102,6 +102,10 @@ std::chrono::milliseconds AgentWaitOption(const po::variables_map& vm);
 std::string UtcTimestamp();
 std::string HostName();
 
+// Writes `text` to `path` (created or truncated); throws Error naming `what` and the file when
+// it cannot.
+void WriteTextFile(const std::string& path, const std::string& text, const std::string& what);
+
 // Throws UsageError when more than one of the named options was given.
 void RejectConflicts(const po::variables_map& vm, const std::vector<std::string>& names);
 

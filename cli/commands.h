@@ -22,6 +22,7 @@ int ExecCommand(const Args& args);
 int SyncCommand(const Args& args);
 int SnapshotCommand(const Args& args);
 int ConsoleCommand(const Args& args);
+int ReportCommand(const Args& args);
 
 // Parse-only entry points, driven by the CLI fuzzer: a subcommand's arguments turned into the
 // library's types, with every check that needs no QEMU. Throw UsageError on bad input.

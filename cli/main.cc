@@ -38,6 +38,8 @@ constexpr Subcommand kSubcommands[] = {
      kvmrun::cli::SnapshotCommand},
     {"console", "attach this terminal to a named VM's serial console (Ctrl-] detaches)",
      kvmrun::cli::ConsoleCommand},
+    {"report", "merge the results of a sharded boot-test suite and judge it",
+     kvmrun::cli::ReportCommand},
     {"ps", "list the named VMs this user runs", kvmrun::cli::PsCommand},
     {"stop", "stop a named VM through its shutdown ladder", kvmrun::cli::StopCommand},
 };

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "kvmrun/boot_matrix.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/qemu_probe.h"
@@ -80,7 +81,8 @@ class ConsoleRecord {
 
 }  // namespace
 
-std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCase& defaults) {
+std::vector<BootCase> BootCasesFromJson(const nlohmann::json& suite, const BootCase& defaults) {
+  const nlohmann::json json = ExpandBootMatrix(suite);
   if (!json.is_array() || json.empty()) {
     throw UsageError("expected a non-empty JSON array of cases");
   }
@@ -96,6 +98,10 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCa
           c.name = value.get<std::string>();
         } else if (key == "os") {
           c.spec.os = ParseGuestOs(value.get<std::string>());
+        } else if (key == "qemu") {
+          c.spec.qemu = value.get<std::string>();
+        } else if (key == "firmware") {
+          c.spec.firmware = ParseFirmware(value.get<std::string>(), "firmware");
         } else if (key == "kernel") {
           c.spec.kernel = value.get<std::string>();
         } else if (key == "initrd") {
@@ -133,8 +139,8 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCa
           }
         } else {
           throw UsageError("unknown field '" + key +
-                           "'; valid: name, os, kernel, initrd, append, disk, expect, fail, "
-                           "run, timeout, memory");
+                           "'; valid: name, os, qemu, firmware, kernel, initrd, append, disk, "
+                           "expect, fail, run, timeout, memory");
         }
       }
     } catch (const nlohmann::json::exception& e) {

@@ -9,9 +9,9 @@ KVMRUN_JOBS=${KVMRUN_JOBS:-2}
 KVMRUN_PACKAGES=(
   cmake make g++
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
-  libgtest-dev libbenchmark-dev libre2-dev pkg-config
+  libgtest-dev libbenchmark-dev libre2-dev libpugixml-dev pkg-config
   qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs
-  ovmf swtpm
+  ovmf swtpm slurmctld slurmd slurm-client munge
 )
 
 # Progress lines carry the seconds since the script started, so a CI log shows where time goes.

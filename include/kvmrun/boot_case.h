@@ -83,8 +83,10 @@ struct BootTestOptions {
   StopRequests* stop = nullptr;
 };
 
-// A suite as JSON: an array of objects, one per case, each field overriding `defaults`:
-// name, os, kernel, initrd, append, disk (an array of "FILE[,format=F]", writes discarded),
+// A suite as JSON: an array of objects, one per case, each field overriding `defaults`, or a
+// matrix of them (boot_matrix.h, ExpandBootMatrix):
+// name, os, qemu (a binary), firmware, kernel, initrd, append, disk (an array of
+// "FILE[,format=F]", writes discarded),
 // expect, fail (an array), run (an array of steps: each an argv array, or a string for the
 // guest's sh -c), timeout (seconds), memory ("512M"). A case without a name is
 // "case-N". Throws UsageError naming the case and what is wrong with it; the cases are not
