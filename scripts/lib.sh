@@ -11,7 +11,7 @@ KVMRUN_PACKAGES=(
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev libre2-dev libpugixml-dev pkg-config
   qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs
-  ovmf swtpm slurmctld slurmd slurm-client munge
+  ovmf swtpm slurmctld slurmd slurm-client munge python3 python3-yaml
 )
 
 # Progress lines carry the seconds since the script started, so a CI log shows where time goes.
