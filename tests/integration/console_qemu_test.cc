@@ -21,15 +21,7 @@ TEST(ConsoleInputTest, AHarnessSendsCommandsAndReadsTheAnswers) {
   const std::string qemu = testing::TestQemuBinary();
   if (qemu.empty()) GTEST_SKIP() << "qemu-system-x86_64 not installed";
   testing::TempDir dir;
-  VmSpec spec;
-  spec.qemu = qemu;
-  spec.accel = AccelRequest::kTcg;
-  spec.memory_mib = 256;
-  spec.kernel = testing::TestKernel();
-  spec.initrd = testing::TestInitrd();
-  spec.append = "console=ttyS0 quiet panic=-1 kvmrun.shell";
-  spec.no_reboot = true;
-  spec.agent = false;
+  const VmSpec spec = testing::TestGuestSpec(qemu, "kvmrun.shell");
   VmOptions options;
   options.runtime_base = dir.path();
   options.cache_dir = dir.path() + "/cache";

@@ -76,18 +76,7 @@ class HardwareTest : public ::testing::Test {
   }
 
   // The test guest with a shell on its console.
-  VmSpec ShellGuest() const {
-    VmSpec spec;
-    spec.qemu = qemu_;
-    spec.accel = AccelRequest::kTcg;
-    spec.memory_mib = 256;
-    spec.kernel = testing::TestKernel();
-    spec.initrd = testing::TestInitrd();
-    spec.append = "console=ttyS0 quiet panic=-1 kvmrun.shell";
-    spec.no_reboot = true;
-    spec.agent = false;
-    return spec;
-  }
+  VmSpec ShellGuest() const { return testing::TestGuestSpec(qemu_, "kvmrun.shell"); }
   VmOptions Options() const {
     VmOptions options;
     options.runtime_base = dir_.path();

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "kvmrun/vm_spec.h"
+
 namespace kvmrun::testing {
 
 inline std::string TestGuestDir() {
@@ -23,6 +25,21 @@ inline constexpr char kGuestMarker[] = "KVMRUN-GUEST-READY";
 // in the POSIX form the guest's init takes (the guest has no zoneinfo): kvmrun.rtc-local=...
 inline constexpr char kTestTimeZone[] = "Asia/Kolkata";
 inline constexpr char kTestTimeZonePosix[] = "IST-5:30";
+
+// A VmSpec that boots the test guest under TCG with `qemu`, 256 MiB, no agent port, a panic or
+// reboot ending QEMU; `append` is added to the kernel command line (e.g. "kvmrun.shell").
+inline VmSpec TestGuestSpec(const std::string& qemu, const std::string& append = "") {
+  VmSpec spec;
+  spec.qemu = qemu;
+  spec.accel = AccelRequest::kTcg;
+  spec.memory_mib = 256;
+  spec.kernel = TestKernel();
+  spec.initrd = TestInitrd();
+  spec.append = "console=ttyS0 quiet panic=-1" + (append.empty() ? "" : " " + append);
+  spec.no_reboot = true;
+  spec.agent = false;
+  return spec;
+}
 
 // `kvmrun run` arguments that boot the test guest under TCG; `append` is added to the kernel
 // command line (e.g. "kvmrun.hold").
