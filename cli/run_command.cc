@@ -69,9 +69,10 @@ void AddRunVmOptions(po::options_description& options) {
        "forward host port HP to guest port GP (repeatable; implies --net). ADDR is\n"
        "127.0.0.1 unless given: tcp:2222:22 lets 'ssh -p 2222 localhost' reach the guest")
       ("display", po::value<std::string>()->default_value("none")->value_name("MODE"),
-       "none (the serial console only), vnc (127.0.0.1, first free port from 5900,\n"
-       "printed), vnc=unix (a socket in the VM's runtime directory), vnc=ADDR:PORT (no\n"
-       "password: ADDR other than loopback is announced), spice (a Unix socket), gtk")
+       "none (the serial console only), vnc (127.0.0.1, first free port from 5900, a\n"
+       "random password; both printed), vnc=unix (a socket in the VM's runtime directory,\n"
+       "no password), vnc=ADDR:PORT (with a password; an ADDR other than loopback is\n"
+       "announced), spice (a Unix socket), gtk")
       ("state-dir", po::value<std::string>()->value_name("DIR"),
        "keep the UEFI variables and TPM state here (default with --name: \n"
        "$XDG_DATA_HOME/kvmrun/vms/NAME; without: thrown away with the VM)")

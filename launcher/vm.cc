@@ -423,8 +423,8 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   if (spec.display.kind == DisplayKind::kVnc && !spec.display.listen.empty() &&
       spec.display.listen != "unix" && !IsLoopbackAddress(spec.display.listen) && o.on_notice) {
     o.on_notice("VNC listens on " + spec.display.listen +
-                " without a password: anyone who reaches this host's port sees and types on "
-                "the guest's screen");
+                ", reachable from the network: its password is VNC's own 8-character "
+                "authentication, and the screen travels unencrypted");
   }
   vm->argv_ = BuildQemuArgv(spec, plan);
   vm->identity_ = IdentityOf(*vm, vm->runtime_->path());
