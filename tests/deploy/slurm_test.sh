@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A matrix of kvmrun's test guest run as a real Slurm job array: a one-node Slurm started here
+# A matrix of kvmrun's test guest run as a real Slurm job array, and as one boot-test: a one-node Slurm started here
 # (tests/support/one-node-slurm), deploy/slurm/submit splits the suite into 2 array tasks and a
 # dependent merge job, and the merged report must hold every case of the matrix exactly once,
 # passed, each run by the shard its name hashes to. Every daemon started here is stopped.
@@ -49,4 +49,8 @@ for i in 1 2; do  # each shard ran the cases its names hash to, and wrote them
   names "$work/results/shard-$i-of-2/results.json" | diff "$work/want-$i.txt" -
 done
 echo "ok: 4 cases, each once and passed, each in its shard"
+
+# The same file, unchanged, as one boot-test on this host.
+"$kvmrun" boot-test --cases "$work/suite.json" --accel tcg --jobs 2 | tee "$work/single.out"
+grep -qx '4 passed, 0 failed' "$work/single.out"
 grep -q '<testsuites' "$work/results/all.xml"
