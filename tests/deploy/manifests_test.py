@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The deploy/ manifests checked offline (there is no cluster here): they parse, the fields
 kvmrun's shard driver reads agree with each other, and kvmrun itself, given each engine's
 variables as that engine sets them, splits a suite into shards that cover it exactly once.
