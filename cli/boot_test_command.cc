@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/vm_file.h"
 #include "cli/vm_options.h"
 #include "kvmrun/boot_case.h"
 #include "kvmrun/boot_matrix.h"
@@ -74,6 +75,7 @@ po::options_description BootTestOptionsDescription() {
   AddGuestOptions(options);
   AddHardwareOptions(options);
   AddPayloadOptions(options, true);
+  AddVmFileOptions(options);
   return options;
 }
 
@@ -224,12 +226,15 @@ bool SameDisks(const std::vector<DiskSpec>& a, const std::vector<DiskSpec>& b) {
 }  // namespace
 
 std::vector<BootCase> ParseBootTestArgs(const Args& args) {
-  return RequestFrom(Parse(args, BootTestOptionsDescription())).cases;
+  const po::options_description options = BootTestOptionsDescription();
+  const VmCommandLine command_line = ParseVmCommandLine(args, options, "boot-test");
+  return FromVmCommandLine(command_line, RequestFrom).cases;
 }
 
-int BootTestCommand(const Args& args) {
-  const po::options_description options = BootTestOptionsDescription();
-  const po::variables_map vm = Parse(args, options);
+namespace {
+
+int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
+                 const po::options_description& options) {
   if (vm.count("help")) {
     std::cout << HelpText(
         "kvmrun boot-test --kernel K [--initrd I] [--append A] --expect REGEX [--fail REGEX]...\n"
@@ -251,6 +256,7 @@ int BootTestCommand(const Args& args) {
     return kExitOk;
   }
   BootTestRequest request = RequestFrom(vm);
+  if (DumpConfigIfAsked(command_line, options, std::cout)) return kExitOk;
   const std::vector<BootCase>& cases = request.cases;
   BootTestOptions& run = request.options;
   if (vm.count("list")) {
@@ -352,6 +358,18 @@ int BootTestCommand(const Args& args) {
   if (const auto reason = stop->Take()) std::cout << " (interrupted by " << *reason << ")";
   std::cout << std::endl;
   return passed == results.size() ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+int BootTestCommand(const Args& args) {
+  const po::options_description options = BootTestOptionsDescription();
+  const VmCommandLine command_line = ParseVmCommandLine(args, options, "boot-test");
+  try {
+    return BootTestWith(command_line.vm, command_line, options);
+  } catch (...) {
+    RethrowWithFileLocation(command_line);
+  }
 }
 
 }  // namespace kvmrun::cli

@@ -108,11 +108,13 @@ std::string FlagFor(std::string_view field) {
       {"memory_mib", "--memory"},    {"cpu_model", "--cpu"},
       {"disks", "--disk"},           {"shares", "--share"},
       {"extra_args", "--extra-arg"}, {"firmware_dirs", "--firmware-dir"},
+      {"forwards", "--forward"},     {"cdroms", "--cdrom"},
       {"duration_s", "--duration"},  {"rate_hz", "--rate"},
   };
   for (const auto& [name, flag] : kRenamed) {
     if (name == field) return std::string(flag);
   }
+  if (field.rfind("--", 0) == 0) return std::string(field);  // already a flag
   std::string flag = "--";
   for (char c : field) flag += c == '_' ? '-' : c;
   return flag;

@@ -15,6 +15,7 @@
 #include "cli/detach.h"
 #include "cli/snapshot_run.h"
 #include "cli/terminal.h"
+#include "cli/vm_file.h"
 #include "cli/vm_options.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -268,19 +269,20 @@ po::options_description RunOptions() {
                   "cached; stderr says what was run or assumed). --accel kvm plans for a KVM\n"
                   "host even where KVM does not work");
   // clang-format on
+  AddVmFileOptions(options);
   return options;
 }
 
 }  // namespace
 
-VmSpec ParseRunArgs(const Args& args) { return SpecFrom(Parse(args, RunOptions())); }
+namespace {
 
-int RunCommand(const Args& args) {
-  const po::options_description options = RunOptions();
-  const po::variables_map vm = Parse(args, options);
+int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
+            const po::options_description& options) {
   if (vm.count("help")) {
     std::cout << HelpText(
-        "kvmrun run [--os OS] [--kernel K [--initrd I] [--append A]] [--disk D]... [options]",
+        "kvmrun run [VM-FILE] [--os OS] [--kernel K [--initrd I] [--append A]] [--disk D]...\n"
+        "                  [options]",
         "Boots a VM with the clock policy of its OS. QEMU starts paused; kvmrun reads the\n"
         "clocks back over QMP and compares them with the policy, and only then lets the guest\n"
         "run. KVM is used when usable, else TCG (said on stderr). The serial console goes to\n"
@@ -299,7 +301,8 @@ int RunCommand(const Args& args) {
         "  kvmrun run --os linux --disk debian.qcow2 --firmware uefi --forward tcp:2222:22\n"
         "  kvmrun run --os linux --kernel K --dry-run\n"
         "  kvmrun run --os linux --kernel K --snapshot-at login: --save booted.kvmrun\n"
-        "  kvmrun run --os linux --kernel K --restore booted.kvmrun   (docs/snapshots.md)",
+        "  kvmrun run --os linux --kernel K --restore booted.kvmrun   (docs/snapshots.md)\n"
+        "  kvmrun run examples/vm/linux-ci.toml --memory 1G   (a VM file; docs/vm-files.md)",
         options);
     return kExitOk;
   }
@@ -371,6 +374,8 @@ int RunCommand(const Args& args) {
       throw UsageError("marker", e.what());
     }
   }
+  // Every option is checked by now: a bad value fails --dump-config as it would fail a run.
+  if (DumpConfigIfAsked(command_line, options, std::cout)) return kExitOk;
 
   VmOptions vm_options;
   std::vector<std::string> notices;
@@ -632,6 +637,24 @@ int RunCommand(const Args& args) {
   }
   if (!log_error.empty()) throw Error(log_error);
   return kExitOk;
+}
+
+}  // namespace
+
+VmSpec ParseRunArgs(const Args& args) {
+  const po::options_description options = RunOptions();
+  const VmCommandLine command_line = ParseVmCommandLine(args, options, "run");
+  return FromVmCommandLine(command_line, SpecFrom);
+}
+
+int RunCommand(const Args& args) {
+  const po::options_description options = RunOptions();
+  const VmCommandLine command_line = ParseVmCommandLine(args, options, "run");
+  try {
+    return RunWith(command_line.vm, command_line, options);
+  } catch (...) {
+    RethrowWithFileLocation(command_line);
+  }
 }
 
 }  // namespace kvmrun::cli

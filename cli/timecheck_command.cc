@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "cli/commands.h"
+#include "cli/vm_file.h"
 #include "cli/vm_options.h"
 #include "kvmrun/error.h"
 #include "kvmrun/probe_guest.h"
@@ -27,9 +28,7 @@ std::string ToolsNextToThisBinary() {
   return "";
 }
 
-}  // namespace
-
-int TimecheckCommand(const Args& args) {
+po::options_description TimecheckOptionsDescription() {
   po::options_description options("Options");
   // clang-format off
   options.add_options()
@@ -62,10 +61,16 @@ int TimecheckCommand(const Args& args) {
        "writes are discarded)");
   // clang-format on
   AddGuestOptions(options);
-  const po::variables_map vm = Parse(args, options);
+  AddVmFileOptions(options);
+  return options;
+}
+
+int TimecheckWith(const po::variables_map& vm, const VmCommandLine& command_line,
+                  const po::options_description& options) {
   if (vm.count("help")) {
     std::cout << HelpText(
-        "kvmrun timecheck [--os OS] [overrides] [--stall sigstop|qmp|starve|none] [--stalls N]\n"
+        "kvmrun timecheck [VM-FILE] [--os OS] [overrides] [--stall sigstop|qmp|starve|none] "
+        "[--stalls N]\n"
         "                        [--stall-seconds S] [--duration S] [--compare default|OS] "
         "[--json]",
         "Boots a probe guest that counts RTC interrupts, stalls the VM the way busy hosts do,\n"
@@ -105,6 +110,7 @@ int TimecheckCommand(const Args& args) {
   o.rate_hz = vm["rate"].as<int>();
   o.drop_owed_ticks = vm.count("drop-owed-ticks") > 0;
   ValidateTimecheckOptions(o);
+  if (DumpConfigIfAsked(command_line, options, std::cout)) return kExitOk;
   const auto progress = [](std::string_view line) {
     std::cerr << "kvmrun timecheck: " << line << std::endl;
   };
@@ -167,6 +173,18 @@ int TimecheckCommand(const Args& args) {
     std::cout << FormatTimecheckTable(runs, o);
   }
   return kExitOk;
+}
+
+}  // namespace
+
+int TimecheckCommand(const Args& args) {
+  const po::options_description options = TimecheckOptionsDescription();
+  const VmCommandLine command_line = ParseVmCommandLine(args, options, "timecheck");
+  try {
+    return TimecheckWith(command_line.vm, command_line, options);
+  } catch (...) {
+    RethrowWithFileLocation(command_line);
+  }
 }
 
 }  // namespace kvmrun::cli

@@ -9,7 +9,7 @@ KVMRUN_JOBS=${KVMRUN_JOBS:-2}
 KVMRUN_PACKAGES=(
   cmake make g++
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
-  libgtest-dev libbenchmark-dev libre2-dev libpugixml-dev pkg-config
+  libgtest-dev libbenchmark-dev libre2-dev libpugixml-dev libtomlplusplus-dev pkg-config
   qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs
   ovmf swtpm slurmctld slurmd slurm-client munge python3 python3-yaml
 )
