@@ -151,8 +151,25 @@ int ReportCurrentException(const std::string& prefix, std::ostream& out) {
 
 std::string HelpText(const std::string& usage, const std::string& summary,
                      const po::options_description& options) {
+  // One line per form of the command, the second and later as "  or:  kvmrun ...": the GNU
+  // layout, which help2man turns into the man page's SYNOPSIS. A line that does not start a
+  // form continues the one before.
   std::ostringstream out;
-  out << "Usage: " << usage << "\n\n" << summary << "\n\n" << options;
+  out << "Usage:";
+  std::istringstream lines(usage);
+  bool first = true;
+  for (std::string line; std::getline(lines, line);) {
+    const std::size_t start = line.find_first_not_of(' ');
+    if (start == std::string::npos) continue;
+    const std::string text = line.substr(start);
+    if (first || text.rfind("kvmrun ", 0) != 0) {
+      out << " " << text;
+    } else {
+      out << "\n  or:  " << text;
+    }
+    first = false;
+  }
+  out << "\n\n" << summary << "\n\n" << options;
   return out.str();
 }
 

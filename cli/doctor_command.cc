@@ -62,6 +62,7 @@ int DoctorCommand(const Args& args) {
 
   if (vm.count("json")) {
     nlohmann::json out = {
+        {"kvmrun", {{"version", VersionNumber()}, {"build", VersionText()}}},
         {"qemu", qemu},
         {"capabilities", CapabilitiesToJson(probe.caps)},
         {"probe", {{"cached", probe.from_cache}, {"ms", probe.elapsed.count() / 1000.0}}},
@@ -78,7 +79,8 @@ int DoctorCommand(const Args& args) {
   }
   const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
   const QemuCapabilities& c = probe.caps;
-  std::cout << "QEMU        " << qemu << " (version " << ToString(c.version) << ")\n"
+  std::cout << "kvmrun      " << VersionText().substr(7) << "\n"
+            << "QEMU        " << qemu << " (version " << ToString(c.version) << ")\n"
             << "probe       " << (probe.from_cache ? "cached" : "fresh") << ", "
             << probe.elapsed.count() / 1000.0 << " ms (" << cache.PathFor(qemu) << ")\n\n";
   std::string hyperv;

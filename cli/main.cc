@@ -45,7 +45,10 @@ constexpr Subcommand kSubcommands[] = {
 };
 
 int Usage(std::ostream& out) {
-  out << "Usage: kvmrun <subcommand> [options]   (kvmrun <subcommand> --help for details)\n\n";
+  out << "Usage: kvmrun <subcommand> [options]   (kvmrun <subcommand> --help for details)\n"
+      << "       kvmrun --version\n\n"
+      << "Launches QEMU/KVM virtual machines with the clock policy their guest OS needs, and\n"
+      << "proves it over QMP.\n\nSubcommands:\n";
   for (const Subcommand& s : kSubcommands) out << "  " << s.name << "\t" << s.summary << "\n";
   return kvmrun::cli::kExitUsage;
 }
@@ -83,6 +86,10 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   const std::string name = argc > 1 ? argv[1] : "";
   if (name == "--help" || name == "-h" || name == "help") return Usage(std::cout), 0;
+  if (name == "--version" || name == "-V") {
+    std::cout << kvmrun::cli::VersionText() << "\n";
+    return 0;
+  }
   for (const Subcommand& s : kSubcommands) {
     if (name == s.name) return Dispatch(s, Args(argv + 2, argv + argc));
   }

@@ -282,7 +282,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
   if (vm.count("help")) {
     std::cout << HelpText(
         "kvmrun run [VM-FILE] [--os OS] [--kernel K [--initrd I] [--append A]] [--disk D]...\n"
-        "                  [options]",
+        "           [options]",
         "Boots a VM with the clock policy of its OS. QEMU starts paused; kvmrun reads the\n"
         "clocks back over QMP and compares them with the policy, and only then lets the guest\n"
         "run. KVM is used when usable, else TCG (said on stderr). The serial console goes to\n"

@@ -7,7 +7,7 @@ KVMRUN_JOBS=${KVMRUN_JOBS:-2}
 
 # Debian packages kvmrun needs to build, test and boot its test guest.
 KVMRUN_PACKAGES=(
-  cmake make g++
+  cmake make g++ help2man
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev libre2-dev libpugixml-dev libtomlplusplus-dev pkg-config
   qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs

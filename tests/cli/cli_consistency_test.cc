@@ -3,9 +3,11 @@
 // examples). A new subcommand is checked the day it is listed.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -96,6 +98,28 @@ TEST(CliConsistencyTest, BareKvmrunIsAUsageErrorAndHelpIsNot) {
   const auto help = RunKvmrun({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Usage: kvmrun <subcommand>"), std::string::npos) << help.out;
+}
+
+// One version: what --version prints is the CMake project's, which debian/changelog packages.
+TEST(CliConsistencyTest, OneVersionEverywhere) {
+  const auto r = RunKvmrun({"--version"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_match(r.out, m, std::regex(R"(kvmrun (\d+\.\d+\.\d+)( \(git [^)]+\))?\n)")))
+      << r.out;
+  const std::string version = m[1];
+  const auto read = [](const std::string& path) {
+    std::ifstream in(std::string(KVMRUN_SOURCE_DIR) + "/" + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  EXPECT_NE(read("CMakeLists.txt").find("project(kvmrun VERSION " + version + " "),
+            std::string::npos);
+  EXPECT_EQ(read("debian/changelog").rfind("kvmrun (" + version + ") ", 0), 0u)
+      << "debian/changelog's newest entry is not " << version;
+  EXPECT_EQ(RunKvmrun({"-V"}).out, r.out);
 }
 
 // Options renamed for one CLI still take their old names, and both at once is an error.

@@ -177,6 +177,11 @@ TEST_F(BootTest, SecondRunReusesTheProbeCache) {
   const auto doctor = nlohmann::json::parse(r.out);
   EXPECT_TRUE(doctor["probe"]["cached"].get<bool>());
   EXPECT_EQ(doctor["cache_file"].get<std::string>().rfind(cache_.path() + "/kvmrun/", 0), 0u);
+  // Which kvmrun answered, as --version says it.
+  const auto version = RunKvmrun({"--version"});
+  EXPECT_EQ(doctor["kvmrun"]["build"].get<std::string>() + "\n", version.out);
+  const auto text = RunKvmrun({"doctor"}, Options());
+  EXPECT_EQ(text.out.rfind("kvmrun      " + version.out.substr(7), 0), 0u) << text.out;
 }
 
 TEST_F(BootTest, KillNineOfKvmrunMidBootLeavesNoQemu) {
