@@ -365,11 +365,9 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
 int BootTestCommand(const Args& args) {
   const po::options_description options = BootTestOptionsDescription();
   const VmCommandLine command_line = ParseVmCommandLine(args, options, "boot-test");
-  try {
-    return BootTestWith(command_line.vm, command_line, options);
-  } catch (...) {
-    RethrowWithFileLocation(command_line);
-  }
+  return FromVmCommandLine(command_line, [&](const po::variables_map& vm) {
+    return BootTestWith(vm, command_line, options);
+  });
 }
 
 }  // namespace kvmrun::cli

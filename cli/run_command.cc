@@ -650,11 +650,9 @@ VmSpec ParseRunArgs(const Args& args) {
 int RunCommand(const Args& args) {
   const po::options_description options = RunOptions();
   const VmCommandLine command_line = ParseVmCommandLine(args, options, "run");
-  try {
-    return RunWith(command_line.vm, command_line, options);
-  } catch (...) {
-    RethrowWithFileLocation(command_line);
-  }
+  return FromVmCommandLine(command_line, [&](const po::variables_map& vm) {
+    return RunWith(vm, command_line, options);
+  });
 }
 
 }  // namespace kvmrun::cli

@@ -180,11 +180,9 @@ int TimecheckWith(const po::variables_map& vm, const VmCommandLine& command_line
 int TimecheckCommand(const Args& args) {
   const po::options_description options = TimecheckOptionsDescription();
   const VmCommandLine command_line = ParseVmCommandLine(args, options, "timecheck");
-  try {
-    return TimecheckWith(command_line.vm, command_line, options);
-  } catch (...) {
-    RethrowWithFileLocation(command_line);
-  }
+  return FromVmCommandLine(command_line, [&](const po::variables_map& vm) {
+    return TimecheckWith(vm, command_line, options);
+  });
 }
 
 }  // namespace kvmrun::cli
