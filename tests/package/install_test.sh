@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The Debian package on a clean Debian 12: debootstrap a minbase root (no build tree, nothing of
+# kvmrun's), `apt-get install ./kvmrun_*.deb` in it (apt resolves QEMU and the rest from the
+# mirror), then, inside it: kvmrun --version, doctor, policy --os windows-11 --explain, the man
+# pages and the bash completion, the probe guest built by the installed builder, and a boot of
+# that guest from a VM file. Needs root (debootstrap, chroot, mounts in a private namespace).
+#   tests/package/install_test.sh DIR      DIR holds kvmrun_*.deb (scripts/package: build-deb/)
+# Exit 0 passed, 1 failed, 77 skipped (not root, or no debootstrap), with the reason.
+set -euo pipefail
+deb_dir=$(realpath "$1")
+deb=$(ls "$deb_dir"/kvmrun_*_amd64.deb 2>/dev/null | head -n 1)
+[ -n "$deb" ] || { echo "install_test: no kvmrun_*_amd64.deb in $deb_dir (scripts/package)" >&2; exit 1; }
+if [ "$(id -u)" -ne 0 ]; then echo "SKIP: install_test needs root (debootstrap, chroot)"; exit 77; fi
+command -v debootstrap >/dev/null || { echo "SKIP: debootstrap is not installed"; exit 77; }
+
+log() { printf '==> [%4ds] install_test: %s\n' "$SECONDS" "$*" >&2; }
+
+mirror=$(
+  { for f in /etc/apt/sources.list.d/*.sources; do
+      if [ -f "$f" ]; then awk '/^URIs:/ {print $2}' "$f"; fi
+    done
+    if [ -f /etc/apt/sources.list ]; then awk '$1 == "deb" {print $2}' /etc/apt/sources.list; fi
+  } | { grep -v security || true; } | head -n 1
+)
+mirror=${mirror:-http://deb.debian.org/debian}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kvmrun-install-test-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+
+log "debootstrap bookworm minbase from $mirror"
+debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+  { tail -n 20 "$work/debootstrap.log" >&2; exit 1; }
+cp "$deb" "$root/tmp/"
+cp "$(dirname "$0")/in_root.sh" "$root/tmp/"
+
+# Everything else runs in the root, in a private mount namespace: /proc, /sys and /dev are
+# mounted for it and vanish with it, whatever happens.
+log "installing $(basename "$deb") with apt-get, and checking it in the clean root"
+unshare --mount --fork sh -c '
+  set -e
+  mount -t proc proc "$1/proc"
+  mount --rbind /sys "$1/sys"
+  mount --rbind /dev "$1/dev"
+  exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 bash /tmp/in_root.sh "/tmp/$2"
+' sh "$root" "$(basename "$deb")"
+log "passed"
