@@ -39,8 +39,9 @@ struct Value {
   enum Kind { kString, kInteger, kFloat, kBool, kArray, kTable, kOther } kind = kString;
   std::string text;  // scalars, as the option's token; for kOther, what it is ("a date")
   bool boolean = false;
-  std::vector<Value> items;                            // kArray
-  std::vector<std::pair<std::string, Value>> members;  // kTable, in file order
+  std::vector<Value> items;    // kArray
+  std::vector<Value> members;  // kTable, in file order, each with its key
+  std::string key;             // a member's
   int line = 0;
 };
 
@@ -106,7 +107,8 @@ Value FromToml(const toml::node& node) {
     for (const auto& [key, member] : *table) {
       Value m = FromToml(member);
       m.line = static_cast<int>(key.source().begin.line);
-      v.members.emplace_back(std::string(key.str()), std::move(m));
+      m.key = std::string(key.str());
+      v.members.push_back(std::move(m));
     }
   } else {
     // Dates and times: no option takes one.
@@ -186,8 +188,9 @@ Value FromJson(const nlohmann::ordered_json& json, JsonLines& lines, int line) {
     case nlohmann::ordered_json::value_t::object:
       v.kind = Value::kTable;
       for (const auto& [key, member] : json.items()) {
-        const int key_line = lines.LineOf(key);
-        v.members.emplace_back(key, FromJson(member, lines, key_line));
+        Value m = FromJson(member, lines, lines.LineOf(key));
+        m.key = key;
+        v.members.push_back(std::move(m));
       }
       break;
     default:
@@ -257,7 +260,8 @@ std::string TableToken(std::string_view option, std::string_view key, const Valu
       share ? std::vector<std::string_view>{"dir", "tag", "ro"}
             : std::vector<std::string_view>{"file", "format", "bus"};
   std::vector<std::pair<std::string, const Value*>> given;  // in the fields' order
-  for (const auto& [name, member] : table.members) {
+  for (const Value& member : table.members) {
+    const std::string& name = member.key;
     if (std::find(fields.begin(), fields.end(), name) == fields.end()) {
       throw error.At(
           member.line, std::string(key) + "." + name,
@@ -435,8 +439,8 @@ VmFile LoadVmFile(const std::string& path, const po::options_description& option
   const Value root = json ? ParseJson(text, error) : ParseToml(text, error);
   const fs::path base = fs::absolute(fs::path(path)).parent_path();
   VmFile file{path, {}};
-  for (const auto& [key, value] : root.members) {
-    VmFileEntry entry = EntryFor(key, value, options, subcommand, base, error);
+  for (const Value& value : root.members) {
+    VmFileEntry entry = EntryFor(value.key, value, options, subcommand, base, error);
     if (!entry.option.empty()) file.entries.push_back(std::move(entry));
   }
   return file;
