@@ -30,17 +30,6 @@ std::vector<std::string> Subcommands() {
   return names;
 }
 
-// Option name -> its placeholder ("" for a flag), as `kvmrun NAME --help` lists them.
-std::map<std::string, std::string> OptionsOf(const std::string& help) {
-  std::map<std::string, std::string> options;
-  const std::regex line(R"(^  (?:-\w, )?--([a-z0-9-]+)(?: ([^ ]+))?)");
-  for (const std::string& l : testing::Lines(help)) {
-    std::smatch m;
-    if (std::regex_search(l, m, line)) options[m[1]] = m[2].matched ? m[2].str() : "";
-  }
-  return options;
-}
-
 TEST(CliConsistencyTest, SharedConceptsHaveOneNameAndOnePlaceholder) {
   const std::vector<std::string> subcommands = Subcommands();
   ASSERT_GE(subcommands.size(), 13u);
@@ -76,7 +65,7 @@ TEST(CliConsistencyTest, SharedConceptsHaveOneNameAndOnePlaceholder) {
     EXPECT_EQ(r.out.rfind("Usage: kvmrun " + sub, 0), 0u) << r.out;
     EXPECT_NE(r.out.find("\nExamples:\n  kvmrun "), std::string::npos) << r.out;
     EXPECT_TRUE(std::regex_search(r.out, std::regex("[Ee]xit:? [0-9]"))) << "no exit codes";
-    for (const auto& [option, value] : OptionsOf(r.out)) {
+    for (const auto& [option, value] : testing::HelpOptions(r.out)) {
       const auto renamed = one_name.find(option);
       EXPECT_TRUE(renamed == one_name.end())
           << "--" << option << " is called --" << renamed->second << " everywhere else";

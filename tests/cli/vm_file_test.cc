@@ -19,19 +19,6 @@ namespace {
 using testing::RunKvmrun;
 using testing::Scratch;
 
-// Option names of `kvmrun SUB --help`.
-std::set<std::string> OptionsOf(const std::string& sub) {
-  const auto r = RunKvmrun({sub, "--help"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::set<std::string> options;
-  const std::regex line(R"(^  (?:-\w, )?--([a-z0-9-]+))");
-  for (const std::string& l : testing::Lines(r.out)) {
-    std::smatch m;
-    if (std::regex_search(l, m, line)) options.insert(m[1]);
-  }
-  return options;
-}
-
 // The dump without its first line (which names the file it came from, if any).
 std::string Body(const std::string& dump) { return dump.substr(dump.find('\n') + 1); }
 
@@ -109,7 +96,10 @@ std::string TomlLine(const std::string& key, const std::string& value) {
 TEST(VmFileTest, EveryRunOptionIsAKeyThatMeansTheSame) {
   Scratch s;
   const std::map<std::string, std::string> samples = SampleValues(s);
-  std::set<std::string> keys = OptionsOf("run");
+  const auto help = RunKvmrun({"run", "--help"});
+  ASSERT_EQ(help.exit_code, 0) << help.err;
+  std::set<std::string> keys;
+  for (const auto& [option, placeholder] : testing::HelpOptions(help.out)) keys.insert(option);
   for (const char* not_a_key : {"help", "vm-file", "dump-config"}) keys.erase(not_a_key);
   for (const std::string& key : keys) {
     SCOPED_TRACE(key);

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <regex>
 #include <stdexcept>
 
 extern char** environ;
@@ -141,6 +142,16 @@ std::vector<std::string> Lines(const std::string& text) {
     start = end + 1;
   }
   return lines;
+}
+
+std::map<std::string, std::string> HelpOptions(const std::string& help) {
+  std::map<std::string, std::string> options;
+  const std::regex line(R"(^  (?:-\w, )?--([a-z0-9-]+)(?: ([^ ]+))?)");
+  for (const std::string& l : Lines(help)) {
+    std::smatch m;
+    if (std::regex_search(l, m, line)) options[m[1]] = m[2].matched ? m[2].str() : "";
+  }
+  return options;
 }
 
 }  // namespace kvmrun::testing

@@ -4,6 +4,7 @@
 #define KVMRUN_TESTS_SUPPORT_RUN_COMMAND_H_
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ CommandResult RunKvmrun(const std::vector<std::string>& args, const CommandOptio
 
 // Lines of `text`, without the newlines.
 std::vector<std::string> Lines(const std::string& text);
+
+// The options a `kvmrun SUBCOMMAND --help` text lists: name (without "--") -> its placeholder,
+// "" for a flag.
+std::map<std::string, std::string> HelpOptions(const std::string& help);
 
 }  // namespace kvmrun::testing
 
