@@ -106,9 +106,10 @@ std::string HostName();
 // it cannot.
 void WriteTextFile(const std::string& path, const std::string& text, const std::string& what);
 
-// kvmrun's version: "0.1.0", and "kvmrun 0.1.0 (git v0.1.0-3-gabcdef0)" with the commit built
-// where the build had git (kvmrun --version, doctor).
+// kvmrun's version: "0.1.0"; "0.1.0 (git v0.1.0-3-gabcdef0)" with the commit built where the
+// build had git (doctor); "kvmrun 0.1.0 (git ...)" (kvmrun --version).
 std::string VersionNumber();
+std::string VersionWithCommit();
 std::string VersionText();
 
 // Throws UsageError when more than one of the named options was given.

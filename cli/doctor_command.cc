@@ -79,7 +79,7 @@ int DoctorCommand(const Args& args) {
   }
   const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
   const QemuCapabilities& c = probe.caps;
-  std::cout << "kvmrun      " << VersionText().substr(7) << "\n"
+  std::cout << "kvmrun      " << VersionWithCommit() << "\n"
             << "QEMU        " << qemu << " (version " << ToString(c.version) << ")\n"
             << "probe       " << (probe.from_cache ? "cached" : "fresh") << ", "
             << probe.elapsed.count() / 1000.0 << " ms (" << cache.PathFor(qemu) << ")\n\n";

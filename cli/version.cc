@@ -5,9 +5,11 @@ namespace kvmrun::cli {
 
 std::string VersionNumber() { return KVMRUN_VERSION; }
 
-std::string VersionText() {
+std::string VersionWithCommit() {
   const std::string describe = KVMRUN_GIT_DESCRIBE;
-  return "kvmrun " + VersionNumber() + (describe.empty() ? "" : " (git " + describe + ")");
+  return VersionNumber() + (describe.empty() ? "" : " (git " + describe + ")");
 }
+
+std::string VersionText() { return "kvmrun " + VersionWithCommit(); }
 
 }  // namespace kvmrun::cli
