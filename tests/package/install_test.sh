@@ -4,33 +4,52 @@
 # mirror), then, inside it: kvmrun --version, doctor, policy --os windows-11 --explain, the man
 # pages and the bash completion, the probe guest built by the installed builder, and a boot of
 # that guest from a VM file. Needs root (debootstrap, chroot, mounts in a private namespace).
-#   tests/package/install_test.sh DIR      DIR holds kvmrun_*.deb (scripts/package: build-deb/)
+#   tests/package/install_test.sh DIR [ROOT]
+#                 DIR holds kvmrun_*.deb (scripts/package: build-deb/); ROOT, when given, is a
+#                 root made earlier by --bootstrap, used up (and removed) by this run
+#   tests/package/install_test.sh --bootstrap ROOT
+#                 only the debootstrap, into ROOT, so that a caller can overlap it with other
+#                 work (scripts/test does, while it compiles)
 # Exit 0 passed, 1 failed, 77 skipped (not root, or no debootstrap), with the reason.
 set -euo pipefail
-deb_dir=$(realpath "$1")
-deb=$(ls "$deb_dir"/kvmrun_*_amd64.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || { echo "install_test: no kvmrun_*_amd64.deb in $deb_dir (scripts/package)" >&2; exit 1; }
+log() { printf '==> [%4ds] install_test: %s\n' "$SECONDS" "$*" >&2; }
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: install_test needs root (debootstrap, chroot)"; exit 77; fi
 command -v debootstrap >/dev/null || { echo "SKIP: debootstrap is not installed"; exit 77; }
 
-log() { printf '==> [%4ds] install_test: %s\n' "$SECONDS" "$*" >&2; }
+# A clean bookworm minbase root in $1, from the mirror the machine already uses (else Debian's
+# own); the stamp says it is complete.
+bootstrap() {
+  local mirror
+  mirror=$("$(dirname "$0")/../../scripts/debian-mirror" || echo http://deb.debian.org/debian)
+  log "debootstrap bookworm minbase from $mirror"
+  mkdir -p "$1"
+  debootstrap --variant=minbase bookworm "$1" "$mirror" >"$1.debootstrap.log" 2>&1 ||
+    { tail -n 20 "$1.debootstrap.log" >&2; exit 1; }
+  rm -f "$1.debootstrap.log"
+  touch "$1/.kvmrun-bootstrapped"
+}
 
-mirror=$(
-  { for f in /etc/apt/sources.list.d/*.sources; do
-      if [ -f "$f" ]; then awk '/^URIs:/ {print $2}' "$f"; fi
-    done
-    if [ -f /etc/apt/sources.list ]; then awk '$1 == "deb" {print $2}' /etc/apt/sources.list; fi
-  } | { grep -v security || true; } | head -n 1
-)
-mirror=${mirror:-http://deb.debian.org/debian}
+if [ "${1:-}" = --bootstrap ]; then
+  [ -n "${2:-}" ] || { echo "install_test: --bootstrap needs a directory" >&2; exit 2; }
+  bootstrap "$2"
+  exit 0
+fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvmrun-install-test-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-root=$work/root
+deb_dir=$(realpath "$1")
+deb=$(ls "$deb_dir"/kvmrun_*_amd64.deb 2>/dev/null | head -n 1)
+[ -n "$deb" ] || { echo "install_test: no kvmrun_*_amd64.deb in $deb_dir (scripts/package)" >&2; exit 1; }
 
-log "debootstrap bookworm minbase from $mirror"
-debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-  { tail -n 20 "$work/debootstrap.log" >&2; exit 1; }
+if [ -n "${2:-}" ]; then
+  root=$2
+  trap 'rm -rf --one-file-system "$root"' EXIT
+  [ -f "$root/.kvmrun-bootstrapped" ] ||
+    { echo "install_test: $root is not a root made by --bootstrap" >&2; exit 1; }
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/kvmrun-install-test-XXXXXX")
+  trap 'rm -rf --one-file-system "$work"' EXIT
+  root=$work/root
+  bootstrap "$root"
+fi
 cp "$deb" "$root/tmp/"
 cp "$(dirname "$0")/in_root.sh" "$root/tmp/"
 
