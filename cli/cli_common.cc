@@ -6,6 +6,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "kvmrun/clock_verify.h"
@@ -247,6 +248,14 @@ std::string SecondsText(std::chrono::milliseconds ms) {
   text.precision(ms < std::chrono::seconds(10) ? 2 : 1);
   text << std::fixed << static_cast<double>(ms.count()) / 1000.0 << " s";
   return text.str();
+}
+
+void StderrLine(std::string_view line) {
+  std::string text(line);
+  text += '\n';
+  // std::cerr is unbuffered: one write() call carries the whole text to the stdio stream.
+  std::cerr.write(text.data(), static_cast<std::streamsize>(text.size()));
+  std::cerr.flush();
 }
 
 std::string RequiredName(const po::variables_map& vm) {

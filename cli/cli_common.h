@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kvmrun/clock_policy.h"
@@ -92,6 +93,10 @@ NamedVm RunningVm(const std::string& name);
 
 // "1.25 s" (two decimals below 10 s, one above).
 std::string SecondsText(std::chrono::milliseconds ms);
+
+// Writes `line` and a newline to stderr in one write(2), for what kvmrun says while a guest's
+// console shares the terminal: the guest's bytes can come before or after it, never inside.
+void StderrLine(std::string_view line);
 
 // --max-offset and --agent-wait (its default `agent_wait_s`): the guest-clock checks.
 void AddGuestClockOptions(po::options_description& options, double agent_wait_s);

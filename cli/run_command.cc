@@ -447,16 +447,15 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
     };
   }
   vm_options.on_qemu_stderr = [](std::string_view line) {
-    std::cerr << "qemu: " << line << std::endl;
+    StderrLine("qemu: " + std::string(line));
   };
   // On a raw terminal Ctrl-C is the guest's: the escape key is how the user stops.
   const std::string again = console_input && terminal && escape_key
                                 ? EscapeKeyName(*escape_key) + " again"
                                 : "a second Ctrl-C";
   limits.on_stopping = [again, grace = limits.grace](std::string_view why) {
-    std::cerr << "kvmrun: " << why << ": asking the guest to power off (up to "
-              << SecondsText(grace) << "), then quitting QEMU; " << again << " forces it"
-              << std::endl;
+    StderrLine("kvmrun: " + std::string(why) + ": asking the guest to power off (up to " +
+               SecondsText(grace) + "), then quitting QEMU; " + again + " forces it");
   };
 
   std::unique_ptr<Vm> machine;
@@ -528,7 +527,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
                                 limits.timeout.value_or(std::chrono::minutes(10)), *stop, json);
   }
   if (machine->restored_from() && (resync || vm["resync"].defaulted())) {
-    std::cerr << ResyncAfterRestore(*machine, AgentWaitOption(vm)) << std::endl;
+    StderrLine(ResyncAfterRestore(*machine, AgentWaitOption(vm)));
   }
   const std::string sync_hint =
       named ? "'kvmrun sync " + spec.name + "' or --resync=auto sets it" : "--resync=auto sets it";
@@ -545,7 +544,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
         line += std::string("; guest clock not resynced: ") + e.what();
       }
     }
-    std::cerr << line << std::endl;
+    StderrLine(line);
   };
   std::optional<RawTerminal> raw;
   std::optional<ConsoleInput> input;
