@@ -51,17 +51,17 @@ words=$(bash -c 'source "$1"; COMP_WORDS=(kvmrun run --os windows-1); COMP_CWORD
 [[ $words == *windows-11* ]] || fail "completing --os windows-1 gave '$words'"
 
 step "the probe guest, built by the installed builder"
-# Installed, the builder keeps its guest in the user's cache (not beside /usr/libexec).
+# Installed, the builder keeps its guest in the user's cache, where timecheck looks for it.
 guest=$(/usr/libexec/kvmrun/make-test-guest --probe /usr/libexec/kvmrun/kvmrun-probe)
-[ "$guest" = /root/.cache/kvmrun/test-guest ] || fail "the guest went to '$guest', not ~/.cache"
+[ "$guest" = /root/.cache/kvmrun/probe-guest ] || fail "the guest went to '$guest', not ~/.cache"
 [ -f $guest/vmlinuz ] && [ -f $guest/initramfs.cpio ] || fail "no probe guest"
 
 step "kvmrun run vm.toml: a boot (TCG here)"
 mkdir -p /root/vms
 cat >/root/vms/ci.toml <<'TOML'
 os = "linux"
-kernel = "../.cache/kvmrun/test-guest/vmlinuz"
-initrd = "../.cache/kvmrun/test-guest/initramfs.cpio"
+kernel = "../.cache/kvmrun/probe-guest/vmlinuz"
+initrd = "../.cache/kvmrun/probe-guest/initramfs.cpio"
 append = "console=ttyS0 quiet panic=-1"
 no-reboot = true
 timeout = 180
