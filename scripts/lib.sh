@@ -44,8 +44,8 @@ build_tree() {
   shift || true
   if [ ! -f "$dir/CMakeCache.txt" ]; then
     log "configuring $dir"
-    # Line tables only (-g1): backtraces and sanitizer reports keep their file:line, and the
-    # tree compiles in about 25% less time than with full -g (a debugger wants its own build).
+    # Line tables only (-g1): backtraces and sanitizer reports keep their file:line, and GCC
+    # compiles a heavy file 25-35% faster than with full -g (a debugger wants its own build).
     cmake -S "$KVMRUN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMRUN_WERROR=ON \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
       -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" "$@" >/dev/null
