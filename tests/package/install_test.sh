@@ -41,9 +41,10 @@ deb=$(ls "$deb_dir"/kvmrun_*_amd64.deb 2>/dev/null | head -n 1)
 
 if [ -n "${2:-}" ]; then
   root=$2
-  trap 'rm -rf --one-file-system "$root"' EXIT
+  # Checked before the trap that removes it: never remove a directory this script did not make.
   [ -f "$root/.kvmrun-bootstrapped" ] ||
     { echo "install_test: $root is not a root made by --bootstrap" >&2; exit 1; }
+  trap 'rm -rf --one-file-system "$root"' EXIT
 else
   work=$(mktemp -d "${TMPDIR:-/tmp}/kvmrun-install-test-XXXXXX")
   trap 'rm -rf --one-file-system "$work"' EXIT
