@@ -1,4 +1,4 @@
-#include "launcher/unique_fd.h"
+#include "io/unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>

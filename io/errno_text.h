@@ -1,6 +1,6 @@
 // strerror(errno) as a string: for an error message right after a failed system call.
-#ifndef KVMRUN_LAUNCHER_ERRNO_TEXT_H_
-#define KVMRUN_LAUNCHER_ERRNO_TEXT_H_
+#ifndef KVMRUN_IO_ERRNO_TEXT_H_
+#define KVMRUN_IO_ERRNO_TEXT_H_
 
 #include <cerrno>
 #include <cstring>
@@ -12,4 +12,4 @@ inline std::string Errno() { return std::strerror(errno); }
 
 }  // namespace kvmrun
 
-#endif  // KVMRUN_LAUNCHER_ERRNO_TEXT_H_
+#endif  // KVMRUN_IO_ERRNO_TEXT_H_

@@ -1,6 +1,6 @@
 // A file descriptor owned by one object: closed on destruction, movable, never copied.
-#ifndef KVMRUN_LAUNCHER_UNIQUE_FD_H_
-#define KVMRUN_LAUNCHER_UNIQUE_FD_H_
+#ifndef KVMRUN_IO_UNIQUE_FD_H_
+#define KVMRUN_IO_UNIQUE_FD_H_
 
 #include <unistd.h>
 
@@ -42,4 +42,4 @@ std::pair<UniqueFd, UniqueFd> MakeSocketPair();
 
 }  // namespace kvmrun
 
-#endif  // KVMRUN_LAUNCHER_UNIQUE_FD_H_
+#endif  // KVMRUN_IO_UNIQUE_FD_H_
