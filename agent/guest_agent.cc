@@ -1,10 +1,13 @@
 #include "kvmrun/guest_agent.h"
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <random>
 #include <set>
 #include <thread>
+
+#include "qmp/json_fields.h"
 
 namespace kvmrun {
 namespace {
@@ -16,6 +19,11 @@ using namespace std::chrono_literals;
 // reader that drops everything before it is in step whatever was in the stream.
 constexpr char kSyncMarker = '\xff';
 constexpr std::size_t kFileChunk = 1 << 20;
+// qemu-ga keeps at most 16 MiB of a command's stdout and of its stderr; base64 makes each 4/3
+// larger. One reply is never more than that and some framing.
+constexpr std::size_t kMaxAgentMessageBytes = 48u << 20;
+// What one exchange may read in all, stale replies and flooding included.
+constexpr std::uint64_t kMaxExchangeBytes = 96u << 20;
 
 std::string Ms(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
@@ -36,6 +44,7 @@ GuestAgentError::GuestAgentError(std::string command, std::string error_class,
 
 GuestAgent::GuestAgent(std::unique_ptr<QmpTransport> transport)
     : transport_(std::move(transport)),
+      decoder_(kMaxAgentMessageBytes),
       // A random base: replies meant for an earlier client of the same port never match.
       next_id_(static_cast<std::int64_t>(std::random_device{}() & 0x3fffffff) << 20) {}
 
@@ -47,11 +56,15 @@ void GuestAgent::Send(std::string_view command, const nlohmann::json& arguments,
 }
 
 void GuestAgent::Sync(std::chrono::milliseconds timeout) {
-  const Deadline deadline = Clock::now() + timeout;
+  SyncUntil(DeadlineIn(timeout), timeout);
+}
+
+void GuestAgent::SyncUntil(Deadline deadline, std::chrono::milliseconds timeout) {
   synced_ = false;
+  exchange_bytes_ = 0;
   std::set<std::int64_t> sent;  // a reply to any of them says the agent is there now
   bool marker_seen = false;
-  decoder_ = QmpDecoder();
+  decoder_ = QmpDecoder(kMaxAgentMessageBytes);
   std::array<char, 65536> buffer;
   while (true) {
     const std::int64_t id = next_id_++;
@@ -71,10 +84,11 @@ void GuestAgent::Sync(std::chrono::milliseconds timeout) {
         break;
       }
       if (n == 0) throw QmpDisconnected("the guest agent's port closed while syncing");
+      CountExchangeBytes(n, "guest-sync-delimited");
       std::string_view bytes(buffer.data(), n);
       if (const std::size_t marker = bytes.rfind(kSyncMarker); marker != bytes.npos) {
         marker_seen = true;
-        decoder_ = QmpDecoder();  // what came before the marker is stale
+        decoder_ = QmpDecoder(kMaxAgentMessageBytes);  // what came before the marker is stale
         bytes.remove_prefix(marker + 1);
       }
       if (!marker_seen) continue;
@@ -91,7 +105,7 @@ void GuestAgent::Sync(std::chrono::milliseconds timeout) {
         }
       } catch (const QmpProtocolError&) {
         marker_seen = false;  // garbage after a marker: wait for the next one
-        decoder_ = QmpDecoder();
+        decoder_ = QmpDecoder(kMaxAgentMessageBytes);
       }
     }
     if (Clock::now() >= deadline) break;
@@ -103,7 +117,17 @@ void GuestAgent::Sync(std::chrono::milliseconds timeout) {
       "package; Windows: the guest agent from virtio-win), or is still booting");
 }
 
-std::optional<QmpMessage> GuestAgent::NextMessage(Deadline deadline) {
+void GuestAgent::CountExchangeBytes(std::size_t n, std::string_view command) {
+  exchange_bytes_ += n;
+  if (exchange_bytes_ > kMaxExchangeBytes) {
+    synced_ = false;
+    throw QmpProtocolError("the guest agent sent more than " +
+                           std::to_string(kMaxExchangeBytes >> 20) + " MiB while answering '" +
+                           std::string(command) + "'");
+  }
+}
+
+std::optional<QmpMessage> GuestAgent::NextMessage(Deadline deadline, std::string_view command) {
   std::array<char, 65536> buffer;
   while (true) {
     try {
@@ -122,6 +146,7 @@ std::optional<QmpMessage> GuestAgent::NextMessage(Deadline deadline) {
       synced_ = false;
       throw QmpDisconnected("the guest agent's port closed");
     }
+    CountExchangeBytes(n, command);
     // Markers of replies to extra syncs come late; they are not JSON.
     std::string bytes(buffer.data(), n);
     bytes.erase(std::remove(bytes.begin(), bytes.end(), kSyncMarker), bytes.end());
@@ -129,10 +154,24 @@ std::optional<QmpMessage> GuestAgent::NextMessage(Deadline deadline) {
   }
 }
 
+Deadline GuestAgent::DeadlineIn(std::chrono::milliseconds timeout) const {
+  return std::min(limit_, Deadline(Clock::now() + timeout));
+}
+
+void GuestAgent::LimitTo(Deadline deadline) { limit_ = deadline; }
+
 nlohmann::json GuestAgent::Execute(std::string_view command, const nlohmann::json& arguments,
                                    std::chrono::milliseconds timeout) {
-  if (!synced_) Sync(timeout);
-  const Deadline deadline = Clock::now() + timeout;
+  // One deadline for the whole exchange, the sync before it included.
+  const auto start = Clock::now();
+  const Deadline deadline = DeadlineIn(timeout);
+  if (start >= deadline) {
+    // A caller's overall limit is spent (a file read chunk by chunk, an exec's polling).
+    throw QmpTimeout("the time given for the guest agent ran out before '" +
+                     std::string(command) + "'");
+  }
+  if (!synced_) SyncUntil(deadline, timeout);
+  exchange_bytes_ = 0;
   const std::int64_t id = next_id_++;
   try {
     Send(command, arguments, id, deadline);
@@ -140,20 +179,20 @@ nlohmann::json GuestAgent::Execute(std::string_view command, const nlohmann::jso
     synced_ = false;
     throw;
   }
-  while (auto message = NextMessage(deadline)) {
+  while (auto message = NextMessage(deadline, command)) {
     if (!message->id().is_number_integer() || message->id().get<std::int64_t>() != id) {
       continue;  // a stale reply (an earlier sync's, a timed-out command's)
     }
     if (message->kind == QmpMessageKind::kReturn) return message->json["return"];
     if (message->kind == QmpMessageKind::kError) {
-      const nlohmann::json& error = message->json["error"];
-      throw GuestAgentError(std::string(command), error.value("class", "?"),
-                            error.value("desc", ""));
+      const JsonFields error(message->json["error"], std::string(command) + "'s error reply");
+      throw GuestAgentError(std::string(command), error.StringOr("class", "?"),
+                            error.StringOr("desc", ""));
     }
   }
   synced_ = false;  // its reply may still come: the next call syncs past it
   throw QmpTimeout("the guest agent did not answer '" + std::string(command) + "' within " +
-                   Ms(timeout));
+                   Ms(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - start)));
 }
 
 void GuestAgent::Ping(std::chrono::milliseconds timeout) {
@@ -163,44 +202,80 @@ void GuestAgent::Ping(std::chrono::milliseconds timeout) {
 AgentOsInfo GuestAgent::OsInfo() {
   AgentOsInfo info;
   info.json = Execute("guest-get-osinfo");
-  info.id = info.json.value("id", "");
-  info.pretty_name = info.json.value("pretty-name", "");
-  info.kernel_release = info.json.value("kernel-release", "");
-  info.machine = info.json.value("machine", "");
+  const JsonFields fields(info.json, "guest-get-osinfo's reply");
+  info.id = fields.StringOr("id", "");
+  info.pretty_name = fields.StringOr("pretty-name", "");
+  info.kernel_release = fields.StringOr("kernel-release", "");
+  info.machine = fields.StringOr("machine", "");
   return info;
 }
 
-std::int64_t GuestAgent::GetTime() { return Execute("guest-get-time").get<std::int64_t>(); }
+std::int64_t GuestAgent::GetTime() {
+  return AsInt(Execute("guest-get-time"), "guest-get-time's reply");
+}
 
 void GuestAgent::SetTime(std::int64_t ns_since_epoch) {
   Execute("guest-set-time", {{"time", ns_since_epoch}});
 }
 
+GuestExecResult ExecResultFromStatus(const nlohmann::json& reply) {
+  const JsonFields status(reply, "guest-exec-status's reply");
+  GuestExecResult result;
+  result.signal = static_cast<int>(status.IntOr("signal", 0, 0, 255));
+  // Windows reports a 32-bit DWORD; kept whole, never folded into 8 bits here.
+  result.exit_code = status.IntOr("exitcode", result.signal != 0 ? 0 : -1,
+                                  std::numeric_limits<std::int64_t>::min(),
+                                  std::numeric_limits<std::int64_t>::max());
+  if (status.Has("out-data")) result.out = Base64Decode(status.String("out-data"));
+  if (status.Has("err-data")) result.err = Base64Decode(status.String("err-data"));
+  result.out_truncated = status.BoolOr("out-truncated", false);
+  result.err_truncated = status.BoolOr("err-truncated", false);
+  return result;
+}
+
+bool GuestAgent::Exited(std::int64_t pid, nlohmann::json* status) {
+  nlohmann::json reply = Execute("guest-exec-status", {{"pid", pid}});
+  const bool exited = JsonFields(reply, "guest-exec-status's reply").BoolOr("exited", false);
+  if (status != nullptr) *status = std::move(reply);
+  return exited;
+}
+
+// Narrows the agent's overall limit for one call (an exec, a file read) and restores it after.
+class GuestAgent::ScopedLimit {
+ public:
+  ScopedLimit(GuestAgent& agent, Deadline deadline) : agent_(agent), saved_(agent.limit_) {
+    agent_.limit_ = std::min(saved_, deadline);
+  }
+  ~ScopedLimit() { agent_.limit_ = saved_; }
+  ScopedLimit(const ScopedLimit&) = delete;
+  ScopedLimit& operator=(const ScopedLimit&) = delete;
+
+ private:
+  GuestAgent& agent_;
+  Deadline saved_;
+};
+
 GuestExecResult GuestAgent::Exec(const GuestExecRequest& request) {
   if (request.argv.empty()) throw UsageError("argv", "the command to run is empty");
   const auto start = Clock::now();
+  // Everything, the kill after a timeout included, ends within a few seconds of the timeout,
+  // whatever the agent sends meanwhile.
+  const ScopedLimit limit(*this, start + request.timeout + 5s);
   nlohmann::json arguments = {
       {"path", request.argv[0]},
       {"arg", std::vector<std::string>(request.argv.begin() + 1, request.argv.end())},
       {"capture-output", true}};
   if (!request.env.empty()) arguments["env"] = request.env;
   if (request.input) arguments["input-data"] = Base64Encode(*request.input);
-  const std::int64_t pid = Execute("guest-exec", arguments).at("pid").get<std::int64_t>();
+  const nlohmann::json started = Execute("guest-exec", arguments);
+  const std::int64_t pid = JsonFields(started, "guest-exec's reply").Int("pid");
 
-  const auto deadline = start + request.timeout;
+  const auto deadline = std::min(limit_, start + request.timeout);
   auto pause = 1ms;  // a command like `true` is done within a few ms; a build, much later
   while (true) {
-    const nlohmann::json status = Execute("guest-exec-status", {{"pid", pid}});
-    if (status.value("exited", false)) {
-      GuestExecResult result;
-      result.exit_code = status.value("exitcode", -1);
-      result.signal = status.value("signal", 0);
-      if (status.contains("out-data"))
-        result.out = Base64Decode(status["out-data"].get<std::string>());
-      if (status.contains("err-data"))
-        result.err = Base64Decode(status["err-data"].get<std::string>());
-      result.out_truncated = status.value("out-truncated", false);
-      result.err_truncated = status.value("err-truncated", false);
+    nlohmann::json status;
+    if (Exited(pid, &status)) {
+      GuestExecResult result = ExecResultFromStatus(status);
       result.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
       return result;
     }
@@ -212,40 +287,58 @@ GuestExecResult GuestAgent::Exec(const GuestExecRequest& request) {
   }
   // The agent cannot kill what it started; a kill it starts can (Linux guests).
   try {
-    Execute("guest-exec", {{"path", "kill"}, {"arg", {"-KILL", std::to_string(pid)}}});
-    for (int i = 0; i < 50; ++i) {
-      if (Execute("guest-exec-status", {{"pid", pid}}).value("exited", false)) break;
-      std::this_thread::sleep_for(20ms);
-    }
+    Execute("guest-exec", {{"path", "kill"}, {"arg", {"-KILL", std::to_string(pid)}}}, 2s);
+    for (int i = 0; i < 50 && !Exited(pid, nullptr); ++i) std::this_thread::sleep_for(20ms);
   } catch (const Error&) {
     // The timeout is the error to report.
   }
   throw GuestExecTimeout("'" + DescribeCommand(request.argv) + "' ran longer than " +
-                         Ms(request.timeout) + " in the guest and was killed");
+                         Ms(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - start)) +
+                         " in the guest and was killed");
 }
 
-std::string GuestAgent::ReadFile(const std::string& guest_path) {
-  const std::int64_t handle =
-      Execute("guest-file-open", {{"path", guest_path}, {"mode", "r"}}).get<std::int64_t>();
-  std::string bytes;
-  try {
-    while (true) {
-      const nlohmann::json chunk =
-          Execute("guest-file-read", {{"handle", handle}, {"count", kFileChunk}});
-      bytes += Base64Decode(chunk.value("buf-b64", ""));
-      if (chunk.value("eof", true) || chunk.value("count", 0) == 0) break;
+std::string GuestAgent::ReadFile(const std::string& guest_path, std::size_t max_bytes,
+                                 std::chrono::milliseconds timeout) {
+  // One deadline for the whole file: an agent that never says eof cannot keep kvmrun reading.
+  const ScopedLimit limit(*this, Clock::now() + timeout);
+  const std::string what = "guest-file-read of '" + guest_path + "'";
+  const auto close = [&](std::int64_t handle) {
+    try {
+      Execute("guest-file-close", {{"handle", handle}}, 2s);
+    } catch (const Error&) {
+      // What went wrong before is the error to report.
     }
+  };
+  std::int64_t handle = -1;
+  try {
+    handle = AsInt(Execute("guest-file-open", {{"path", guest_path}, {"mode", "r"}}),
+                   "guest-file-open's reply");
+    std::string bytes;
+    while (true) {
+      const nlohmann::json reply =
+          Execute("guest-file-read", {{"handle", handle}, {"count", kFileChunk}});
+      const JsonFields chunk(reply, what);
+      const std::int64_t count =
+          chunk.IntOr("count", 0, 0, static_cast<std::int64_t>(kFileChunk));
+      bytes += Base64Decode(chunk.StringOr("buf-b64", ""));
+      if (bytes.size() > max_bytes) {
+        throw GuestAgentError("guest-file-read", "TooLarge",
+                              "'" + guest_path + "' is more than the " +
+                                  std::to_string(max_bytes) + " bytes kvmrun reads");
+      }
+      if (chunk.BoolOr("eof", true) || count == 0) break;
+    }
+    close(handle);
+    return bytes;
   } catch (...) {
-    Execute("guest-file-close", {{"handle", handle}});
+    if (handle >= 0) close(handle);
     throw;
   }
-  Execute("guest-file-close", {{"handle", handle}});
-  return bytes;
 }
 
 void GuestAgent::WriteFile(const std::string& guest_path, std::string_view bytes) {
-  const std::int64_t handle =
-      Execute("guest-file-open", {{"path", guest_path}, {"mode", "w"}}).get<std::int64_t>();
+  const std::int64_t handle = AsInt(Execute("guest-file-open", {{"path", guest_path}, {"mode", "w"}}),
+                                    "guest-file-open's reply");
   try {
     for (std::size_t at = 0; at < bytes.size(); at += kFileChunk) {
       Execute("guest-file-write",

@@ -189,12 +189,16 @@ GuestClockReading NoAgentReading(std::string why) {
 GuestClockReading ReadGuestClockAt(const std::string& agent_socket, bool linux_guest,
                                    std::chrono::milliseconds wait) {
   if (agent_socket.empty()) return NoAgentReading("the VM has no guest agent port");
+  // `wait` bounds the whole reading, not each step: an agent that floods its port with stale
+  // replies, or never ends a file, cannot stretch it.
+  const auto deadline = Clock::now() + wait;
   std::unique_ptr<GuestAgent> agent;
   try {
     agent = ConnectGuestAgent(agent_socket, wait);
   } catch (const Error& e) {
     return NoAgentReading(e.what());
   }
+  agent->LimitTo(deadline);
   return ReadGuestClock(*agent, linux_guest);
 }
 

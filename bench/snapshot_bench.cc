@@ -32,7 +32,7 @@
 #include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
 #include "launcher/runtime_dir.h"
-#include "launcher/unique_fd.h"
+#include "io/unique_fd.h"
 
 namespace kvmrun {
 namespace {

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/vm_file.h"
 #include "cli/vm_options.h"
+#include "core/safe_text.h"
 #include "kvmrun/boot_case.h"
 #include "kvmrun/boot_matrix.h"
 #include "kvmrun/boot_report.h"
@@ -202,20 +203,8 @@ class SnapshotDir {
   std::string dir_;
 };
 
-// The shard's results for 'kvmrun report merge': results.json, junit.xml, console/NAME.log.
-void WriteShardResults(const std::string& dir, const BootTestRequest& request,
-                       const std::vector<BootCaseResult>& results, const std::string& started_at) {
-  for (const BootCaseResult& r : results) {
-    WriteTextFile(dir + "/" + kBootConsoleDir + "/" + BootCaseFileName(r.name) + ".log", r.console,
-                  "--results");
-  }
-  WriteTextFile(dir + "/" + kBootJunitFile,
-                JunitXml(results, {"kvmrun boot-test shard " + ToString(request.shard), started_at,
-                                   HostName()}),
-                "--results");
-  // Last: a shard directory with results.json in it is complete.
-  WriteTextFile(dir + "/" + kBootReportFile,
-                BootReportJson(request.suite, request.shard, results).dump(2) + "\n", "--results");
+JunitReport ShardJunit(const BootTestRequest& request, const std::string& started_at) {
+  return {"kvmrun boot-test shard " + ToString(request.shard), started_at, HostName()};
 }
 
 bool SameDisks(const std::vector<DiskSpec>& a, const std::vector<DiskSpec>& b) {
@@ -271,13 +260,7 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
   if (vm.count("json")) throw UsageError("--json goes with --list");
   std::string shard_dir;
   if (vm.count("results")) {
-    shard_dir = vm["results"].as<std::string>() + "/" + ShardDirName(request.shard);
-    std::error_code ec;
-    std::filesystem::create_directories(shard_dir + "/" + kBootConsoleDir, ec);
-    if (ec) {
-      throw UsageError("--results '" + vm["results"].as<std::string>() + "': cannot create " +
-                       shard_dir + ": " + ec.message());
-    }
+    shard_dir = PrepareShardDir(vm["results"].as<std::string>(), request.shard);
   }
   std::string console_path;
   if (vm.count("console-log")) {
@@ -297,11 +280,12 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
   };
   run.on_result = [&](const BootCaseResult& r) {
     std::lock_guard lock(print);
-    std::cout << (r.passed() ? "PASS " : "FAIL ") << r.name << " (" << SecondsText(r.elapsed)
+    std::cout << (r.passed() ? "PASS " : "FAIL ") << SafeText(r.name) << " (" << SecondsText(r.elapsed)
               << ", " << ToString(r.accel) << ", timeout " << SecondsText(r.timeout)
-              << "): " << r.message << std::endl;
+              << "): " << SafeText(r.message) << std::endl;
     if (!r.passed() && !r.console.empty()) {
-      std::cout << "  last console lines:\n" << LastLines(r.console, kFailureContextLines);
+      std::cout << "  last console lines:\n"
+                << SafeText(LastLines(r.console, kFailureContextLines), KeepLayout::kNewlines);
     }
   };
   // SIGINT/SIGTERM end the running cases (their VMs stopped) and skip the rest.
@@ -312,7 +296,7 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
     // A shard that got no case of a small suite: it reports that, so the merge sees it ran.
     std::cout << "kvmrun boot-test: shard " << ToString(request.shard) << " has none of the "
               << request.suite.size() << " case(s)" << std::endl;
-    if (!shard_dir.empty()) WriteShardResults(shard_dir, request, {}, started_at);
+    if (!shard_dir.empty()) WriteShardResults(shard_dir, request.suite, request.shard, {}, ShardJunit(request, started_at));
     std::cout << "0 passed, 0 failed" << std::endl;
     return kExitOk;
   }
@@ -329,7 +313,7 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
     const BootSnapshot saved = SaveBootSnapshot(cases.front(), vm["snapshot-at"].as<std::string>(),
                                                 snapshot_dir->file(), run);
     std::cout << "kvmrun boot-test: booted in " << SecondsText(saved.boot) << ", saved at '"
-              << saved.line << "' in " << SecondsText(saved.save) << "; every case restores that"
+              << SafeText(saved.line) << "' in " << SecondsText(saved.save) << "; every case restores that"
               << std::endl;
     const std::vector<DiskSpec> booted_disks = cases.front().spec.disks;
     for (BootCase& c : request.cases) {
@@ -353,7 +337,9 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
     WriteTextFile(vm["junit"].as<std::string>(),
                   JunitXml(results, {"kvmrun boot-test", started_at, HostName()}), "--junit");
   }
-  if (!shard_dir.empty()) WriteShardResults(shard_dir, request, results, started_at);
+  if (!shard_dir.empty()) {
+    WriteShardResults(shard_dir, request.suite, request.shard, results, ShardJunit(request, started_at));
+  }
   std::cout << passed << " passed, " << results.size() - passed << " failed";
   if (const auto reason = stop->Take()) std::cout << " (interrupted by " << *reason << ")";
   std::cout << std::endl;

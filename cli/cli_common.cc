@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/safe_text.h"
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
 #include "kvmrun/policy_format.h"
@@ -111,6 +112,7 @@ std::string FlagFor(std::string_view field) {
       {"extra_args", "--extra-arg"}, {"firmware_dirs", "--firmware-dir"},
       {"forwards", "--forward"},     {"cdroms", "--cdrom"},
       {"duration_s", "--duration"},  {"rate_hz", "--rate"},
+      {"results_dir", "--results"},
   };
   for (const auto& [name, flag] : kRenamed) {
     if (name == field) return std::string(flag);
@@ -127,25 +129,40 @@ std::string CliMessage(const UsageError& error) {
 }
 
 int ReportCurrentException(const std::string& prefix, std::ostream& out) {
+  // Messages quote what files, guests and peers said: shown escaped, never obeyed.
+  const auto safe = [](std::string_view text) { return SafeText(text, KeepLayout::kNewlines); };
   try {
     throw;
   } catch (const UsageError& e) {
-    out << prefix << CliMessage(e) << "\n";
+    out << prefix << safe(CliMessage(e)) << "\n";
     return kExitUsage;
   } catch (const ClockMismatchError& e) {
-    out << prefix << e.what() << "\n" << FormatClockReport(e.report());
+    out << prefix << safe(e.what()) << "\n" << safe(FormatClockReport(e.report()));
     return kExitMismatch;
   } catch (const Interrupted& e) {
-    out << prefix << e.what() << "; nothing was left running\n";
+    out << prefix << safe(e.what()) << "; nothing was left running\n";
     return kExitFailure;
   } catch (const VmError& e) {
-    out << prefix << e.what() << "\n";
-    if (!e.argv().empty()) out << "  command: " << ShellJoin(e.argv()) << "\n";
-    if (!e.stderr_tail().empty()) out << "  QEMU stderr:\n" << e.stderr_tail() << "\n";
-    if (!e.console_tail().empty()) out << "  console (last lines):\n" << e.console_tail() << "\n";
+    out << prefix << safe(e.what()) << "\n";
+    if (!e.argv().empty()) out << "  command: " << safe(ShellJoin(e.argv())) << "\n";
+    if (!e.stderr_tail().empty()) out << "  QEMU stderr:\n" << safe(e.stderr_tail()) << "\n";
+    if (!e.console_tail().empty()) {
+      out << "  console (last lines):\n" << safe(e.console_tail()) << "\n";
+    }
     return kExitFailure;
   } catch (const Error& e) {
-    out << prefix << e.what() << "\n";
+    out << prefix << safe(e.what()) << "\n";
+    return kExitFailure;
+  } catch (const std::bad_alloc&) {
+    out << prefix << "out of memory\n";
+    return kExitFailure;
+  } catch (const std::exception& e) {
+    // Not one of kvmrun's own errors: a bug or a case no check caught (a peer's JSON of a shape
+    // nobody read through JsonFields). Still an honest failure, never std::terminate.
+    out << prefix << "internal error: " << safe(e.what()) << "\n";
+    return kExitFailure;
+  } catch (...) {
+    out << prefix << "internal error: an unknown exception\n";
     return kExitFailure;
   }
 }
@@ -289,7 +306,8 @@ void AddGuestClockOptions(po::options_description& options, double agent_wait_s)
        "the guest's wall clock may be this many seconds from the host's (beyond: a mismatch,\n"
        "exit 3); 2 s covers the RTC's one-second resolution at boot")
       ("agent-wait", po::value<double>()->default_value(agent_wait_s)->value_name("S"),
-       "how long to wait for the guest agent to answer");
+       "how long the guest agent may take, to answer at all and then to give every reading\n"
+       "(one deadline for the whole exchange)");
   // clang-format on
 }
 

@@ -118,10 +118,15 @@ int ConsoleCommand(const Args& args) {
     int wake[2];
     if (pipe(wake) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
     std::atomic<bool> detached{false};
+    std::atomic<bool> input_failed{false};
     ConsoleInput input(
         STDIN_FILENO, terminal ? escape : std::nullopt,
-        [fd](std::string_view bytes) {
-          if (!SendAll(fd, bytes, 10s)) throw Error("the console connection failed");
+        [&, fd](std::string_view bytes) {
+          if (!SendAll(fd, bytes, 10s)) {
+            input_failed = true;
+            [[maybe_unused]] const ssize_t n = write(wake[1], "x", 1);
+            throw Error("the console connection failed");
+          }
         },
         [&] {
           detached = true;
@@ -142,10 +147,19 @@ int ConsoleCommand(const Args& args) {
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         code = kExitFailure;
-        end = "the console of VM '" + name + "' closed (the VM ended)";
+        // The connection's end says nothing of the VM: ask the registry whether it still runs.
+        end = FindNamedVm(name)
+                  ? "the console connection of VM '" + name + "' was closed (input not " +
+                        "delivered, said above); the VM runs on"
+                  : "the console of VM '" + name + "' closed (the VM ended)";
         break;
       }
       out.assign(buffer, static_cast<std::size_t>(n));
+    }
+    if (input_failed) {
+      code = kExitFailure;
+      end = "the console of VM '" + name + "' did not take the input for 10 s: some was not " +
+            "sent; detached, the VM runs on";
     }
     if (detached) end = "detached from VM '" + name + "'; it runs on";
     close(wake[0]);

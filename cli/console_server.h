@@ -22,6 +22,9 @@ bool SendAll(int fd, std::string_view bytes, std::chrono::milliseconds timeout);
 
 inline constexpr char kConsoleGreetingOk[] = "kvmrun-console ok";
 inline constexpr char kConsoleGreetingBusy[] = "kvmrun-console busy";
+// Sent on its own line before the server lets a client go because its input could not be
+// delivered (the guest stopped reading its console, or the VM exited); the reason follows.
+inline constexpr char kConsoleInputRefused[] = "kvmrun-console: input not delivered:";
 
 class ConsoleServer {
  public:

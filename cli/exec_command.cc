@@ -20,6 +20,19 @@ void WriteAll(std::ostream& out, const std::string& bytes) {
   out.flush();
 }
 
+// An exit status has 8 bits; a guest's may not fit (a Windows guest's 32-bit code, a negative
+// one, 256). Folding it would turn some failures into 0, a pass: 0 stays 0, 1-255 pass
+// through, a signal N is 128+N, and anything else non-zero is 255 with the real code said.
+int ExitStatusOf(const GuestExecResult& result) {
+  if (result.signal != 0) {
+    return result.signal > 0 && result.signal < 128 ? 128 + result.signal : 255;
+  }
+  if (result.exit_code >= 0 && result.exit_code <= 255) return static_cast<int>(result.exit_code);
+  std::cerr << "kvmrun exec: the command exited with status " << result.exit_code
+            << ", which does not fit an exit status: exiting 255" << std::endl;
+  return 255;
+}
+
 }  // namespace
 
 int ExecCommand(const Args& args) {
@@ -44,8 +57,9 @@ int ExecCommand(const Args& args) {
     std::cout << HelpText(
         "kvmrun exec NAME [--timeout S] [--env NAME=VALUE]... -- CMD [ARGS...]",
         "Runs CMD in the named VM through the QEMU guest agent (qemu-guest-agent in the guest)\n"
-        "and exits with its exit status (128+N when a signal N killed it), its stdout and\n"
-        "stderr on kvmrun's. stdin is passed to the command when it is not a terminal. The\n"
+        "and exits with its exit status (128+N when a signal N killed it; a status outside\n"
+        "0-255, such as a Windows guest's 32-bit code, exits 255 and is printed), its stdout\n"
+        "and stderr on kvmrun's. stdin is passed to the command when it is not a terminal. The\n"
         "output comes when the command ends (qemu-ga returns it then). CMD is searched in the\n"
         "agent's PATH; no shell is involved unless you run one ('sh -c ...').\n"
         "kvmrun's own failures say so on stderr ('kvmrun exec: ...') and exit 2 (no such VM,\n"
@@ -80,7 +94,7 @@ int ExecCommand(const Args& args) {
   if (result.out_truncated || result.err_truncated) {
     std::cerr << "kvmrun exec: the guest agent cut the output at its 16 MiB limit" << std::endl;
   }
-  return result.signal != 0 ? 128 + result.signal : result.exit_code;
+  return ExitStatusOf(result);
 }
 
 }  // namespace kvmrun::cli

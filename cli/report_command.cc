@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/safe_text.h"
 #include "kvmrun/boot_report.h"
 #include "kvmrun/error.h"
 #include "kvmrun/junit.h"
@@ -23,7 +24,9 @@ int Merge(const po::variables_map& vm, const std::vector<std::string>& operands)
     results.push_back(c.result);
   }
   std::cout << FormatTable(rows);
-  for (const std::string& problem : merged.problems) std::cout << "problem: " << problem << "\n";
+  for (const std::string& problem : merged.problems) {
+    std::cout << "problem: " << SafeText(problem) << "\n";
+  }
   std::cout << merged.passed() << " passed, " << merged.cases.size() - merged.passed()
             << " failed, " << merged.problems.size() << " problem(s), " << merged.shard_count
             << " shard(s): " << (merged.ok() ? "ok" : "NOT OK") << std::endl;

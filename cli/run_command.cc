@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -20,6 +21,7 @@
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/policy_format.h"
+#include "kvmrun/process.h"
 #include "kvmrun/vm.h"
 #include "kvmrun/vm_registry.h"
 #include "kvmrun/vm_run.h"
@@ -385,6 +387,15 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
   };
   if (vm.count("dry-run")) {
     vm_options.on_notice = nullptr;  // the plan's notes say it all, once
+    // A VM file is trusted like code (its `qemu` key names a program kvmrun runs), but a dry
+    // run runs nothing of it: what it needs to know of that QEMU comes from the probe cache.
+    const auto& entries = command_line.file.entries;
+    if (std::any_of(entries.begin(), entries.end(),
+                    [](const VmFileEntry& e) { return e.key == "qemu"; })) {
+      vm_options.runner = MakeRefusingRunner(
+          "--dry-run does not run the QEMU a VM file names; 'kvmrun doctor --qemu PATH' probes it "
+          "once (cached), or give --qemu on the command line");
+    }
     const VmPlan plan = PlanVm(spec, vm_options);
     std::cout << ShellJoin(plan.argv) << "\n";
     for (const std::string& note : plan.notes) std::cerr << "kvmrun: --dry-run: " << note << "\n";

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/snapshot_run.h"
+#include "core/safe_text.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/snapshot.h"
@@ -88,17 +89,19 @@ int Show(const po::variables_map& vm, const std::vector<std::string>& operands) 
     std::cout << SnapshotHeaderToJson(header).dump(2) << std::endl;
     return kExitOk;
   }
+  // Every field is the file's: shown escaped (a saved_at holding an escape sequence is text).
   const SnapshotIdentity& id = header.identity;
-  std::cout << "saved      " << header.saved_at << "\n"
-            << "qemu       " << id.qemu_version << " (" << id.qemu << "), " << id.accel << "\n"
-            << "os         " << id.os << (id.agent ? ", guest agent port" : "") << "\n"
+  std::cout << "saved      " << SafeText(header.saved_at) << "\n"
+            << "qemu       " << SafeText(id.qemu_version) << " (" << SafeText(id.qemu) << "), "
+            << SafeText(id.accel) << "\n"
+            << "os         " << SafeText(id.os) << (id.agent ? ", guest agent port" : "") << "\n"
             << "state      " << MiB(header.state_bytes) << "\n";
   for (const SnapshotDisk& disk : id.disks) {
-    std::cout << "disk       " << disk.path << " (" << disk.size << " bytes)\n";
+    std::cout << "disk       " << SafeText(disk.path) << " (" << disk.size << " bytes)\n";
   }
   std::string argv;
   for (const std::string& arg : id.argv) argv += (argv.empty() ? "" : " ") + arg;
-  std::cout << "argv       " << argv << "\n";
+  std::cout << "argv       " << SafeText(argv) << "\n";
   return kExitOk;
 }
 
@@ -165,7 +168,7 @@ int SaveAtConsolePattern(Vm& machine, const ConsolePattern& pattern, const std::
     out["line"] = match.line;
     std::cout << out.dump(2) << std::endl;
   } else {
-    std::cerr << SavedLine(file, saved) << " at the console line '" << match.line << "'\n"
+    std::cerr << SavedLine(file, saved) << " at the console line '" << SafeText(match.line) << "'\n"
               << "  kvmrun run --restore " << file << " <the same options>\n";
   }
   return kExitOk;
@@ -174,7 +177,7 @@ int SaveAtConsolePattern(Vm& machine, const ConsolePattern& pattern, const std::
 std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait) {
   const SnapshotHeader& header = *machine.restored_from();
   std::string line = "kvmrun: restored " + machine.spec().restore_from + ", saved " +
-                     header.saved_at + " (loaded in " +
+                     SafeText(header.saved_at) + " (loaded in " +
                      SecondsText(std::chrono::duration_cast<std::chrono::milliseconds>(
                          machine.timings().incoming)) +
                      ")";

@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/safe_file.h"
 #include "kvmrun/error.h"
+#include "kvmrun/qmp_codec.h"
 
 namespace kvmrun::cli {
 namespace {
@@ -118,7 +120,91 @@ Value FromToml(const toml::node& node) {
   return v;
 }
 
+// A VM file's keys nest a level or two; anything deeper is refused before a parser or our
+// recursive conversion sees it (30 000 dotted keys, or JSON nested 50 000 deep, overflowed the
+// stack).
+constexpr int kMaxVmFileDepth = 32;
+constexpr std::uint64_t kMaxVmFileBytes = 1 << 20;
+
+// An upper bound of how deep TOML `text` nests, and the line where it is deepest: per line, the
+// current [table] header's depth, the dots of the line's dotted keys (every dot outside strings
+// and comments counts, a float's too: an over-estimate is safe) and open brackets.
+std::pair<int, int> TomlDepthBound(std::string_view text) {
+  enum class In { kCode, kBasic, kLiteral, kMultiBasic, kMultiLiteral, kComment };
+  In in = In::kCode;
+  int brackets = 0, header = 0, line_dots = 0, line = 1, deepest = 0, deepest_line = 1;
+  bool line_start = true, in_header = false;
+  const auto at = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      if (in == In::kComment) in = In::kCode;
+      if (in == In::kBasic || in == In::kLiteral) in = In::kCode;  // unterminated: toml++ says so
+      line_dots = 0;
+      line_start = true;
+      in_header = false;
+      continue;
+    }
+    switch (in) {
+      case In::kComment:
+        continue;
+      case In::kBasic:
+        if (c == '\\') ++i;
+        else if (c == '"') in = In::kCode;
+        continue;
+      case In::kLiteral:
+        if (c == '\'') in = In::kCode;
+        continue;
+      case In::kMultiBasic:
+        if (c == '\\') ++i;
+        else if (at(i, "\"\"\"")) in = In::kCode, i += 2;
+        continue;
+      case In::kMultiLiteral:
+        if (at(i, "\'\'\'")) in = In::kCode, i += 2;
+        continue;
+      case In::kCode:
+        break;
+    }
+    if (c == '#') {
+      in = In::kComment;
+    } else if (at(i, "\"\"\"")) {
+      in = In::kMultiBasic;
+      i += 2;
+    } else if (at(i, "\'\'\'")) {
+      in = In::kMultiLiteral;
+      i += 2;
+    } else if (c == '"') {
+      in = In::kBasic;
+    } else if (c == '\'') {
+      in = In::kLiteral;
+    } else if (c == '[' || c == '{') {
+      if (line_start && brackets == 0 && c == '[') {
+        in_header = true;
+        header = 1;
+      }
+      ++brackets;
+    } else if (c == ']' || c == '}') {
+      brackets = std::max(0, brackets - 1);
+    } else if (c == '.') {
+      ++line_dots;
+      if (in_header) ++header;
+    }
+    if (c != ' ' && c != '\t') line_start = false;
+    const int depth = header + line_dots + brackets;
+    if (depth > deepest) {
+      deepest = depth;
+      deepest_line = line;
+    }
+  }
+  return {deepest, deepest_line};
+}
+
 Value ParseToml(const std::string& text, const FileError& error) {
+  if (const auto [depth, line] = TomlDepthBound(text); depth > kMaxVmFileDepth) {
+    throw error.At(line, "", "nested deeper than " + std::to_string(kMaxVmFileDepth) +
+                                 " levels (tables, dotted keys, arrays)");
+  }
   try {
     return FromToml(toml::parse(text));
   } catch (const toml::parse_error& e) {
@@ -203,6 +289,14 @@ Value FromJson(const nlohmann::ordered_json& json, JsonLines& lines, int line) {
 
 Value ParseJson(const std::string& text, const FileError& error) {
   JsonLines lines(text);
+  JsonNesting nesting;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    nesting.Step(text[i]);
+    if (nesting.depth > kMaxVmFileDepth) {
+      throw error.At(lines.LineAt(i), "", "nested deeper than " + std::to_string(kMaxVmFileDepth) +
+                                              " levels");
+    }
+  }
   nlohmann::ordered_json json;
   try {
     json = nlohmann::ordered_json::parse(text);
@@ -369,13 +463,15 @@ VmFileEntry EntryFor(const std::string& key, const Value& value,
   return entry;
 }
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("VM file '" + path + "': cannot read it: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw UsageError("VM file '" + path + "': cannot read it");
-  return text.str();
+// A regular file (a FIFO is refused before anything blocks on it) of at most kMaxVmFileBytes.
+std::string ReadVmFileText(const std::string& path) {
+  try {
+    return ReadRegularFile(path, kMaxVmFileBytes, FinalLink::kFollow);
+  } catch (const CannotOpenFile& e) {
+    throw UsageError("VM file '" + path + "': cannot read it: " + std::strerror(e.error_number()));
+  } catch (const UsageError& e) {
+    throw UsageError("VM file '" + path + "': " + e.what());
+  }
 }
 
 // The option a UsageError is about: its field's flag, or the "--OPTION" its message starts with.
@@ -434,7 +530,7 @@ void AddVmFileOptions(po::options_description& options) {
 VmFile LoadVmFile(const std::string& path, const po::options_description& options,
                   std::string_view subcommand) {
   const FileError error(path);
-  const std::string text = ReadWholeFile(path);
+  const std::string text = ReadVmFileText(path);
   const bool json = fs::path(path).extension() == ".json";
   const Value root = json ? ParseJson(text, error) : ParseToml(text, error);
   const fs::path base = fs::absolute(fs::path(path)).parent_path();

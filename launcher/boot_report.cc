@@ -7,7 +7,10 @@
 #include <set>
 #include <sstream>
 
+#include "io/safe_file.h"
+#include "kvmrun/boot_case.h"
 #include "kvmrun/error.h"
+#include "qmp/json_fields.h"
 #include "policy/names.h"
 
 namespace kvmrun {
@@ -27,32 +30,33 @@ std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
-// The file's text, or nullopt when it is missing, too large or unreadable.
-std::optional<std::string> ReadSmallFile(const fs::path& path, std::uintmax_t limit) {
+// Whether `path` is a directory itself, not a link to one: a shard's directory comes from
+// another machine, and a link in it could point anywhere on this one.
+bool IsRealDir(const fs::path& path) {
   std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec || size > limit) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in && !in.eof()) return std::nullopt;
-  return text.str();
+  return fs::symlink_status(path, ec).type() == fs::file_type::directory;
+}
+
+bool HoldsReport(const fs::path& dir) {
+  std::error_code ec;
+  return fs::symlink_status(dir / kBootReportFile, ec).type() == fs::file_type::regular;
 }
 
 // The shard directories under `dir`: itself when it holds results.json, else its children
-// (a results directory), else its grandchildren (a directory of results directories).
+// (a results directory), else its grandchildren (a directory of results directories). Links
+// are never followed.
 std::vector<fs::path> ShardDirs(const fs::path& dir) {
   std::error_code ec;
-  if (fs::is_regular_file(dir / kBootReportFile, ec)) return {dir};
+  if (HoldsReport(dir)) return {dir};
   std::vector<fs::path> found;
   for (const auto& child : fs::directory_iterator(dir, ec)) {
-    if (!child.is_directory(ec)) continue;
-    if (fs::is_regular_file(child.path() / kBootReportFile, ec)) {
+    if (!IsRealDir(child.path())) continue;
+    if (HoldsReport(child.path())) {
       found.push_back(child.path());
       continue;
     }
     for (const auto& grandchild : fs::directory_iterator(child.path(), ec)) {
-      if (fs::is_regular_file(grandchild.path() / kBootReportFile, ec)) {
+      if (IsRealDir(grandchild.path()) && HoldsReport(grandchild.path())) {
         found.push_back(grandchild.path());
       }
     }
@@ -68,41 +72,69 @@ struct ShardFile {
   std::vector<BootCaseResult> results;
 };
 
-BootCaseResult ResultFromJson(const nlohmann::json& j) {
+// A shard's run of a case lasts at most this long: elapsed and timeout beyond it are not times.
+constexpr double kMaxCaseSeconds = 366.0 * 24 * 3600;
+
+BootCaseResult ResultFromJson(const JsonFields& j) {
   BootCaseResult r;
-  r.name = j.at("name").get<std::string>();
-  const auto outcome = FindByName(j.at("outcome").get<std::string>(), kAllBootOutcomes);
-  if (!outcome) throw std::runtime_error("unknown outcome " + j.at("outcome").dump());
+  r.name = j.String("name");
+  const std::string outcome_name = j.String("outcome");
+  const auto outcome = FindByName(outcome_name, kAllBootOutcomes);
+  if (!outcome) throw MalformedJson(j.where(), "outcome", "unknown outcome '" + outcome_name + "'");
   r.outcome = *outcome;
-  r.message = j.value("message", "");
-  r.matched_line = j.value("matched_line", "");
-  r.accel = j.value("accel", "tcg") == "kvm" ? Accel::kKvm : Accel::kTcg;
-  r.elapsed = Millis(j.value("elapsed_s", 0.0));
-  r.timeout = Millis(j.value("timeout_s", 0.0));
+  r.message = j.StringOr("message", "");
+  r.matched_line = j.StringOr("matched_line", "");
+  r.accel = j.StringOr("accel", "tcg") == "kvm" ? Accel::kKvm : Accel::kTcg;
+  r.elapsed = Millis(j.NumberOr("elapsed_s", 0.0, 0.0, kMaxCaseSeconds));
+  r.timeout = Millis(j.NumberOr("timeout_s", 0.0, 0.0, kMaxCaseSeconds));
   return r;
+}
+
+// A case's console log as its shard wrote it: console/<BootCaseFileName(name)>.log beneath the
+// shard's directory, a regular file, no link on the way, at most kMaxConsoleBytes. The name
+// the report gives must be exactly that one: results.json is another machine's data, and a
+// name such as /proc/self/environ or ../../secret would copy a host file into the JUnit.
+std::string ReadConsoleLog(const fs::path& dir, const BootCaseResult& r, const std::string& named,
+                           std::vector<std::string>& problems) {
+  const std::string expected = std::string(kBootConsoleDir) + "/" + BootCaseFileName(r.name) + ".log";
+  if (named != expected) {
+    problems.push_back((dir / kBootReportFile).string() + ": case '" + r.name +
+                       "' names the console log '" + named + "', not its own '" + expected +
+                       "'; not read");
+    return "";
+  }
+  try {
+    return ReadRegularFileBeneath(dir.string(), expected, kMaxConsoleBytes);
+  } catch (const UnsafePath& e) {
+    problems.push_back(std::string(e.what()) + "; not read");
+  } catch (const Error&) {
+    // A missing log (the case was never started) is no problem of the report's.
+  }
+  return "";
 }
 
 // Reads one shard's directory; returns nullopt (with the reason in `problems`) when its
 // results cannot be trusted.
 std::optional<ShardFile> ReadShard(const fs::path& dir, std::vector<std::string>& problems) {
   const fs::path report = dir / kBootReportFile;
-  const auto text = ReadSmallFile(report, kMaxReportBytes);
-  if (!text) {
-    problems.push_back(report.string() + ": cannot be read");
-    return std::nullopt;
-  }
   ShardFile shard;
   shard.dir = dir;
   try {
-    const nlohmann::json j = nlohmann::json::parse(*text);
-    if (j.value("kvmrun_boot_report", 0) != 1) throw std::runtime_error("no kvmrun_boot_report: 1");
-    shard.shard = ParseShard(j.at("shard").get<std::string>());
-    shard.suite = j.at("suite").get<std::vector<std::string>>();
-    for (const nlohmann::json& r : j.at("results")) {
+    const nlohmann::json j =
+        ParseBoundedJson(ReadRegularFileBeneath(dir.string(), kBootReportFile, kMaxReportBytes));
+    const JsonFields fields(j, report.string());
+    if (fields.IntOr("kvmrun_boot_report", 0, 0, 1000) != 1) {
+      throw MalformedJson(report.string(), "kvmrun_boot_report", "not 1");
+    }
+    shard.shard = ParseShard(fields.String("shard"));
+    shard.suite = fields.StringArray("suite");
+    const auto& results = fields.Array("results");
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const JsonFields r(results[i], report.string() + ": results[" + std::to_string(i) + "]");
       shard.results.push_back(ResultFromJson(r));
-      const std::string log = r.value("console_log", "");
+      const std::string log = r.StringOr("console_log", "");
       if (!log.empty()) {
-        shard.results.back().console = ReadSmallFile(dir / log, kMaxConsoleBytes).value_or("");
+        shard.results.back().console = ReadConsoleLog(dir, shard.results.back(), log, problems);
       }
     }
   } catch (const std::exception& e) {
@@ -111,8 +143,15 @@ std::optional<ShardFile> ReadShard(const fs::path& dir, std::vector<std::string>
   }
   // The JUnit file a CI system reads must say the same as the report.
   const fs::path junit = dir / kBootJunitFile;
+  std::string xml;
+  try {
+    xml = ReadRegularFileBeneath(dir.string(), kBootJunitFile, kMaxReportBytes);
+  } catch (const Error& e) {
+    problems.push_back(junit.string() + ": cannot be read (" + e.what() + ")");
+    return std::nullopt;
+  }
   pugi::xml_document doc;
-  const pugi::xml_parse_result parsed = doc.load_file(junit.c_str());
+  const pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size());
   if (!parsed) {
     problems.push_back(junit.string() + ": corrupt JUnit XML (" + parsed.description() +
                        " at byte " + std::to_string(parsed.offset) + ")");
@@ -156,6 +195,30 @@ nlohmann::json BootReportJson(const std::vector<std::string>& suite, const Shard
          {"console_log", std::string(kBootConsoleDir) + "/" + BootCaseFileName(r.name) + ".log"}});
   }
   return out;
+}
+
+std::string PrepareShardDir(const std::string& results_dir, const Shard& shard) {
+  const std::string dir = results_dir + "/" + ShardDirName(shard);
+  try {
+    EnsureSafeDir(results_dir, DirMode::kShared);
+    EnsureSafeDir(dir, DirMode::kShared);
+    EnsureSafeDir(dir + "/" + kBootConsoleDir, DirMode::kShared);
+  } catch (const UsageError& e) {
+    throw UsageError("results_dir", e.what());
+  }
+  return dir;
+}
+
+void WriteShardResults(const std::string& shard_dir, const std::vector<std::string>& suite,
+                       const Shard& shard, const std::vector<BootCaseResult>& results,
+                       const JunitReport& junit) {
+  const std::string console_dir = shard_dir + "/" + kBootConsoleDir;
+  for (const BootCaseResult& r : results) {
+    WriteFileAtomically(console_dir, BootCaseFileName(r.name) + ".log", r.console, 0644);
+  }
+  WriteFileAtomically(shard_dir, kBootJunitFile, JunitXml(results, junit), 0644);
+  WriteFileAtomically(shard_dir, kBootReportFile,
+                      BootReportJson(suite, shard, results).dump(2) + "\n", 0644);
 }
 
 std::size_t MergedBootReport::passed() const {

@@ -4,53 +4,13 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "core/safe_text.h"
+
 namespace kvmrun {
 
 namespace {
 
-// Text made safe for XML 1.0: invalid UTF-8 and control characters become \xNN.
-std::string XmlSafe(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  const auto escape_byte = [&](unsigned char byte) {
-    char hex[8];
-    std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
-    out += hex;
-  };
-  for (std::size_t i = 0; i < text.size();) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-        escape_byte(c);
-      } else {
-        out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    // A well-formed multi-byte sequence of a character XML allows is copied whole; anything
-    // else byte by byte.
-    const std::size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-    bool ok = length > 0 && c <= 0xf4 && i + length <= text.size();
-    std::uint32_t cp = c & (0x7f >> length);
-    for (std::size_t k = 1; ok && k < length; ++k) {
-      const unsigned char next = static_cast<unsigned char>(text[i + k]);
-      ok = (next & 0xc0) == 0x80;
-      cp = (cp << 6) | (next & 0x3f);
-    }
-    const std::uint32_t min = length == 4 ? 0x10000 : length == 3 ? 0x800 : 0x80;
-    ok = ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) && cp != 0xfffe &&
-         cp != 0xffff;
-    if (ok) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      escape_byte(c);
-      ++i;
-    }
-  }
-  return out;
-}
+std::string XmlSafe(std::string_view text) { return SafeText(text, KeepLayout::kXml); }
 
 std::string Attribute(std::string_view text) {
   std::string out;

@@ -308,4 +308,23 @@ std::unique_ptr<ProcessRunner> MakeProcessRunner() {
   return std::make_unique<BoostProcessRunner>();
 }
 
+namespace {
+
+class RefusingRunner : public ProcessRunner {
+ public:
+  explicit RefusingRunner(std::string why) : why_(std::move(why)) {}
+  std::unique_ptr<Process> Spawn(const SpawnRequest& request) override {
+    throw UsageError("qemu", "'" + request.executable + "' was not run: " + why_);
+  }
+
+ private:
+  std::string why_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProcessRunner> MakeRefusingRunner(std::string why) {
+  return std::make_unique<RefusingRunner>(std::move(why));
+}
+
 }  // namespace kvmrun

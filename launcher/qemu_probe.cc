@@ -18,7 +18,7 @@
 #include "kvmrun/qmp_commands.h"
 #include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
-#include "launcher/unique_fd.h"
+#include "io/unique_fd.h"
 
 namespace kvmrun {
 namespace {

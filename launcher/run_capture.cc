@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "kvmrun/error.h"
-#include "launcher/unique_fd.h"
+#include "io/unique_fd.h"
 
 namespace kvmrun {
 

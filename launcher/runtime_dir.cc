@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "io/safe_file.h"
 #include "kvmrun/error.h"
 
 namespace kvmrun {
@@ -31,6 +32,14 @@ std::string DefaultRuntimeBase() {
 }
 
 RuntimeDir RuntimeDir::Create(const std::string& base) {
+  // mkdtemp's name cannot be guessed, but in a directory others can write without the sticky
+  // bit, they could still rename it away and put their own in its place.
+  try {
+    CheckBaseDir(base);
+  } catch (const UsageError& e) {
+    throw UsageError("cannot create a runtime directory in '" + base + "': " + e.what() +
+                     " (set XDG_RUNTIME_DIR or TMPDIR to a directory of yours)");
+  }
   std::string templ = base + "/" + kPrefix + std::to_string(getpid()) + "-XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) {
     throw UsageError("cannot create a runtime directory in '" + base +

@@ -13,8 +13,12 @@
 
 #include "kvmrun/error.h"
 #include "kvmrun/qemu_command.h"
-#include "launcher/errno_text.h"
-#include "launcher/unique_fd.h"
+#include "io/errno_text.h"
+#include "io/unique_fd.h"
+#include "core/safe_text.h"
+#include "io/safe_file.h"
+#include "kvmrun/qmp_commands.h"
+#include "qmp/json_fields.h"
 
 namespace kvmrun {
 namespace {
@@ -54,17 +58,19 @@ nlohmann::json SnapshotIdentityToJson(const SnapshotIdentity& id) {
 }
 
 SnapshotIdentity SnapshotIdentityFromJson(const nlohmann::json& j) {
+  const JsonFields fields(j, "identity");
   SnapshotIdentity id;
-  id.qemu = j.at("qemu").get<std::string>();
-  id.qemu_version = j.at("qemu_version").get<std::string>();
-  id.accel = j.at("accel").get<std::string>();
-  id.os = j.at("os").get<std::string>();
-  id.argv = j.at("argv").get<std::vector<std::string>>();
-  for (const auto& d : j.at("disks")) {
-    id.disks.push_back({d.at("path").get<std::string>(), d.at("size").get<std::uint64_t>(),
-                        d.at("mtime_ns").get<std::int64_t>()});
+  id.qemu = fields.String("qemu");
+  id.qemu_version = fields.String("qemu_version");
+  id.accel = fields.String("accel");
+  id.os = fields.String("os");
+  id.argv = fields.StringArray("argv");
+  const auto& disks = fields.Array("disks");
+  for (std::size_t i = 0; i < disks.size(); ++i) {
+    const JsonFields d(disks[i], "identity.disks[" + std::to_string(i) + "]");
+    id.disks.push_back({d.String("path"), d.Uint("size"), d.Int("mtime_ns")});
   }
-  id.agent = j.value("agent", false);
+  id.agent = fields.BoolOr("agent", false);
   return id;
 }
 
@@ -147,12 +153,13 @@ class TempFile {
 void WaitForMigration(QmpClient& qmp, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (true) {
-    const nlohmann::json info = qmp.Execute("query-migrate");
-    const std::string status = info.value("status", "");
+    const nlohmann::json reply = qmp.Execute("query-migrate");
+    const JsonFields info(reply, "query-migrate's reply");
+    const std::string status = info.StringOr("status", "");
     if (status == "completed") return;
     if (status == "failed" || status == "cancelled") {
       throw Error("QEMU's migration to the snapshot file " + status + ": " +
-                  info.value("error-desc", "(no reason given)"));
+                  info.StringOr("error-desc", "(no reason given)"));
     }
     if (Clock::now() >= deadline) {
       try {
@@ -228,14 +235,63 @@ std::string EncodeSnapshotHeader(const SnapshotHeader& header) {
   return text;
 }
 
+SnapshotHeader ParseSnapshotHeader(std::string_view text, const std::string& what) {
+  if (text.rfind(kMagic, 0) != 0) {
+    throw UsageError(what + " is not a kvmrun snapshot (no KVMRUN-SNAPSHOT header)");
+  }
+  if (text.size() < kSnapshotHeaderBytes) {
+    throw UsageError(what + " is truncated: " + std::to_string(text.size()) +
+                     " bytes, shorter than its " + std::to_string(kSnapshotHeaderBytes) +
+                     "-byte header");
+  }
+  // The header is JSON and then NUL padding to its fixed size.
+  std::string_view json_text = text.substr(sizeof(kMagic) - 1, kSnapshotHeaderBytes - (sizeof(kMagic) - 1));
+  json_text = json_text.substr(0, json_text.find('\0'));
+  SnapshotHeader header;
+  try {
+    const nlohmann::json j = ParseBoundedJson(json_text);
+    const JsonFields fields(j, "header");
+    header.format = static_cast<int>(fields.Int("format", 0, 1000));
+    if (header.format != kSnapshotFormat) {
+      throw UsageError(what + " has format " + std::to_string(header.format) +
+                       "; this kvmrun reads format " + std::to_string(kSnapshotFormat));
+    }
+    header.identity = SnapshotIdentityFromJson(fields.Required("identity"));
+    header.saved_realtime_ns = fields.Int("saved_realtime_ns");
+    header.saved_at = fields.String("saved_at");
+    // At most 1 TiB of state: the size check below then cannot overflow.
+    header.state_bytes = fields.Uint("state_bytes", std::uint64_t{1} << 40);
+    header.checksum = fields.String("checksum");
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {  // MalformedJson, JsonTooDeep
+    throw UsageError(what + " has a corrupt header: " + SafeExcerpt(e.what(), 300));
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(what + " has a corrupt header: " + SafeExcerpt(e.what(), 300));
+  }
+  return header;
+}
+
+namespace {
+
+UniqueFd OpenSnapshot(const std::string& path, const std::string& what) {
+  try {
+    return OpenRegularFile(path, FinalLink::kFollow);
+  } catch (const CannotOpenFile& e) {
+    throw UsageError(what + " cannot be opened: " + std::strerror(e.error_number()));
+  } catch (const UnsafePath& e) {
+    throw UsageError(what + " cannot be used: " + e.what());
+  }
+}
+
+}  // namespace
+
 SnapshotHeader ReadSnapshotHeader(const std::string& path) {
   const std::string what = "snapshot '" + path + "'";
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) throw UsageError(what + " cannot be opened: " + Errno());
+  // A FIFO or device named here would block the read (and a restore masks signals meanwhile).
+  const UniqueFd fd = OpenSnapshot(path, what);
   struct stat st {};
-  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw UsageError(what + " is not a regular file");
-  }
+  if (fstat(fd.get(), &st) != 0) throw UsageError(what + " cannot be read: " + Errno());
   std::string text(kSnapshotHeaderBytes, '\0');
   std::size_t got = 0;
   while (got < text.size()) {
@@ -244,29 +300,8 @@ SnapshotHeader ReadSnapshotHeader(const std::string& path) {
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
-  if (text.rfind(kMagic, 0) != 0) {
-    throw UsageError(what + " is not a kvmrun snapshot (no KVMRUN-SNAPSHOT header)");
-  }
-  if (got < text.size()) {
-    throw UsageError(what + " is truncated: " + std::to_string(got) + " bytes, shorter than its " +
-                     std::to_string(kSnapshotHeaderBytes) + "-byte header");
-  }
-  SnapshotHeader header;
-  try {
-    const nlohmann::json j = nlohmann::json::parse(text.substr(sizeof(kMagic) - 1));
-    header.format = j.at("format").get<int>();
-    if (header.format != kSnapshotFormat) {
-      throw UsageError(what + " has format " + std::to_string(header.format) +
-                       "; this kvmrun reads format " + std::to_string(kSnapshotFormat));
-    }
-    header.identity = SnapshotIdentityFromJson(j.at("identity"));
-    header.saved_realtime_ns = j.at("saved_realtime_ns").get<std::int64_t>();
-    header.saved_at = j.at("saved_at").get<std::string>();
-    header.state_bytes = j.at("state_bytes").get<std::uint64_t>();
-    header.checksum = j.at("checksum").get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError(what + " has a corrupt header: " + e.what());
-  }
+  text.resize(got);
+  SnapshotHeader header = ParseSnapshotHeader(text, what);
   const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
   if (size != kSnapshotHeaderBytes + header.state_bytes) {
     throw UsageError(what + " is " +
@@ -332,8 +367,7 @@ std::string StateChecksum(int fd, std::uint64_t offset, std::uint64_t length) {
 }
 
 void VerifySnapshotChecksum(const std::string& path, const SnapshotHeader& header) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) throw UsageError("snapshot '" + path + "' cannot be opened: " + Errno());
+  const UniqueFd fd = OpenSnapshot(path, "snapshot '" + path + "'");
   const std::string sum = StateChecksum(fd.get(), kSnapshotHeaderBytes, header.state_bytes);
   if (sum != header.checksum) {
     throw UsageError("snapshot '" + path + "' is corrupt: its state's checksum is " + sum +
@@ -398,12 +432,13 @@ SnapshotSaveResult SaveSnapshot(QmpClient& qmp, const SnapshotIdentity& identity
 void WaitForIncoming(QmpClient& qmp, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   // QEMU 7.2 exits when a load fails (its stderr says why); a newer one may stay, failed.
-  for (int polls = 0; qmp.Execute("query-status").value("status", "") == "inmigrate"; ++polls) {
+  for (int polls = 0; QueryStatus(qmp).status == "inmigrate"; ++polls) {
     if (polls % 50 == 49) {
-      const nlohmann::json info = qmp.Execute("query-migrate");
-      if (info.value("status", "") == "failed") {
+      const nlohmann::json reply = qmp.Execute("query-migrate");
+      const JsonFields info(reply, "query-migrate's reply");
+      if (info.StringOr("status", "") == "failed") {
         throw Error("QEMU could not load the snapshot: " +
-                    info.value("error-desc", "(no reason given)"));
+                    info.StringOr("error-desc", "(no reason given)"));
       }
     }
     if (Clock::now() >= deadline) {

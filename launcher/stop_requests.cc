@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "launcher/errno_text.h"
+#include "io/errno_text.h"
 
 namespace kvmrun {
 namespace {

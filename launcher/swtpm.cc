@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "io/safe_file.h"
 #include "kvmrun/error.h"
 #include "kvmrun/qemu_command.h"
 #include "launcher/qemu_install.h"
@@ -63,12 +64,9 @@ std::unique_ptr<Process> StartSwtpm(ProcessRunner& runner, const SwtpmPlan& plan
   if (swtpm.empty()) {
     throw UsageError("tpm", "swtpm is not installed, and a TPM needs it (apt-get install swtpm)");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(plan.state_dir, ec);
-  if (ec || chmod(plan.state_dir.c_str(), 0700) != 0) {
-    throw UsageError("state_dir", "cannot create the TPM's state directory '" + plan.state_dir +
-                                      "': " + (ec ? ec.message() : std::strerror(errno)));
-  }
+  // The TPM's state is the VM's secrets (keys the guest sealed): a directory of this user's
+  // that nobody else can write, 0700 (EnsureSafeDir).
+  EnsureSafeDir(plan.state_dir, DirMode::kPrivate);
   SpawnRequest request;
   request.executable = swtpm;
   request.argv = SwtpmArgv(swtpm, plan);

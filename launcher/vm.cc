@@ -24,11 +24,14 @@
 #include "kvmrun/qemu_probe.h"
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/stop_requests.h"
-#include "launcher/errno_text.h"
+#include "kvmrun/vm_registry.h"
+#include "io/errno_text.h"
+#include "io/safe_file.h"
 #include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
 #include "launcher/swtpm.h"
-#include "launcher/unique_fd.h"
+#include "io/safe_file.h"
+#include "io/unique_fd.h"
 
 namespace kvmrun {
 
@@ -169,21 +172,23 @@ std::string DisplaySocketName(const DisplaySpec& display) {
 
 // The VM's own copy of the firmware's variable store: made from the template on the first
 // run, kept (with what the guest wrote to it) in a state directory for the next.
+// The state directory is checked first (EnsureSafeDir): this user's, writable by nobody else,
+// so a name planted there by another user cannot be; and the copy never follows a link.
 void EnsureVarsFile(const std::string& vars, const FirmwareImage& image) {
-  if (access(vars.c_str(), F_OK) == 0) return;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(vars).parent_path(), ec);
-  const std::string partial = vars + ".partial";
-  std::filesystem::copy_file(image.vars_template, partial,
-                             std::filesystem::copy_options::overwrite_existing, ec);
-  if (!ec)
-    std::filesystem::permissions(
-        partial, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-  if (!ec) std::filesystem::rename(partial, vars, ec);
-  if (ec) {
-    std::filesystem::remove(partial);
+  const std::filesystem::path path(vars);
+  const std::string dir = path.parent_path().string();
+  EnsureSafeDir(dir, DirMode::kPrivate);
+  struct stat st {};
+  if (lstat(vars.c_str(), &st) == 0) {
+    if (S_ISREG(st.st_mode)) return;  // kept from an earlier run, with what the guest wrote
+    throw UnsafePath("state_dir", "'" + vars + "' is not a regular file; kvmrun will not hand it "
+                                  "to QEMU as the VM's UEFI variable store");
+  }
+  try {
+    CopyFileAtomically(image.vars_template, dir, path.filename().string(), 0600);
+  } catch (const Error& e) {
     throw UsageError("state_dir", "cannot copy the UEFI variable store '" + image.vars_template +
-                                      "' to '" + vars + "': " + ec.message());
+                                      "' to '" + vars + "': " + e.what());
   }
 }
 
@@ -432,8 +437,8 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
   UniqueFd state;  // the snapshot's stream, positioned after its header
   if (vm->restored_from_) {
     CheckSnapshotMatches(*vm->restored_from_, vm->identity_, spec.restore_from);
-    state = UniqueFd(open(spec.restore_from.c_str(), O_RDONLY | O_CLOEXEC));
-    if (state.get() < 0 || lseek(state.get(), kSnapshotHeaderBytes, SEEK_SET) < 0) {
+    state = OpenRegularFile(spec.restore_from, FinalLink::kFollow);
+    if (lseek(state.get(), kSnapshotHeaderBytes, SEEK_SET) < 0) {
       throw UsageError("snapshot '" + spec.restore_from + "' cannot be read: " + Errno());
     }
     vm->argv_ = RestoreArgv(spec, plan);
@@ -783,7 +788,9 @@ void Vm::Resume(MissedTicks missed) {
 }
 
 void Vm::WriteConsole(std::string_view bytes, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  // `timeout` bounds a time without progress, not the whole write: a paste of 100 KB into a
+  // guest that reads at the serial line's pace is slow, not stuck.
+  auto deadline = Clock::now() + timeout;
   const auto fail = [&](const std::string& why) {
     throw VmError("cannot write to the guest's console: " + why, argv_, StderrTail(),
                   console_->Tail());
@@ -796,6 +803,7 @@ void Vm::WriteConsole(std::string_view bytes, std::chrono::milliseconds timeout)
         send(io_->console.get(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       bytes.remove_prefix(static_cast<std::size_t>(n));
+      deadline = Clock::now() + timeout;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -914,6 +922,12 @@ std::string Vm::ShutdownReason() {
 VmPlan PlanVm(const VmSpec& given, VmOptions options) {
   const VmSpec spec = WithAbsolutePaths(given);
   ValidateVmSpec(spec);
+  ValidateVmName(spec.name);  // it names the plan's sockets, as a named VM's directory
+  // Sockets with fixed names go where the caller said, else into the user's private runtime
+  // base, never into a shared /tmp, where another user could be listening first (an
+  // unauthenticated SPICE socket, a QMP monitor). ".commands" cannot be a VM's name.
+  const std::string socket_dir =
+      options.runtime_base.empty() ? DefaultNamedVmBase() + "/.commands" : options.runtime_base;
   FillDefaults(options);
   VmTimings timings;
   VmPlan plan;
@@ -921,7 +935,7 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
   if (!d.accel.notice.empty()) plan.notes.push_back(d.accel.notice);
   if (spec.restore_from.empty()) {
     // A command line to paste: its sockets beside the runtime directories, named after the VM.
-    const std::string prefix = options.runtime_base + "/" + spec.name;
+    const std::string prefix = socket_dir + "/" + spec.name;
     const std::string state_dir = spec.state_dir.empty() ? prefix + ".state" : spec.state_dir;
     LaunchPlan launch = MakePlan(spec, d, prefix + ".run", state_dir);
     launch.agent_socket = prefix + ".agent.sock";
@@ -957,7 +971,8 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
         (spec.agent ? ", the guest agent at " + launch.agent_socket : std::string()) +
         "; not paused, so nothing checks the clocks before the guest runs ('kvmrun verify "
         "--qmp-socket " +
-        launch.standalone_qmp_socket + " --os " + std::string(ToString(spec.os)) + "' can)");
+        launch.standalone_qmp_socket + " --os " + std::string(ToString(spec.os)) +
+        "' can); the sockets' directory must be yours alone: mkdir -p -m 700 " + socket_dir);
   } else {
     // No runtime directory exists for a plan: the agent's socket is shown where it would be.
     const LaunchPlan launch =

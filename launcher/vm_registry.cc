@@ -1,6 +1,7 @@
 #include "kvmrun/vm_registry.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,10 +14,12 @@
 #include <filesystem>
 #include <fstream>
 #include <utility>
+#include <vector>
 
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_codec.h"
-#include "launcher/errno_text.h"
+#include "io/errno_text.h"
+#include "io/safe_file.h"
 
 namespace kvmrun {
 namespace {
@@ -26,21 +29,24 @@ namespace fs = std::filesystem;
 constexpr char kLock[] = "lock";
 constexpr char kInfo[] = "vm.json";
 
-// `path` exists as a directory of this user's that nobody else can enter, or is made so.
-// Refuses a link or someone else's directory: in a shared /tmp another user could have put it
-// there first.
-void EnsurePrivateDir(const std::string& path) {
-  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw Error("cannot create '" + path + "': " + Errno());
+// `path` exists as a directory of this user's that nobody else can enter, or is made so
+// (EnsureSafeDir refuses a link, someone else's directory, one others can write).
+void EnsurePrivateDir(const std::string& path) { EnsureSafeDir(path, DirMode::kPrivate); }
+
+constexpr std::uint64_t kMaxInfoBytes = 1 << 20;
+
+// The user's home: $HOME when it is an absolute path, else the password database's.
+std::string HomeDir() {
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') return home;
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (getpwuid_r(geteuid(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+      found != nullptr && found->pw_dir != nullptr && found->pw_dir[0] == '/') {
+    return found->pw_dir;
   }
-  struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) throw Error("cannot use '" + path + "': " + Errno());
-  if (!S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
-    throw Error("'" + path + "' is not a directory of this user's; kvmrun will not use it");
-  }
-  if ((st.st_mode & 077) != 0 && chmod(path.c_str(), 0700) != 0) {
-    throw Error("cannot make '" + path + "' private: " + Errno());
-  }
+  throw UsageError("$HOME", "unset, and this user has no home directory to keep kvmrun's files in "
+                             "(set HOME, or XDG_RUNTIME_DIR and XDG_DATA_HOME)");
 }
 
 // Removes everything in `dir` but `keep`.
@@ -69,10 +75,8 @@ bool SameFile(int fd, const std::string& path) {
 }
 
 nlohmann::json ReadInfo(const std::string& dir) {
-  std::ifstream in(dir + "/" + kInfo);
-  if (!in) return nlohmann::json::object();
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   try {
+    const std::string text = ReadRegularFileBeneath(dir, kInfo, kMaxInfoBytes);
     nlohmann::json info = ParseBoundedJson(text);
     return info.is_object() ? info : nlohmann::json::object();
   } catch (const std::exception&) {
@@ -113,7 +117,19 @@ std::string DefaultNamedVmBase() {
   if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg == '/') {
     return std::string(xdg) + "/kvmrun";
   }
-  return "/tmp/kvmrun-" + std::to_string(getuid());
+  // Never a fixed name in a shared temporary directory: another user could make it first and
+  // block (or watch) this user's VMs. The login's runtime directory where one exists, else the
+  // user's own cache directory, which nobody else can write.
+  const std::string run_user = "/run/user/" + std::to_string(geteuid());
+  struct stat st {};
+  if (lstat(run_user.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+      (st.st_mode & 077) == 0) {
+    return run_user + "/kvmrun";
+  }
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+    return std::string(xdg) + "/kvmrun/run";
+  }
+  return HomeDir() + "/.cache/kvmrun/run";
 }
 
 std::string DefaultStateDir(std::string_view name) {
@@ -121,8 +137,7 @@ std::string DefaultStateDir(std::string_view name) {
   if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg == '/') {
     base = xdg;
   } else {
-    const char* home = std::getenv("HOME");
-    base = std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.local/share";
+    base = HomeDir() + "/.local/share";
   }
   return base + "/kvmrun/vms/" + std::string(name);
 }
@@ -200,15 +215,7 @@ VmRegistration& VmRegistration::operator=(VmRegistration&& other) noexcept {
 
 void VmRegistration::Publish(nlohmann::json info) const {
   info["name"] = name_;
-  const std::string path = Path(kInfo);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << info.dump(2) << "\n";
-    if (!out) throw Error("cannot write '" + tmp + "'");
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0)
-    throw Error("cannot write '" + path + "': " + Errno());
+  WriteFileAtomically(dir_, kInfo, info.dump(2) + "\n", 0600);
 }
 
 void VmRegistration::Release() {

@@ -69,6 +69,9 @@ class GuestClockWatch {
         }
       }
       if (token.stop_requested()) return;
+      // The reading itself is bounded as a whole: a guest whose agent floods its port or never
+      // ends a file cannot keep this thread (and the run's end, which joins it) waiting.
+      if (agent) agent->LimitTo(Clock::now() + 10s);
       GuestClockReading reading;
       try {
         reading = agent ? ReadGuestClock(*agent, linux_guest) : NoAgentReading(why);

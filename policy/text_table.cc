@@ -2,9 +2,17 @@
 
 #include <algorithm>
 
+#include "core/safe_text.h"
+
 namespace kvmrun {
 
-std::string FormatTable(const std::vector<TextRow>& rows) {
+std::string FormatTable(const std::vector<TextRow>& given) {
+  // Cells often hold text from outside (a case name from a shard's file, a guest's line): a
+  // control character in one is shown escaped, never sent to the terminal.
+  std::vector<TextRow> rows = given;
+  for (TextRow& row : rows) {
+    for (std::string& cell : row) cell = SafeText(cell);
+  }
   std::vector<std::size_t> widths;
   for (const TextRow& row : rows) {
     widths.resize(std::max(widths.size(), row.size()));

@@ -1,5 +1,7 @@
 #include "kvmrun/qemu_version.h"
 
+#include "qmp/json_fields.h"
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -35,7 +37,10 @@ std::string ToString(const QemuVersion& version) {
 }
 
 QemuVersion QemuVersionFromJson(const nlohmann::json& qemu) {
-  return {qemu.at("major").get<int>(), qemu.at("minor").get<int>(), qemu.at("micro").get<int>()};
+  const JsonFields version(qemu, "QEMU's version");
+  return {static_cast<int>(version.Int("major", 0, 9999)),
+          static_cast<int>(version.Int("minor", 0, 9999)),
+          static_cast<int>(version.Int("micro", 0, 9999))};
 }
 
 }  // namespace kvmrun

@@ -1,5 +1,7 @@
 #include "kvmrun/qmp_client.h"
 
+#include "qmp/json_fields.h"
+
 #include <algorithm>
 #include <array>
 
@@ -13,11 +15,16 @@ std::string Ms(std::chrono::milliseconds ms) { return std::to_string(ms.count())
 QmpGreeting ParseGreeting(const nlohmann::json& json) {
   QmpGreeting greeting;
   try {
-    const nlohmann::json& qmp = json.at("QMP");
-    greeting.version = QemuVersionFromJson(qmp.at("version").at("qemu"));
-    greeting.package = qmp.at("version").value("package", "");
-    greeting.capabilities = qmp.value("capabilities", nlohmann::json::array());
-  } catch (const nlohmann::json::exception& e) {
+    const JsonFields qmp = JsonFields(json, "the QMP greeting").Object("QMP");
+    const JsonFields version = qmp.Object("version");
+    greeting.version = QemuVersionFromJson(version.Required("qemu"));
+    greeting.package = version.StringOr("package", "");
+    if (const auto* capabilities = qmp.ArrayOrNull("capabilities")) {
+      greeting.capabilities = *capabilities;
+    } else {
+      greeting.capabilities = nlohmann::json::array();
+    }
+  } catch (const MalformedJson& e) {
     throw QmpProtocolError("malformed QMP greeting (" + std::string(e.what()) +
                            "): " + JsonExcerpt(json));
   }
@@ -26,8 +33,13 @@ QmpGreeting ParseGreeting(const nlohmann::json& json) {
 
 QmpEvent ToEvent(nlohmann::json json) {
   QmpEvent event;
-  event.name = json.at("event").get<std::string>();
-  event.data = json.value("data", nlohmann::json());
+  try {
+    const JsonFields fields(json, "a QMP event");
+    event.name = fields.String("event");
+    if (const nlohmann::json* data = fields.Find("data")) event.data = *data;
+  } catch (const MalformedJson& e) {
+    throw QmpProtocolError(std::string(e.what()) + ": " + JsonExcerpt(json));
+  }
   if (const auto ts = json.find("timestamp"); ts != json.end() && ts->is_object()) {
     const auto number = [&](const char* key) {
       const auto it = ts->find(key);
@@ -119,9 +131,12 @@ nlohmann::json QmpClient::Run(std::string_view command, const nlohmann::json& ar
   Reply reply = std::move(it->second);
   replies_.erase(it);
   if (reply.ok) return reply.value;
-  const auto desc = reply.value.find("desc");
-  throw QmpError(name, reply.value["class"].get<std::string>(),
-                 desc != reply.value.end() && desc->is_string() ? desc->get<std::string>() : "");
+  const auto text = [&](const char* key) {
+    const auto it = reply.value.find(key);
+    return it != reply.value.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string error_class = text("class");
+  throw QmpError(name, error_class.empty() ? "?" : error_class, text("desc"));
 }
 
 QmpEvent QmpClient::WaitForEvent(std::string_view name, Milliseconds timeout) {

@@ -1,49 +1,67 @@
 #include "kvmrun/qmp_commands.h"
 
+#include <climits>
+
+#include "qmp/json_fields.h"
+
 namespace kvmrun {
 namespace {
 
-// Runs `command` and converts the reply with `parse`; a reply of the wrong shape becomes a
-// QmpProtocolError that names the command and shows the reply.
+// Runs `command` and converts the reply with `parse`, which reads it through JsonFields; a
+// reply of the wrong shape becomes a QmpProtocolError that names the command, the field and
+// shows the reply.
 template <typename Parse>
 auto Run(QmpClient& qmp, const std::string& command, const nlohmann::json& arguments, Parse parse) {
   const nlohmann::json reply = qmp.Execute(command, arguments);
   try {
-    return parse(reply);
-  } catch (const nlohmann::json::exception& e) {
+    return parse(reply, "the reply");
+  } catch (const MalformedJson& e) {
     throw QmpProtocolError("unexpected reply to '" + command + "' (" + e.what() +
                            "): " + JsonExcerpt(reply));
   }
 }
 
-std::vector<QomProperty> ParseProperties(const nlohmann::json& reply) {
-  std::vector<QomProperty> properties;
-  for (const auto& p : reply) {
-    QomProperty property{p.at("name").get<std::string>(), p.value("type", ""), std::nullopt};
-    if (p.contains("default-value")) property.default_value = p.at("default-value");
-    properties.push_back(std::move(property));
+// The elements of an array reply, each an object.
+template <typename Element>
+auto EachObject(const nlohmann::json& reply, const std::string& where, Element element) {
+  if (!reply.is_array()) throw MalformedJson(where, "", "expected an array");
+  std::vector<decltype(element(std::declval<const JsonFields&>()))> out;
+  out.reserve(reply.size());
+  for (std::size_t i = 0; i < reply.size(); ++i) {
+    out.push_back(element(JsonFields(reply[i], where + "[" + std::to_string(i) + "]")));
   }
-  return properties;
+  return out;
+}
+
+std::vector<QomProperty> ParseProperties(const nlohmann::json& reply, const std::string& where) {
+  return EachObject(reply, where, [](const JsonFields& p) {
+    QomProperty property{p.String("name"), p.StringOr("type", ""), std::nullopt};
+    if (const nlohmann::json* value = p.Find("default-value")) property.default_value = *value;
+    return property;
+  });
 }
 
 }  // namespace
 
 QemuVersionInfo QueryVersion(QmpClient& qmp) {
-  return Run(qmp, "query-version", nullptr, [](const nlohmann::json& r) {
-    const auto& q = r.at("qemu");
-    return QemuVersionInfo{QemuVersionFromJson(q), r.value("package", "")};
+  return Run(qmp, "query-version", nullptr, [](const nlohmann::json& r, const std::string& where) {
+    const JsonFields reply(r, where);
+    return QemuVersionInfo{QemuVersionFromJson(reply.Required("qemu")),
+                           reply.StringOr("package", "")};
   });
 }
 
 KvmStatus QueryKvm(QmpClient& qmp) {
-  return Run(qmp, "query-kvm", nullptr, [](const nlohmann::json& r) {
-    return KvmStatus{r.at("enabled").get<bool>(), r.at("present").get<bool>()};
+  return Run(qmp, "query-kvm", nullptr, [](const nlohmann::json& r, const std::string& where) {
+    const JsonFields reply(r, where);
+    return KvmStatus{reply.Bool("enabled"), reply.Bool("present")};
   });
 }
 
 VmStatus QueryStatus(QmpClient& qmp) {
-  return Run(qmp, "query-status", nullptr, [](const nlohmann::json& r) {
-    return VmStatus{r.at("status").get<std::string>(), r.at("running").get<bool>()};
+  return Run(qmp, "query-status", nullptr, [](const nlohmann::json& r, const std::string& where) {
+    const JsonFields reply(r, where);
+    return VmStatus{reply.String("status"), reply.Bool("running")};
   });
 }
 
@@ -56,13 +74,11 @@ nlohmann::json QomGet(QmpClient& qmp, const std::string& path, const std::string
 }
 
 std::vector<CpuInfo> QueryCpusFast(QmpClient& qmp) {
-  return Run(qmp, "query-cpus-fast", nullptr, [](const nlohmann::json& r) {
-    std::vector<CpuInfo> cpus;
-    for (const auto& c : r) {
-      cpus.push_back({c.at("cpu-index").get<int>(), c.at("qom-path").get<std::string>(),
-                      c.value("thread-id", std::int64_t{0})});
-    }
-    return cpus;
+  return Run(qmp, "query-cpus-fast", nullptr, [](const nlohmann::json& r, const std::string& where) {
+    return EachObject(r, where, [](const JsonFields& c) {
+      return CpuInfo{static_cast<int>(c.Int("cpu-index", 0, INT_MAX)), c.String("qom-path"),
+                     c.IntOr("thread-id", 0)};
+    });
   });
 }
 
@@ -70,11 +86,10 @@ std::vector<QomType> QomListTypes(QmpClient& qmp, const std::string& implements,
   nlohmann::json arguments = nlohmann::json::object();
   if (!implements.empty()) arguments["implements"] = implements;
   if (abstract) arguments["abstract"] = true;
-  return Run(qmp, "qom-list-types", arguments, [](const nlohmann::json& r) {
-    std::vector<QomType> types;
-    for (const auto& t : r)
-      types.push_back({t.at("name").get<std::string>(), t.value("parent", "")});
-    return types;
+  return Run(qmp, "qom-list-types", arguments, [](const nlohmann::json& r, const std::string& where) {
+    return EachObject(r, where, [](const JsonFields& t) {
+      return QomType{t.String("name"), t.StringOr("parent", "")};
+    });
   });
 }
 
@@ -89,25 +104,27 @@ std::vector<QomProperty> QomListProperties(QmpClient& qmp, const std::string& ty
 std::vector<CommandLineOption> QueryCommandLineOptions(QmpClient& qmp, const std::string& option) {
   nlohmann::json arguments = nlohmann::json::object();
   if (!option.empty()) arguments["option"] = option;
-  return Run(qmp, "query-command-line-options", arguments, [](const nlohmann::json& r) {
-    std::vector<CommandLineOption> options;
-    for (const auto& o : r) {
-      CommandLineOption entry{o.at("option").get<std::string>(), {}};
-      for (const auto& p : o.at("parameters")) entry.parameters.push_back(p.at("name"));
-      options.push_back(std::move(entry));
-    }
-    return options;
-  });
+  return Run(qmp, "query-command-line-options", arguments,
+             [](const nlohmann::json& r, const std::string& where) {
+               return EachObject(r, where, [](const JsonFields& o) {
+                 CommandLineOption entry{o.String("option"), {}};
+                 const nlohmann::json& parameters = o.Required("parameters");
+                 for (const JsonFields& p :
+                      EachObject(parameters, o.where() + ".parameters",
+                                 [](const JsonFields& f) { return f; })) {
+                   entry.parameters.push_back(p.String("name"));
+                 }
+                 return entry;
+               });
+             });
 }
 
 std::vector<MachineInfo> QueryMachines(QmpClient& qmp) {
-  return Run(qmp, "query-machines", nullptr, [](const nlohmann::json& r) {
-    std::vector<MachineInfo> machines;
-    for (const auto& m : r) {
-      machines.push_back({m.at("name").get<std::string>(), m.value("alias", ""),
-                          m.value("is-default", false), m.value("cpu-max", 0)});
-    }
-    return machines;
+  return Run(qmp, "query-machines", nullptr, [](const nlohmann::json& r, const std::string& where) {
+    return EachObject(r, where, [](const JsonFields& m) {
+      return MachineInfo{m.String("name"), m.StringOr("alias", ""), m.BoolOr("is-default", false),
+                         static_cast<int>(m.IntOr("cpu-max", 0, 0, INT_MAX))};
+    });
   });
 }
 

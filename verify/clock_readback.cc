@@ -7,6 +7,7 @@
 
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/qmp_commands.h"
+#include "qmp/json_fields.h"
 
 namespace kvmrun {
 namespace {
@@ -94,13 +95,14 @@ DeviceIndex FindDevices(QmpClient& qmp, const std::vector<std::set<std::string>>
 }
 
 std::tm ParseTm(const nlohmann::json& j) {
+  const JsonFields time(j, "the RTC's date");
   std::tm tm{};
-  tm.tm_year = j.at("tm_year").get<int>();
-  tm.tm_mon = j.at("tm_mon").get<int>();
-  tm.tm_mday = j.at("tm_mday").get<int>();
-  tm.tm_hour = j.at("tm_hour").get<int>();
-  tm.tm_min = j.at("tm_min").get<int>();
-  tm.tm_sec = j.at("tm_sec").get<int>();
+  tm.tm_year = static_cast<int>(time.Int("tm_year", 0, 9999));
+  tm.tm_mon = static_cast<int>(time.Int("tm_mon", 0, 11));
+  tm.tm_mday = static_cast<int>(time.Int("tm_mday", 1, 31));
+  tm.tm_hour = static_cast<int>(time.Int("tm_hour", 0, 23));
+  tm.tm_min = static_cast<int>(time.Int("tm_min", 0, 59));
+  tm.tm_sec = static_cast<int>(time.Int("tm_sec", 0, 60));
   return tm;
 }
 
@@ -143,7 +145,7 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
     rtc_path = *rtc;
   } else {
     try {
-      rtc_path = QomGet(qmp, "/machine", "rtc_state").get<std::string>();
+      rtc_path = AsString(QomGet(qmp, "/machine", "rtc_state"), "rtc_state");
     } catch (const QmpDisconnected&) {
       throw;
     } catch (const std::exception& e) {
@@ -154,7 +156,7 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
   }
   if (!rtc_path.empty()) {
     Capture(r.rtc_lost_tick_policy, rtc_path,
-            [&] { return QomGet(qmp, rtc_path, "lost_tick_policy").get<std::string>(); });
+            [&] { return AsString(QomGet(qmp, rtc_path, "lost_tick_policy"), "lost_tick_policy"); });
   }
   Capture(r.rtc_time, "/machine rtc-time", [&] {
     const std::tm tm = ParseTm(QomGet(qmp, "/machine", "rtc-time"));
@@ -169,7 +171,7 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
     r.pit_type.where = kvm_pit != nullptr ? *kvm_pit : *isa_pit;
     if (kvm_pit != nullptr) {
       Capture(r.pit_lost_tick_policy, *kvm_pit,
-              [&] { return QomGet(qmp, *kvm_pit, "lost_tick_policy").get<std::string>(); });
+              [&] { return AsString(QomGet(qmp, *kvm_pit, "lost_tick_policy"), "lost_tick_policy"); });
     }
   } else {
     r.pit_type.error =
@@ -186,9 +188,9 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host) {
       CpuClockFlags flags;
       flags.qom_path = cpu.qom_path;
       Capture(flags.hv_time, cpu.qom_path,
-              [&] { return QomGet(qmp, cpu.qom_path, "hv-time").get<bool>(); });
+              [&] { return AsBool(QomGet(qmp, cpu.qom_path, "hv-time"), "hv-time"); });
       Capture(flags.kvmclock, cpu.qom_path,
-              [&] { return QomGet(qmp, cpu.qom_path, "kvmclock").get<bool>(); });
+              [&] { return AsBool(QomGet(qmp, cpu.qom_path, "kvmclock"), "kvmclock"); });
       if (r.kvm_enabled.value.value_or(false)) {
         Capture(flags.hyperv, cpu.qom_path, [&] { return ReadHyperv(qmp, cpu.qom_path); });
       } else {

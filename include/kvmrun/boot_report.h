@@ -16,6 +16,7 @@
 
 #include "kvmrun/boot_case.h"
 #include "kvmrun/boot_matrix.h"
+#include "kvmrun/junit.h"
 
 namespace kvmrun {
 
@@ -29,6 +30,19 @@ std::string ShardDirName(const Shard& shard);
 // results.json for a shard that ran `results` of the suite `suite` (all its case names).
 nlohmann::json BootReportJson(const std::vector<std::string>& suite, const Shard& shard,
                               const std::vector<BootCaseResult>& results);
+
+// Makes (or checks) `results_dir` and the shard's directory in it with its console directory,
+// each this user's and writable by nobody else (a results directory someone else can write
+// could hold planted links); returns the shard's directory. Throws UsageError (field
+// "results_dir") naming the directory and what is wrong with it.
+std::string PrepareShardDir(const std::string& results_dir, const Shard& shard);
+
+// Writes a shard's files into `shard_dir` (made by PrepareShardDir): each console log, then
+// junit.xml, and last results.json, so that a directory holding results.json is complete. Every
+// file is created afresh and renamed into place, never written through a link. Throws Error.
+void WriteShardResults(const std::string& shard_dir, const std::vector<std::string>& suite,
+                       const Shard& shard, const std::vector<BootCaseResult>& results,
+                       const JunitReport& junit);
 
 struct MergedCase {
   BootCaseResult result;  // a case without a result is an error "no result"

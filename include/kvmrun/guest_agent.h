@@ -75,8 +75,11 @@ struct GuestExecRequest {
 };
 
 struct GuestExecResult {
-  int exit_code = -1;  // when it exited; -1 when killed by a signal
-  int signal = 0;      // the signal that killed it, else 0
+  // The exit status as the agent reported it, whole: 0-255 from a Linux guest, any 32-bit
+  // value from a Windows guest (a failure there can be 0xC0000005, or 256). Meaningless when
+  // `signal` is set.
+  std::int64_t exit_code = -1;
+  int signal = 0;  // the signal that killed it, else 0
   std::string out;
   std::string err;
   bool out_truncated = false;  // the agent keeps at most 16 MiB of each (qemu-ga's limit)
@@ -108,9 +111,16 @@ class GuestAgent {
   // GuestAgentUnavailable after `timeout`, QmpDisconnected when the port closes.
   void Sync(std::chrono::milliseconds timeout);
 
-  // Runs `command` (syncing first if needed) and returns its "return" value. Throws
-  // GuestAgentError, QmpTimeout (the next call syncs again), QmpDisconnected,
-  // GuestAgentUnavailable (from the sync).
+  // No exchange goes past `deadline` (each call's own timeout still applies within it): a
+  // caller with an overall time limit (verify --timeout) sets it once, and a guest that floods
+  // the port with stale replies cannot stretch it. Default: no limit.
+  void LimitTo(Deadline deadline);
+
+  // Runs `command` (syncing first if needed, within the same `timeout`) and returns its "return"
+  // value. Every exchange is bounded: one reply at most 48 MiB, all bytes read for it (stale
+  // replies included) at most 96 MiB, else QmpProtocolError. Throws GuestAgentError, QmpTimeout
+  // (the next call syncs again), QmpDisconnected, GuestAgentUnavailable (from the sync).
+  // A reply of the wrong shape is MalformedJson (qmp/json_fields.h), an Error naming the field.
   nlohmann::json Execute(std::string_view command, const nlohmann::json& arguments = nullptr,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
 
@@ -126,20 +136,33 @@ class GuestAgent {
   // stays usable. A program that does not exist is a GuestAgentError.
   GuestExecResult Exec(const GuestExecRequest& request);
 
-  // Whole files, as bytes.
-  std::string ReadFile(const std::string& guest_path);
+  // Whole files, as bytes. A file longer than `max_bytes` is a GuestAgentError (TooLarge); the
+  // whole read, open to close, ends by `timeout`.
+  static constexpr std::size_t kDefaultMaxFileBytes = 16u << 20;
+  std::string ReadFile(const std::string& guest_path, std::size_t max_bytes = kDefaultMaxFileBytes,
+                       std::chrono::milliseconds timeout = kDefaultTimeout);
   void WriteFile(const std::string& guest_path, std::string_view bytes);
 
  private:
   // Reads and decodes until a message arrives or `deadline` passes (nullopt then).
-  std::optional<QmpMessage> NextMessage(Deadline deadline);
+  std::optional<QmpMessage> NextMessage(Deadline deadline, std::string_view command);
+  void SyncUntil(Deadline deadline, std::chrono::milliseconds timeout);
+  Deadline DeadlineIn(std::chrono::milliseconds timeout) const;
+  // Counts bytes read for the current exchange; throws past its bound.
+  void CountExchangeBytes(std::size_t n, std::string_view command);
+  // Asks guest-exec-status about `pid`; the reply in *status when given.
+  bool Exited(std::int64_t pid, nlohmann::json* status);
   void Send(std::string_view command, const nlohmann::json& arguments, std::int64_t id,
             Deadline deadline);
+
+  class ScopedLimit;
 
   std::unique_ptr<QmpTransport> transport_;
   QmpDecoder decoder_;
   std::int64_t next_id_;
   bool synced_ = false;
+  Deadline limit_ = Deadline::max();
+  std::uint64_t exchange_bytes_ = 0;
 };
 
 // Connects to an agent's socket (a VM's agent_socket()) and syncs within `timeout`. Throws
@@ -147,6 +170,10 @@ class GuestAgent {
 // QmpError when the socket cannot be reached.
 std::unique_ptr<GuestAgent> ConnectGuestAgent(const std::string& socket,
                                               std::chrono::milliseconds timeout);
+
+// A guest-exec-status reply of a command that exited, read field by field (fuzzed:
+// guest_agent_reply_fuzzer). Throws MalformedJson.
+GuestExecResult ExecResultFromStatus(const nlohmann::json& reply);
 
 // Base64 (RFC 4648, with padding), as the agent carries bytes.
 std::string Base64Encode(std::string_view bytes);

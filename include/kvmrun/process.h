@@ -78,6 +78,11 @@ class ProcessRunner {
 // The real runner (Boost.Process v2).
 std::unique_ptr<ProcessRunner> MakeProcessRunner();
 
+// A runner that runs nothing: Spawn throws UsageError("qemu", why) naming the executable. For
+// planning a VM (PlanVm) without running a program someone else chose: what the probes need
+// then comes from the probe cache, or the plan fails saying so.
+std::unique_ptr<ProcessRunner> MakeRefusingRunner(std::string why);
+
 }  // namespace kvmrun
 
 #endif  // KVMRUN_PROCESS_H_

@@ -75,7 +75,13 @@ nlohmann::json SnapshotHeaderToJson(const SnapshotHeader& header);
 // The header as it starts the file: kSnapshotHeaderBytes bytes. Error when it does not fit.
 std::string EncodeSnapshotHeader(const SnapshotHeader& header);
 
-// Reads and checks the header of the snapshot at `path`: UsageError for a file that is
+// Parses a header's text (the file's first kSnapshotHeaderBytes, or fewer when it is shorter):
+// UsageError, naming `what`, for anything that is not a header of this format, read field by
+// field (fuzzed: snapshot_header_fuzzer). Checks nothing against the file's length.
+SnapshotHeader ParseSnapshotHeader(std::string_view text, const std::string& what);
+
+// Reads and checks the header of the snapshot at `path` (a regular file: a FIFO is refused
+// before anything blocks on it): UsageError for a file that is
 // missing, not a snapshot, of another format version, or shorter than its header says
 // (truncated).
 SnapshotHeader ReadSnapshotHeader(const std::string& path);

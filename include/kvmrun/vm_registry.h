@@ -1,7 +1,7 @@
 // Named VMs: a VM started with a name can be found again by other processes (kvmrun ps, stop,
 // exec, verify, qmp) through a per-user directory keyed by the name:
 //
-//   <base>/NAME/           mode 0700; base: $XDG_RUNTIME_DIR/kvmrun, else /tmp/kvmrun-<uid>
+//   <base>/NAME/           mode 0700; base: DefaultNamedVmBase()
 //     lock                 held (flock) by the process that owns the VM, for its whole life
 //     vm.json              who runs it: pids, accelerator, OS, QEMU, when it started
 //     qmp.sock agent.sock  the VM's QMP monitor and guest agent
@@ -25,11 +25,16 @@
 
 namespace kvmrun {
 
-// $XDG_RUNTIME_DIR/kvmrun when XDG_RUNTIME_DIR is set, else /tmp/kvmrun-<uid>.
+// $XDG_RUNTIME_DIR/kvmrun when XDG_RUNTIME_DIR is set, else /run/user/<uid>/kvmrun when that
+// directory is this user's and private, else $XDG_CACHE_HOME/kvmrun/run (~/.cache/kvmrun/run):
+// never a fixed name in a shared directory, which another user could make first. The base and
+// each VM's directory are checked (EnsureSafeDir) before use. Throws UsageError("HOME") when
+// the last is needed and the user has no home.
 std::string DefaultNamedVmBase();
 
 // Where a named VM keeps what outlives a run (VmSpec::state_dir): $XDG_DATA_HOME/kvmrun/vms/NAME,
-// else ~/.local/share/kvmrun/vms/NAME. Not the runtime directory, which goes with the VM.
+// else ~/.local/share/kvmrun/vms/NAME ($HOME, else the password database's home). Not the
+// runtime directory, which goes with the VM.
 std::string DefaultStateDir(std::string_view name);
 
 // A name is 1 to 64 of letters, digits, '.', '_', '-', not starting with '.' or '-': it is a
@@ -40,8 +45,8 @@ void ValidateVmName(std::string_view name);
 class VmRegistration {
  public:
   // Takes `name` under `base` (created 0700, and checked to be this user's and not a link).
-  // Throws UsageError when a live VM has the name ("VM 'x' is already running (pid N)") or
-  // the name is invalid, Error when the directory cannot be made.
+  // Throws UsageError when a live VM has the name ("VM 'x' is already running (pid N)"), the
+  // name is invalid, or `base` is unsafe (UnsafePath: another user's, writable by others).
   static VmRegistration Claim(const std::string& base, const std::string& name);
 
   VmRegistration() = default;

@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <thread>
 
+#include "qmp/json_fields.h"
 #include "tests/support/fake_qmp_transport.h"
 
 namespace kvmrun {
@@ -182,6 +185,125 @@ TEST_F(GuestAgentTest, ACommandPastItsTimeoutIsKilledAndTheAgentStaysUsable) {
   EXPECT_EQ(fake_.execs.back()["path"], "kill");
   EXPECT_EQ(fake_.execs.back()["arg"], (nlohmann::json{"-KILL", "100"}));
   EXPECT_TRUE(agent.Exec(Command({"/bin/true"})).Success());
+}
+
+// A hostile agent (docs/security.md, "The guest agent"): every reply of the wrong shape is an
+// error naming the field, never an abort; memory and time stay bounded whatever it sends.
+class HostileAgentTest : public GuestAgentTest {
+ protected:
+  // Answers syncs; every other command gets `reply` with the command's id.
+  void ReplyWith(std::function<nlohmann::json(const std::string& name)> reply) {
+    peer_->SetResponder([reply](const nlohmann::json& c) -> std::vector<std::string> {
+      const std::string name = c.value("execute", "");
+      if (name == "guest-sync-delimited") {
+        return {"\xff" + nlohmann::json{{"return", c["arguments"]["id"]}}.dump() + "\n"};
+      }
+      return {Reply(reply(name), c["id"])};
+    });
+  }
+};
+
+TEST_F(HostileAgentTest, WrongTypesInAnExecStatusAreErrorsNamingTheField) {
+  const std::vector<std::pair<nlohmann::json, std::string>> statuses = {
+      {{{"exited", "yes"}}, "'exited'"},
+      {{{"exited", true}, {"exitcode", "0"}}, "'exitcode'"},
+      {{{"exited", true}, {"exitcode", 1.5}}, "'exitcode'"},
+      {{{"exited", true}, {"signal", "KILL"}}, "'signal'"},
+      {{{"exited", true}, {"exitcode", 0}, {"out-data", 5}}, "'out-data'"},
+      {{{"exited", true}, {"exitcode", 0}, {"out-data", "!!"}}, "base64"},
+      {"not an object", "expected an object"},
+  };
+  for (const auto& [status, field] : statuses) {
+    peer_ = std::make_shared<FakeQmpPeer>();  // the last agent shut its port down
+    ReplyWith([&](const std::string& name) -> nlohmann::json {
+      if (name == "guest-exec") return {{"pid", 7}};
+      return status;
+    });
+    GuestAgent agent(FakeTransport(peer_));
+    try {
+      agent.Exec(Command({"/bin/true"}, 2s));
+      ADD_FAILURE() << "no error for " << status.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(HostileAgentTest, AMissingPidOrAStringTimeIsAnErrorNotAnAbort) {
+  ReplyWith([](const std::string& name) -> nlohmann::json {
+    if (name == "guest-exec") return {{"pod", 7}};
+    if (name == "guest-get-time") return "1795755600123456789";
+    return {{"id", 5}};
+  });
+  GuestAgent agent(FakeTransport(peer_));
+  EXPECT_THROW(agent.Exec(Command({"/bin/true"}, 2s)), MalformedJson);
+  EXPECT_THROW(agent.GetTime(), MalformedJson);
+  EXPECT_THROW(agent.OsInfo(), MalformedJson);  // "id": 5 where a string belongs
+}
+
+TEST_F(HostileAgentTest, AStatusOutsideEightBitsIsKeptWhole) {
+  for (const std::int64_t code : {std::int64_t{256}, std::int64_t{1} << 32, std::int64_t{-1},
+                                  std::int64_t{3221225477}}) {
+    peer_ = std::make_shared<FakeQmpPeer>();
+    ReplyWith([&](const std::string& name) -> nlohmann::json {
+      if (name == "guest-exec") return {{"pid", 7}};
+      return {{"exited", true}, {"exitcode", code}};
+    });
+    GuestAgent agent(FakeTransport(peer_));
+    const GuestExecResult r = agent.Exec(Command({"/bin/false"}, 2s));
+    EXPECT_EQ(r.exit_code, code);
+    EXPECT_FALSE(r.Success());
+  }
+}
+
+TEST_F(HostileAgentTest, AFileThatNeverEndsStopsAtItsBound) {
+  const std::string chunk = Base64Encode(std::string(64 * 1024, 'x'));
+  ReplyWith([&](const std::string& name) -> nlohmann::json {
+    if (name == "guest-file-open") return 3;
+    if (name == "guest-file-read") return {{"count", 65536}, {"buf-b64", chunk}, {"eof", false}};
+    return nlohmann::json::object();
+  });
+  GuestAgent agent(FakeTransport(peer_));
+  try {
+    agent.ReadFile("/dev/zero", 1 << 20, 10s);
+    FAIL();
+  } catch (const GuestAgentError& e) {
+    EXPECT_EQ(e.error_class(), "TooLarge") << e.what();
+  }
+  // And within its deadline when the bound is far: the whole read, not each chunk.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(agent.ReadFile("/dev/zero", std::size_t{1} << 40, 300ms), Error);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST_F(HostileAgentTest, AFloodOfRepliesWithOtherIdsEndsAtTheOverallLimit) {
+  GuestAgent agent(FakeTransport(peer_));
+  agent.Sync(2s);
+  std::atomic<bool> flooding{true};
+  peer_->SetResponder([](const nlohmann::json&) { return std::vector<std::string>{}; });
+  std::thread flood([&] {
+    while (flooding) {
+      peer_->Send(Reply("not yours", 1));
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  agent.LimitTo(std::chrono::steady_clock::now() + 300ms);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(agent.GetTime(), QmpTimeout);  // its own timeout is 10 s; the limit wins
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  flooding = false;
+  flood.join();
+}
+
+TEST_F(HostileAgentTest, AnExchangeMayNotReadWithoutBound) {
+  GuestAgent agent(FakeTransport(peer_));
+  agent.Sync(2s);
+  // Stale replies of 1 MiB each, more than an exchange may read: dropped one by one as they
+  // come, but counted.
+  const std::string big = Reply(std::string(1 << 20, 'a'), 1);
+  peer_->SetResponder(
+      [&](const nlohmann::json&) { return std::vector<std::string>(100, big); });
+  EXPECT_THROW(agent.Execute("guest-info", nullptr, 60s), QmpProtocolError);
 }
 
 TEST(Base64Test, RoundTripsEveryLengthAndByte) {

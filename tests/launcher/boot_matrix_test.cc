@@ -3,6 +3,8 @@
 // and a merge that fails on a missing shard, a duplicate case, a failed case or a corrupt file.
 #include "kvmrun/boot_matrix.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -268,6 +270,92 @@ TEST_F(MergeTest, ShardsOfDifferentSuitesOrSplitsDoNotMerge) {
   MergedBootReport m = MergeBootReports({dir_.path() + "/results"});
   EXPECT_TRUE(HasProblem(m, "ran another suite or split")) << nlohmann::json(m.problems);
   EXPECT_FALSE(MergeBootReports({dir_.path() + "/nothing-here"}).ok());
+}
+
+// A shard's directory is another machine's data (docs/security.md): merge reads only the files
+// a shard writes, beneath its directory, regular, bounded, and checks every field.
+class HostileShardTest : public MergeTest {
+ protected:
+  std::string ShardDir() const { return dir_.path() + "/results/" + ShardDirName({1, 1}); }
+  nlohmann::json Report() const {
+    std::ifstream in(ShardDir() + "/results.json");
+    return nlohmann::json::parse(in);
+  }
+  void Rewrite(const nlohmann::json& report) const {
+    fs::remove(ShardDir() + "/results.json");
+    std::ofstream(ShardDir() + "/results.json") << report.dump();
+  }
+  MergedBootReport Merge() const { return MergeBootReports({dir_.path() + "/results"}); }
+};
+
+TEST_F(HostileShardTest, AConsoleLogNameOutsideItsDirectoryIsNeverRead) {
+  const std::string secret = dir_.path() + "/secret";
+  std::ofstream(secret) << "CI_TOKEN=hunter2";
+  WriteAll(1);
+  for (const std::string& named :
+       {std::string("/proc/self/environ"), secret, std::string("../../secret"),
+        std::string("console/../../../secret"), std::string("console/") + "x.log"}) {
+    nlohmann::json report = Report();
+    report["results"][0]["console_log"] = named;
+    Rewrite(report);
+    const MergedBootReport m = Merge();
+    EXPECT_TRUE(HasProblem(m, "names the console log")) << named;
+    for (const MergedCase& c : m.cases) {
+      EXPECT_EQ(c.result.console.find("hunter2"), std::string::npos) << named;
+      EXPECT_EQ(c.result.console.find("PATH="), std::string::npos) << named;
+    }
+  }
+}
+
+TEST_F(HostileShardTest, LinksAndFifosInAShardAreRefusedNotFollowed) {
+  const std::string secret = dir_.path() + "/secret";
+  std::ofstream(secret) << "CI_TOKEN=hunter2";
+  WriteAll(1);
+  const std::string log = ShardDir() + "/console/" + BootCaseFileName(suite_[0]) + ".log";
+  fs::remove(log);
+  fs::create_symlink(secret, log);
+  MergedBootReport m = Merge();
+  EXPECT_TRUE(HasProblem(m, "symbolic link")) << nlohmann::json(m.problems).dump();
+  EXPECT_EQ(m.cases[0].result.console, "");
+
+  // A FIFO where junit.xml belongs: refused at once, not waited on.
+  fs::remove(ShardDir() + "/junit.xml");
+  ASSERT_EQ(mkfifo((ShardDir() + "/junit.xml").c_str(), 0600), 0);
+  const auto start = std::chrono::steady_clock::now();
+  m = Merge();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(HasProblem(m, "not a regular file")) << nlohmann::json(m.problems).dump();
+  EXPECT_FALSE(m.ok());
+
+  // A shard directory that is a link to another directory is not a shard.
+  fs::remove_all(dir_.path() + "/results");
+  fs::create_directories(dir_.path() + "/elsewhere");
+  WriteShard({1, 1}, suite_);
+  fs::rename(ShardDir(), dir_.path() + "/elsewhere/real");
+  fs::create_directory_symlink(dir_.path() + "/elsewhere/real", ShardDir());
+  m = Merge();
+  EXPECT_TRUE(m.cases.empty());
+  EXPECT_FALSE(m.ok());
+}
+
+TEST_F(HostileShardTest, FieldsOfTheWrongTypeOrOutOfRangeAreProblemsNotCrashes) {
+  WriteAll(1);
+  const nlohmann::json good = Report();
+  const std::vector<std::pair<std::string, nlohmann::json>> changes = {
+      {"/results/0/elapsed_s", 1e300},   {"/results/0/elapsed_s", -1},
+      {"/results/0/elapsed_s", "1.5"},   {"/results/0/name", 5},
+      {"/results/0/outcome", "pwned"},   {"/results/0/timeout_s", nullptr},
+      {"/suite", "all"},                 {"/results", nlohmann::json::object()},
+      {"/shard", 7},                     {"/kvmrun_boot_report", "1"},
+  };
+  for (const auto& [where, value] : changes) {
+    nlohmann::json report = good;
+    report[nlohmann::json::json_pointer(where)] = value;
+    Rewrite(report);
+    const MergedBootReport m = Merge();
+    EXPECT_FALSE(m.ok()) << where;
+    EXPECT_TRUE(HasProblem(m, "not a kvmrun boot report")) << where << " = " << value.dump();
+  }
 }
 
 TEST(BootTestListTest, ListsTheExpandedMatrixAndEachShardsPart) {

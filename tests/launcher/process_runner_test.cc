@@ -14,7 +14,7 @@
 #include "kvmrun/error.h"
 #include "kvmrun/process.h"
 #include "launcher/run_capture.h"
-#include "launcher/unique_fd.h"
+#include "io/unique_fd.h"
 
 namespace kvmrun {
 namespace {
