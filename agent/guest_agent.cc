@@ -218,6 +218,18 @@ void GuestAgent::SetTime(std::int64_t ns_since_epoch) {
   Execute("guest-set-time", {{"time", ns_since_epoch}});
 }
 
+int ExitStatusOf(const GuestExecResult& result) {
+  if (result.signal != 0) {
+    return result.signal > 0 && result.signal < 128 ? 128 + result.signal : 255;
+  }
+  if (result.exit_code >= 0 && result.exit_code <= 255) return static_cast<int>(result.exit_code);
+  return 255;
+}
+
+bool ExitStatusFolded(const GuestExecResult& result) {
+  return result.signal == 0 && (result.exit_code < 0 || result.exit_code > 255);
+}
+
 GuestExecResult ExecResultFromStatus(const nlohmann::json& reply) {
   const JsonFields status(reply, "guest-exec-status's reply");
   GuestExecResult result;

@@ -20,17 +20,13 @@ void WriteAll(std::ostream& out, const std::string& bytes) {
   out.flush();
 }
 
-// An exit status has 8 bits; a guest's may not fit (a Windows guest's 32-bit code, a negative
-// one, 256). Folding it would turn some failures into 0, a pass: 0 stays 0, 1-255 pass
-// through, a signal N is 128+N, and anything else non-zero is 255 with the real code said.
-int ExitStatusOf(const GuestExecResult& result) {
-  if (result.signal != 0) {
-    return result.signal > 0 && result.signal < 128 ? 128 + result.signal : 255;
+// ExitStatusOf never folds a failure into 0; the status it stood in for is said.
+int ExitStatusFor(const GuestExecResult& result) {
+  if (ExitStatusFolded(result)) {
+    std::cerr << "kvmrun exec: the command exited with status " << result.exit_code
+              << ", which does not fit an exit status: exiting 255" << std::endl;
   }
-  if (result.exit_code >= 0 && result.exit_code <= 255) return static_cast<int>(result.exit_code);
-  std::cerr << "kvmrun exec: the command exited with status " << result.exit_code
-            << ", which does not fit an exit status: exiting 255" << std::endl;
-  return 255;
+  return ExitStatusOf(result);
 }
 
 }  // namespace
@@ -94,7 +90,7 @@ int ExecCommand(const Args& args) {
   if (result.out_truncated || result.err_truncated) {
     std::cerr << "kvmrun exec: the guest agent cut the output at its 16 MiB limit" << std::endl;
   }
-  return ExitStatusOf(result);
+  return ExitStatusFor(result);
 }
 
 }  // namespace kvmrun::cli

@@ -171,6 +171,13 @@ class GuestAgent {
 std::unique_ptr<GuestAgent> ConnectGuestAgent(const std::string& socket,
                                               std::chrono::milliseconds timeout);
 
+// The 8-bit exit status a shell or CI job should see for `result`, 0 only when it succeeded:
+// 1-255 as the guest reported them, 128+N for signal N, and 255 for any other status (a
+// Windows guest's 32-bit code, a negative one, 256), which folding to 8 bits could make 0.
+int ExitStatusOf(const GuestExecResult& result);
+// Whether ExitStatusOf had to stand in for a status that does not fit 8 bits.
+bool ExitStatusFolded(const GuestExecResult& result);
+
 // A guest-exec-status reply of a command that exited, read field by field (fuzzed:
 // guest_agent_reply_fuzzer). Throws MalformedJson.
 GuestExecResult ExecResultFromStatus(const nlohmann::json& reply);

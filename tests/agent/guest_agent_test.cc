@@ -306,6 +306,29 @@ TEST_F(HostileAgentTest, AnExchangeMayNotReadWithoutBound) {
   EXPECT_THROW(agent.Execute("guest-info", nullptr, 60s), QmpProtocolError);
 }
 
+TEST(ExitStatusTest, NoFailureEverFoldsToZero) {
+  const auto status = [](std::int64_t code, int signal = 0) {
+    GuestExecResult r;
+    r.exit_code = code;
+    r.signal = signal;
+    return ExitStatusOf(r);
+  };
+  EXPECT_EQ(status(0), 0);
+  EXPECT_EQ(status(1), 1);
+  EXPECT_EQ(status(255), 255);
+  EXPECT_EQ(status(256), 255);  // 256 & 0xff would be 0: a pass
+  EXPECT_EQ(status(std::int64_t{1} << 32), 255);
+  EXPECT_EQ(status(3221225477), 255);  // 0xC0000005, a Windows access violation
+  EXPECT_EQ(status(-1), 255);
+  EXPECT_EQ(status(0, 9), 137);
+  EXPECT_EQ(status(0, 200), 255);
+  GuestExecResult folded;
+  folded.exit_code = 256;
+  EXPECT_TRUE(ExitStatusFolded(folded));
+  folded.exit_code = 3;
+  EXPECT_FALSE(ExitStatusFolded(folded));
+}
+
 TEST(Base64Test, RoundTripsEveryLengthAndByte) {
   for (std::size_t n = 0; n < 300; ++n) {
     std::string bytes;

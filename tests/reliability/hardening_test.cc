@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -502,6 +503,122 @@ TEST_F(HardeningTest, CaseNamesStayInsideTheLogDirectory) {
     EXPECT_EQ(bad.exit_code, 2) << bad.err;
     EXPECT_NE(bad.err.find(message), std::string::npos) << bad.err;
   }
+}
+
+
+// ---- The second pass (docs/security.md, "Inputs and their rules"): one test per class, through
+// the CLI, each with its hostile input and a check that nothing outside its place changed.
+
+// A state directory someone else can write or owns, with a planted link where kvmrun writes the
+// firmware variables: refused before QEMU starts, the link's target untouched.
+TEST_F(HardeningTest, AStateDirectoryOthersControlIsRefused) {
+  const std::string victim = scratch_.File("victim", "precious", 0644);
+  const std::string shared = scratch_.Dir("shared-state");
+  chmod(shared.c_str(), 0777);
+  fs::create_symlink(victim, shared + "/uefi-vars.fd.partial");
+  fs::create_symlink(victim, shared + "/uefi-vars.fd");
+  std::vector<std::string> dirs = {shared};
+  if (geteuid() == 0) {
+    const std::string theirs = scratch_.Dir("their-state");
+    fs::create_symlink(victim, theirs + "/uefi-vars.fd.partial");
+    ASSERT_EQ(chown(theirs.c_str(), 65534, 65534), 0);
+    dirs.push_back(theirs);
+  }
+  for (const std::string& dir : dirs) {
+    SCOPED_TRACE(dir);
+    auto args = Guest();
+    args.insert(args.end(), {"--firmware", "uefi", "--state-dir", dir});
+    const CommandResult r = testing::RunKvmrun(args, Options());
+    if (r.err.find("no UEFI firmware") != std::string::npos) GTEST_SKIP() << "no OVMF here";
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(dir), std::string::npos) << r.err;
+    EXPECT_TRUE(r.err.find("can be written by others") != std::string::npos ||
+                r.err.find("belongs to uid 65534") != std::string::npos)
+        << r.err;
+  }
+  std::ifstream in(victim);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "precious");
+  struct stat st {};
+  ASSERT_EQ(stat(victim.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+}
+
+// Files a user or another machine names are checked to be regular before anything blocks on
+// them: a FIFO is refused at once (it used to hang `run --restore` with signals masked).
+TEST_F(HardeningTest, FifosAreRefusedNotWaitedOn) {
+  const std::string fifo = scratch_.Path("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto restore = Guest();
+  restore.insert(restore.end(), {"--restore", fifo});
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           restore, {"snapshot", "show", fifo}, {"run", "--vm-file", fifo, "--dry-run"}}) {
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    const auto start = std::chrono::steady_clock::now();
+    const CommandResult r = testing::RunKvmrun(args, Options(30s));
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("is a FIFO, not a regular file"), std::string::npos) << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
+  }
+}
+
+// What a file says is shown escaped: a snapshot header whose saved_at is an escape sequence.
+TEST_F(HardeningTest, TextFromFilesReachesTheTerminalEscaped) {
+  nlohmann::json header = {
+      {"format", 1},
+      {"identity",
+       {{"qemu", "/q\x1b[2J"}, {"qemu_version", "7.2.0"}, {"accel", "tcg"}, {"os", "linux"},
+        {"argv", {"-m", "512"}}, {"disks", nlohmann::json::array()}, {"agent", false}}},
+      {"saved_realtime_ns", 1},
+      {"saved_at", "\x1b]0;pwned\x07\x1b[31m"},
+      {"state_bytes", 0},
+      {"checksum", "0000000000000000"}};
+  std::string text = "KVMRUN-SNAPSHOT\n" + header.dump();
+  text.resize(65536, ' ');
+  const std::string file = scratch_.File("evil.kvmrun", text);
+  const CommandResult r = testing::RunKvmrun({"snapshot", "show", file}, Options());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\\x1b]0;pwned\\x07"), std::string::npos) << r.out;
+}
+
+// --dry-run is held to run's rules, prints private paths, and runs nothing a VM file names.
+TEST_F(HardeningTest, DryRunValidatesAndRunsNothingOfAVmFile) {
+  auto args = Guest();
+  args.insert(args.end(), {"--name", "../x", "--dry-run"});
+  CommandResult r = testing::RunKvmrun(args, Options());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--name: invalid value '../x'"), std::string::npos) << r.err;
+
+  // Without XDG_RUNTIME_DIR: nothing in a shared temporary directory.
+  auto options = Options();
+  options.extra_env.push_back("XDG_RUNTIME_DIR=");
+  args = Guest();
+  args.insert(args.end(), {"--display", "spice", "--dry-run"});
+  r = testing::RunKvmrun(args, options);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("/tmp/kvmrun"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(scratch_.Cache()), std::string::npos) << r.out;
+
+  // A VM file's qemu is a program it names: a dry run does not run it.
+  const std::string ran = scratch_.Path("qemu-ran");
+  const std::string fake = scratch_.File("fake-qemu", "#!/bin/sh\ntouch " + ran + "\n", 0755);
+  const std::string file = scratch_.File(
+      "vm.toml", "qemu = \"" + fake + "\"\nkernel = \"" + testing::TestKernel() + "\"\n");
+  r = testing::RunKvmrun({"run", file, "--dry-run"}, Options());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--dry-run does not run the QEMU a VM file names"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(ran));
+}
+
+// Without XDG_RUNTIME_DIR, named VMs live where no other user can claim the name first.
+TEST_F(HardeningTest, TheRuntimeFallbackIsNotInASharedDirectory) {
+  auto options = Options();
+  options.extra_env.push_back("XDG_RUNTIME_DIR=");
+  const CommandResult r = testing::RunKvmrun({"ps"}, options);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists("/tmp/kvmrun-" + std::to_string(geteuid())));
 }
 
 }  // namespace
