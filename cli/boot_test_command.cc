@@ -254,7 +254,7 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
       if (!vm.count("json")) std::cout << c.name << "\n";
       list.push_back({{"name", c.name}, {"shard", ToString(request.shard)}});
     }
-    if (vm.count("json")) std::cout << list.dump(2) << "\n";
+    if (vm.count("json")) std::cout << DumpJson(list, 2) << "\n";
     return kExitOk;
   }
   if (vm.count("json")) throw UsageError("--json goes with --list");

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/firmware.h"
 #include "kvmrun/host_timekeeping.h"
 #include "kvmrun/kvm_diagnosis.h"
@@ -74,7 +75,7 @@ int DoctorCommand(const Args& args) {
         {"desktop",
          nlohmann::json(std::map<std::string, std::string>(desktop.begin(), desktop.end()))},
     };
-    std::cout << out.dump(2) << std::endl;
+    std::cout << DumpJson(out, 2) << std::endl;
     return kExitOk;
   }
   const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };

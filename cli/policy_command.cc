@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_os.h"
@@ -163,7 +164,7 @@ int PolicyCommand(const Args& args) {
       std::cout << ShellJoin(argv) << "\n";
       break;
     case Format::kJson:
-      std::cout << PolicyReportJson(policy, rendering, target).dump(2) << "\n";
+      std::cout << DumpJson(PolicyReportJson(policy, rendering, target), 2) << "\n";
       break;
     case Format::kLibvirtXml:
       std::cout << LibvirtFeaturesXml(policy) << LibvirtClockXml(policy);

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/vm_registry.h"
 #include "policy/text_table.h"
 
@@ -53,7 +54,7 @@ int PsCommand(const Args& args) {
       entry["dir"] = v.dir;
       out.push_back(entry);
     }
-    std::cout << out.dump(2) << std::endl;
+    std::cout << DumpJson(out, 2) << std::endl;
     return kExitOk;
   }
   std::vector<TextRow> rows = {{"NAME", "PID", "ACCEL", "OS", "QEMU", "UPTIME"}};

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_client.h"
 
@@ -25,7 +26,7 @@ nlohmann::json ParseArguments(const std::string& text) {
 }
 
 void Print(const nlohmann::json& value, bool pretty) {
-  std::cout << (pretty ? value.dump(2) : value.dump()) << std::endl;
+  std::cout << (pretty ? DumpJson(value, 2) : DumpJson(value)) << std::endl;
 }
 
 nlohmann::json EventJson(const QmpEvent& event) {

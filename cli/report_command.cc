@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "core/safe_text.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/boot_report.h"
 #include "kvmrun/error.h"
 #include "kvmrun/junit.h"
@@ -36,7 +37,7 @@ int Merge(const po::variables_map& vm, const std::vector<std::string>& operands)
                   "--junit");
   }
   if (vm.count("json")) {
-    WriteTextFile(vm["json"].as<std::string>(), MergedBootReportJson(merged).dump(2) + "\n",
+    WriteTextFile(vm["json"].as<std::string>(), DumpJson(MergedBootReportJson(merged), 2) + "\n",
                   "--json");
   }
   return merged.ok() ? kExitOk : kExitFailure;

@@ -18,6 +18,7 @@
 #include "cli/terminal.h"
 #include "cli/vm_file.h"
 #include "cli/vm_options.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/policy_format.h"
@@ -626,7 +627,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
       report["stalls"].push_back(
           {{"kind", ToString(stall.kind)}, {"seconds", stall.length.count() / 1000.0}});
     }
-    std::cout << report.dump(2) << std::endl;
+    std::cout << DumpJson(report, 2) << std::endl;
   } else if (!stopped_by.empty()) {
     std::cerr << "kvmrun: VM stopped: " << out.stopped_by << ": "
               << (powered_off_when_asked ? "the guest powered off when asked"

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/snapshot_run.h"
 #include "core/safe_text.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/snapshot.h"
@@ -73,7 +74,7 @@ int Save(const po::variables_map& vm, const std::vector<std::string>& operands) 
     json["file"] = file;
     json["took_ms"] = saved.took.count();
     json["vm_stopped"] = !keep_running;
-    std::cout << json.dump(2) << std::endl;
+    std::cout << DumpJson(json, 2) << std::endl;
   } else {
     std::cerr << SavedLine(file, saved) << "; VM '" << name << "' "
               << (keep_running ? "runs on" : "was stopped (--keep-running keeps it)") << "\n"
@@ -86,7 +87,7 @@ int Show(const po::variables_map& vm, const std::vector<std::string>& operands) 
   if (operands.size() != 2) throw UsageError("snapshot show takes FILE");
   const SnapshotHeader header = ReadSnapshotHeader(operands[1]);
   if (vm.count("json")) {
-    std::cout << SnapshotHeaderToJson(header).dump(2) << std::endl;
+    std::cout << DumpJson(SnapshotHeaderToJson(header), 2) << std::endl;
     return kExitOk;
   }
   // Every field is the file's: shown escaped (a saved_at holding an escape sequence is text).
@@ -166,7 +167,7 @@ int SaveAtConsolePattern(Vm& machine, const ConsolePattern& pattern, const std::
     out["file"] = file;
     out["took_ms"] = saved.took.count();
     out["line"] = match.line;
-    std::cout << out.dump(2) << std::endl;
+    std::cout << DumpJson(out, 2) << std::endl;
   } else {
     std::cerr << SavedLine(file, saved) << " at the console line '" << SafeText(match.line) << "'\n"
               << "  kvmrun run --restore " << file << " <the same options>\n";

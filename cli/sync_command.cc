@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 
@@ -46,7 +47,7 @@ int SyncCommand(const Args& args) {
   if (vm.count("json")) {
     nlohmann::json json = ResyncResultToJson(result);
     json["within_max_offset"] = within;
-    std::cout << json.dump(2) << std::endl;
+    std::cout << DumpJson(json, 2) << std::endl;
   } else {
     std::cout << "kvmrun sync: " << given << ": " << FormatResync(result) << "\n";
   }

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/vm_file.h"
 #include "cli/vm_options.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/probe_guest.h"
 #include "kvmrun/timecheck.h"
@@ -157,7 +158,7 @@ int TimecheckWith(const po::variables_map& vm, const VmCommandLine& command_line
       runs.push_back(RunWallClockCheck(label, policy_os, policy_overrides, o));
     }
     if (json) {
-      std::cout << WallClockToJson(runs, o).dump(2) << std::endl;
+      std::cout << DumpJson(WallClockToJson(runs, o), 2) << std::endl;
     } else {
       std::cout << FormatWallClockTable(runs, o);
     }
@@ -168,7 +169,7 @@ int TimecheckWith(const po::variables_map& vm, const VmCommandLine& command_line
     runs.push_back(RunTimecheck(label, policy_os, policy_overrides, o));
   }
   if (json) {
-    std::cout << TimecheckToJson(runs, o).dump(2) << std::endl;
+    std::cout << DumpJson(TimecheckToJson(runs, o), 2) << std::endl;
   } else {
     std::cout << FormatTimecheckTable(runs, o);
   }

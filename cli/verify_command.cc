@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -99,7 +100,7 @@ int VerifyCommand(const Args& args) {
   if (vm.count("json")) {
     nlohmann::json json = ClockReportToJson(report);
     if (reading.offset.value) json["guest_offset"] = GuestOffsetToJson(*reading.offset.value);
-    std::cout << json.dump(2) << std::endl;
+    std::cout << DumpJson(json, 2) << std::endl;
   } else {
     std::cout << "QEMU " << ToString(caps.version) << ", " << ToString(accel) << ", policy "
               << ToString(policy.os) << "\n"

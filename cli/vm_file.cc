@@ -665,7 +665,7 @@ bool DumpConfigIfAsked(const VmCommandLine& command_line, const po::options_desc
       json[key] = json_value;
     }
   }
-  out << (format == "json" ? json.dump(2) + "\n" : toml.str());
+  out << (format == "json" ? DumpJson(json, 2) + "\n" : toml.str());
   return true;
 }
 

@@ -12,11 +12,13 @@
 #include <string_view>
 
 #include "kvmrun/boot_report.h"
+#include "kvmrun/qmp_codec.h"
 
 namespace {
 
 const std::string& ShardDir() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler below still uses it.
+  static const std::string& dir = *new std::string([] {
     std::string pattern = "/tmp/kvmrun-merge-fuzz-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) std::abort();
     mkdir((pattern + "/console").c_str(), 0700);
@@ -28,7 +30,7 @@ const std::string& ShardDir() {
       rmdir(ShardDir().c_str());
     });
     return pattern;
-  }();
+  }());
   return dir;
 }
 
@@ -49,6 +51,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         split == std::string_view::npos ? std::string_view() : input.substr(split + 1));
   Write(ShardDir() + "/console/a.log", "console of a\n");
   const kvmrun::MergedBootReport merged = kvmrun::MergeBootReports({ShardDir()});
-  (void)kvmrun::MergedBootReportJson(merged).dump();
+  (void)kvmrun::DumpJson(kvmrun::MergedBootReportJson(merged));
   return 0;
 }

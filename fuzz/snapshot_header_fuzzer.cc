@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kvmrun/error.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/snapshot.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -15,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   text.resize(std::max<std::size_t>(text.size(), kvmrun::kSnapshotHeaderBytes), ' ');
   try {
     const kvmrun::SnapshotHeader header = kvmrun::ParseSnapshotHeader(text, "fuzz");
-    (void)kvmrun::SnapshotHeaderToJson(header).dump();
+    (void)kvmrun::DumpJson(kvmrun::SnapshotHeaderToJson(header));
   } catch (const kvmrun::UsageError&) {
   }
   return 0;

@@ -16,7 +16,8 @@ namespace {
 
 // One scratch directory for the process, removed at exit.
 const std::string& ScratchDir() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler below still uses it.
+  static const std::string& dir = *new std::string([] {
     std::string pattern = "/tmp/kvmrun-vm-file-fuzz-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) std::abort();
     std::atexit([] {
@@ -25,7 +26,7 @@ const std::string& ScratchDir() {
       rmdir(ScratchDir().c_str());
     });
     return pattern;
-  }();
+  }());
   return dir;
 }
 

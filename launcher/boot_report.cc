@@ -1,3 +1,4 @@
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/boot_report.h"
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/safe_text.h"
 #include "io/safe_file.h"
 #include "kvmrun/boot_case.h"
 #include "kvmrun/error.h"
@@ -218,7 +220,7 @@ void WriteShardResults(const std::string& shard_dir, const std::vector<std::stri
   }
   WriteFileAtomically(shard_dir, kBootJunitFile, JunitXml(results, junit), 0644);
   WriteFileAtomically(shard_dir, kBootReportFile,
-                      BootReportJson(suite, shard, results).dump(2) + "\n", 0644);
+                      DumpJson(BootReportJson(suite, shard, results), 2) + "\n", 0644);
 }
 
 std::size_t MergedBootReport::passed() const {
@@ -226,8 +228,9 @@ std::size_t MergedBootReport::passed() const {
       cases.begin(), cases.end(), [](const MergedCase& c) { return c.result.passed(); }));
 }
 
-MergedBootReport MergeBootReports(const std::vector<std::string>& dirs) {
-  if (dirs.empty()) throw UsageError("no results directory given");
+namespace {
+
+MergedBootReport MergeShards(const std::vector<std::string>& dirs) {
   MergedBootReport merged;
   std::vector<ShardFile> shards;
   for (const std::string& dir : dirs) {
@@ -296,6 +299,17 @@ MergedBootReport MergeBootReports(const std::vector<std::string>& dirs) {
     }
     merged.cases.push_back(std::move(c));
   }
+  return merged;
+}
+
+}  // namespace
+
+MergedBootReport MergeBootReports(const std::vector<std::string>& dirs) {
+  if (dirs.empty()) throw UsageError("no results directory given");
+  MergedBootReport merged = MergeShards(dirs);
+  // Problems quote what the shards' files hold (a parser's message can carry their bytes):
+  // they are text for a person, escaped once here for every reader of the report.
+  for (std::string& problem : merged.problems) problem = SafeText(problem);
   return merged;
 }
 

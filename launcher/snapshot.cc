@@ -1,3 +1,4 @@
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/snapshot.h"
 
 #include <fcntl.h>
@@ -225,7 +226,7 @@ nlohmann::json SnapshotHeaderToJson(const SnapshotHeader& header) {
 }
 
 std::string EncodeSnapshotHeader(const SnapshotHeader& header) {
-  std::string text = kMagic + SnapshotHeaderToJson(header).dump() + "\n";
+  std::string text = kMagic + DumpJson(SnapshotHeaderToJson(header)) + "\n";
   if (text.size() > kSnapshotHeaderBytes) {
     throw Error("the snapshot's header is " + std::to_string(text.size()) +
                 " bytes, more than the " + std::to_string(kSnapshotHeaderBytes) +

@@ -215,7 +215,7 @@ VmRegistration& VmRegistration::operator=(VmRegistration&& other) noexcept {
 
 void VmRegistration::Publish(nlohmann::json info) const {
   info["name"] = name_;
-  WriteFileAtomically(dir_, kInfo, info.dump(2) + "\n", 0600);
+  WriteFileAtomically(dir_, kInfo, DumpJson(info, 2) + "\n", 0600);
 }
 
 void VmRegistration::Release() {

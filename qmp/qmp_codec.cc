@@ -144,7 +144,11 @@ std::optional<QmpMessage> QmpDecoder::Next() {
 }
 
 std::string JsonExcerpt(const nlohmann::json& json, std::size_t max_chars) {
-  return Excerpt(json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), max_chars);
+  return Excerpt(DumpJson(json), max_chars);
+}
+
+std::string DumpJson(const nlohmann::json& json, int indent) {
+  return json.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json ParseBoundedJson(std::string_view text) {

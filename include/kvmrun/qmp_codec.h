@@ -86,6 +86,11 @@ class JsonTooDeep : public Error {
 // kMaxJsonDepth deep.
 std::string JsonExcerpt(const nlohmann::json& json, std::size_t max_chars = 200);
 
+// Serializes JSON whose strings may hold bytes from outside (a guest's console line, a file
+// name, a parser's message quoting them): invalid UTF-8 becomes U+FFFD instead of the
+// type_error nlohmann throws. Every JSON kvmrun writes goes through it.
+std::string DumpJson(const nlohmann::json& json, int indent = -1);
+
 // Parses JSON `text` from outside. Throws JsonTooDeep (before building anything) and
 // nlohmann::json::exception for malformed text.
 nlohmann::json ParseBoundedJson(std::string_view text);
