@@ -256,6 +256,14 @@ VmTarget TargetOf(const std::string& path_or_name) {
     target.qmp_socket = vm->info.value("qmp_socket", path_or_name);
     target.agent_socket = vm->info.value("agent_socket", "");
     target.os = vm->info.value("os", "");
+    if (const auto policy = vm->info.find("policy"); policy != vm->info.end()) {
+      try {
+        target.policy = ClockPolicyFromJson(*policy);
+        target.os = std::string(ToString(target.policy->os));
+      } catch (const Error&) {
+        // A record from before policies were kept, or damaged: the OS alone says what it can.
+      }
+    }
   }
   return target;
 }

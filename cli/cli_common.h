@@ -80,6 +80,8 @@ struct VmTarget {
   std::string qmp_socket;
   std::string agent_socket;
   std::string os;
+  // The policy the named VM was started with (its OS and every override), from its record.
+  std::optional<ClockPolicy> policy;
 };
 VmTarget TargetOf(const std::string& path_or_name);
 // The guest agent socket of the running VM `name`: UsageError when no VM is called that, Error

@@ -58,11 +58,35 @@ void PrintCatalog() {
 
 // The QEMU to render for: a shipped table when --qemu-version says so, else a probe of the
 // binary (--qemu, $KVMRUN_QEMU or PATH), else the 7.2 table when no QEMU is installed.
+// The accelerator `kvmrun run` would choose with this QEMU here: the KVM diagnosis's verdict
+// (its probe guest's, cached per boot; never booted for a policy), said plainly when it is only
+// assumed or is TCG.
+Accel AccelRunWouldChoose(const std::string& qemu, ProcessRunner& runner, std::string& note) {
+  auto host = MakeKvmHost();
+  const KvmDiagnosis kvm =
+      DiagnoseKvmForQemu(qemu, *host, runner, ProbeCache(), "", nullptr, false);
+  if (!kvm.usable) {
+    note = "rendered for TCG, which 'kvmrun run' uses on this host: " + kvm.summary +
+           " (--accel kvm renders for a host where KVM works)";
+    return Accel::kTcg;
+  }
+  if (kvm.functional_check_assumed) {
+    note = "rendered for KVM: /dev/kvm passes the device checks here, but no probe guest has "
+           "proved it yet ('kvmrun doctor' does; 'run' falls back to TCG if it fails)";
+  }
+  return Accel::kKvm;
+}
+
 RenderTarget ResolveTarget(const po::variables_map& vm) {
   RenderTarget target;
-  target.accel = ParseAccel(vm["accel"].as<std::string>());
-  target.cpu_model =
-      vm.count("cpu") ? vm["cpu"].as<std::string>() : std::string(DefaultCpuModel(target.accel));
+  const std::string accel = vm.count("accel") ? vm["accel"].as<std::string>() : "auto";
+  const bool choose = accel == "auto";
+  target.accel = choose ? Accel::kKvm : ParseAccel(accel);
+  const auto cpu_model = [&] {
+    target.cpu_model =
+        vm.count("cpu") ? vm["cpu"].as<std::string>() : std::string(DefaultCpuModel(target.accel));
+  };
+  cpu_model();
   std::string version = kDefaultQemuVersion;
   if (vm.count("qemu-version")) {
     version = vm["qemu-version"].as<std::string>();
@@ -77,6 +101,10 @@ RenderTarget ResolveTarget(const po::variables_map& vm) {
       auto runner = MakeProcessRunner();
       target.caps = ProbeQemuCached(qemu, *runner, ProbeCache()).caps;
       target.caps_source = "probed " + qemu;
+      if (choose) {
+        target.accel = AccelRunWouldChoose(qemu, *runner, target.accel_note);
+        cpu_model();
+      }
       // The binary here runs on this host's KVM: what that cannot give is left out too.
       if (auto kvm = MakeKvmHost(); target.accel == Accel::kKvm && kvm->OpenError() == 0) {
         target.host_gaps = HostHypervGaps(*kvm);
@@ -87,6 +115,10 @@ RenderTarget ResolveTarget(const po::variables_map& vm) {
   }
   target.caps = ShippedCapabilitiesFor(version);
   target.caps_source = "shipped table for QEMU " + version;
+  if (choose) {
+    target.accel_note = "rendered for KVM on a host with QEMU " + version +
+                        " (a table, not this host; --accel tcg renders for TCG)";
+  }
   return target;
 }
 
@@ -104,8 +136,9 @@ int PolicyCommand(const Args& args) {
       ("qemu-version", po::value<std::string>()->value_name("X.Y"),
        "render for a shipped capability table instead (2.12, 5.2, 7.2, 9.2, 10.0); the 7.2 table is "
        "also the default when no QEMU is installed")
-      ("accel", po::value<std::string>()->default_value("kvm")->value_name("kvm|tcg"),
-       "the accelerator to render for")
+      ("accel", po::value<std::string>()->value_name("auto|kvm|tcg"),
+       "the accelerator to render for (default auto: the one 'kvmrun run' would use here,\n"
+       "by the KVM probe guest's verdict; kvm for a --qemu-version table)")
       ("cpu", po::value<std::string>()->value_name("MODEL"),
        "CPU model the policy's CPU features are added to (default: host on kvm, max on tcg)")
       ("format", po::value<std::string>()->value_name(JoinNames(kAllFormats, "|")),
@@ -121,8 +154,9 @@ int PolicyCommand(const Args& args) {
         "[--format F | --explain]\n       kvmrun policy --list",
         "Shows the clock policy kvmrun gives a guest OS (RTC base, lost-tick policy and clock,\n"
         "PIT lost-tick policy, HPET, Hyper-V clock and enlightenments, kvm-clock), why, and the\n"
-        "QEMU arguments it renders to for a QEMU version and accelerator. QEMU's own defaults\n"
-        "are never written out. Overrides win over the OS defaults. --explain also shows the\n"
+        "QEMU arguments it renders to for a QEMU version and accelerator (by default the one\n"
+        "'kvmrun run' would use here). Every setting the policy decides is written, QEMU's\n"
+        "default or not; 'other' keeps QEMU's defaults. Overrides win over the OS defaults. --explain also shows the\n"
         "hardware 'kvmrun run' gives the OS (size, firmware, TPM, buses, network card, display).\n"
         "Exit: 0 shown, 2 an unknown OS, a bad value or bad usage (the valid ones named).\n\n"
         "Examples:\n"
@@ -170,7 +204,9 @@ int PolicyCommand(const Args& args) {
       std::cout << LibvirtFeaturesXml(policy) << LibvirtClockXml(policy);
       break;
   }
-  for (const std::string& note : rendering.Notes()) {
+  std::vector<std::string> notes = rendering.Notes();
+  if (!target.accel_note.empty()) notes.insert(notes.begin(), "accel: " + target.accel_note);
+  for (const std::string& note : notes) {
     if (format == Format::kArgv || format == Format::kShell) std::cerr << "note: " << note << "\n";
   }
   return kExitOk;

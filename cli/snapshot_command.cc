@@ -96,6 +96,12 @@ int Show(const po::variables_map& vm, const std::vector<std::string>& operands) 
             << "qemu       " << SafeText(id.qemu_version) << " (" << SafeText(id.qemu) << "), "
             << SafeText(id.accel) << "\n"
             << "os         " << SafeText(id.os) << (id.agent ? ", guest agent port" : "") << "\n"
+            << "overrides  "
+            << (!id.policy ? "(not recorded: saved by an older kvmrun)"
+                           : OverridesText(OverridesOf(*id.policy)).empty()
+                                 ? "none"
+                                 : OverridesText(OverridesOf(*id.policy)))
+            << "\n"
             << "state      " << MiB(header.state_bytes) << "\n";
   for (const SnapshotDisk& disk : id.disks) {
     std::cout << "disk       " << SafeText(disk.path) << " (" << disk.size << " bytes)\n";

@@ -8,6 +8,7 @@
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/guest_os.h"
 #include "kvmrun/kvm_diagnosis.h"
+#include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_probe.h"
 
 namespace kvmrun::cli {
@@ -62,7 +63,14 @@ int VerifyCommand(const Args& args) {
                                "' ('kvmrun ps' lists them); for a socket path, --os is required"
                          : "--os is required; see 'kvmrun policy --list'");
   }
-  const ClockPolicy policy = MakeClockPolicy(ParseGuestOs(os), GetOverrides(vm));
+  // A named VM is judged by the policy it was given: its OS and its overrides, as recorded when
+  // it started (or restored); overrides given here win over those.
+  const GuestOs guest = ParseGuestOs(os);
+  ClockOverrides overrides = GetOverrides(vm);
+  if (target.policy && target.policy->os == guest) {
+    overrides = MergeOverrides(OverridesOf(*target.policy), overrides);
+  }
+  const ClockPolicy policy = MakeClockPolicy(guest, overrides);
   const auto max_offset = MaxOffsetOption(vm);
   const auto agent_wait = AgentWaitOption(vm);
   const bool guest_time = vm.count("no-guest-time") == 0;
@@ -99,11 +107,15 @@ int VerifyCommand(const Args& args) {
   }
   if (vm.count("json")) {
     nlohmann::json json = ClockReportToJson(report);
+    json["policy"] = ClockPolicyToJson(policy);
     if (reading.offset.value) json["guest_offset"] = GuestOffsetToJson(*reading.offset.value);
     std::cout << DumpJson(json, 2) << std::endl;
   } else {
+    const std::string overridden = OverridesText(OverridesOf(policy));
     std::cout << "QEMU " << ToString(caps.version) << ", " << ToString(accel) << ", policy "
-              << ToString(policy.os) << "\n"
+              << ToString(policy.os)
+              << (overridden.empty() ? "" : " with overrides " + overridden)
+              << (target.policy ? " (as VM '" + target.name + "' was started)" : "") << "\n"
               << FormatClockReport(report);
   }
   return report.ok() ? kExitOk : kExitMismatch;

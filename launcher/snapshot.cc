@@ -12,7 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
+#include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_command.h"
 #include "io/errno_text.h"
 #include "io/unique_fd.h"
@@ -52,10 +54,12 @@ nlohmann::json SnapshotIdentityToJson(const SnapshotIdentity& id) {
   for (const SnapshotDisk& d : id.disks) {
     disks.push_back({{"path", d.path}, {"size", d.size}, {"mtime_ns", d.mtime_ns}});
   }
-  return {{"qemu", id.qemu},   {"qemu_version", id.qemu_version},
-          {"accel", id.accel}, {"os", id.os},
-          {"argv", id.argv},   {"disks", disks},
-          {"agent", id.agent}};
+  nlohmann::json out = {{"qemu", id.qemu},   {"qemu_version", id.qemu_version},
+                        {"accel", id.accel}, {"os", id.os},
+                        {"argv", id.argv},   {"disks", disks},
+                        {"agent", id.agent}};
+  if (id.policy) out["policy"] = ClockPolicyToJson(*id.policy);
+  return out;
 }
 
 SnapshotIdentity SnapshotIdentityFromJson(const nlohmann::json& j) {
@@ -72,6 +76,13 @@ SnapshotIdentity SnapshotIdentityFromJson(const nlohmann::json& j) {
     id.disks.push_back({d.String("path"), d.Uint("size"), d.Int("mtime_ns")});
   }
   id.agent = fields.BoolOr("agent", false);
+  if (const nlohmann::json* policy = fields.Find("policy")) {
+    try {
+      id.policy = ClockPolicyFromJson(*policy);
+    } catch (const UsageError& e) {
+      throw MalformedJson("identity", "policy", e.what());
+    }
+  }
   return id;
 }
 
@@ -328,13 +339,30 @@ void CheckSnapshotMatches(const SnapshotHeader& saved, const SnapshotIdentity& n
     throw UsageError(prefix + "it was saved under " + was.accel + ", this VM runs under " +
                      now.accel + " (--accel " + was.accel + ")");
   }
-  for (std::size_t i = 0; i < std::max(was.argv.size(), now.argv.size()); ++i) {
-    if (i < was.argv.size() && i < now.argv.size() && was.argv[i] == now.argv[i]) continue;
-    const std::string saved_arg = OptionAt(was.argv, i);
-    const std::string now_arg = OptionAt(now.argv, i);
+  // The clock options are compared by what they mean: kvmrun has spelt the same policy
+  // differently over time (QEMU's defaults left out, then every decision written), and a file
+  // saved then still holds the same VM.
+  const std::vector<std::string> was_rest = WithoutClockOptions(was.argv);
+  const std::vector<std::string> now_rest = WithoutClockOptions(now.argv);
+  for (std::size_t i = 0; i < std::max(was_rest.size(), now_rest.size()); ++i) {
+    if (i < was_rest.size() && i < now_rest.size() && was_rest[i] == now_rest[i]) continue;
+    const std::string saved_arg = OptionAt(was_rest, i);
+    const std::string now_arg = OptionAt(now_rest, i);
     throw UsageError(prefix + "the VM must be started as it was saved: the snapshot has '" +
                      (saved_arg.empty() ? "(nothing)" : saved_arg) + "' where this VM has '" +
                      (now_arg.empty() ? "(nothing)" : now_arg) + "'");
+  }
+  const ClockMeaning was_clock = ClockMeaningOf(was.argv), now_clock = ClockMeaningOf(now.argv);
+  if (was_clock != now_clock) {
+    throw UsageError(prefix + "it was saved with another clock (" + ToString(was_clock) +
+                     ") than this VM's (" + ToString(now_clock) +
+                     "); start it with the OS and overrides it was saved with" +
+                     (was.policy ? " (" + std::string(ToString(was.policy->os)) +
+                                       (OverridesText(OverridesOf(*was.policy)).empty()
+                                            ? ""
+                                            : ", " + OverridesText(OverridesOf(*was.policy))) +
+                                       ")"
+                                 : ""));
   }
   for (const SnapshotDisk& disk : was.disks) {
     struct stat st {};

@@ -210,6 +210,7 @@ SnapshotIdentity IdentityOf(const Vm& vm, const std::string& runtime_dir) {
   id.qemu_version = ToString(vm.capabilities().version);
   id.accel = ToString(vm.accel().accel);
   id.os = ToString(vm.spec().os);
+  id.policy = vm.policy();
   id.argv = SnapshotArgv(vm.argv(), runtime_dir);
   for (const DiskSpec* disk : WritableDisks(vm.spec())) {
     if (!disk->snapshot) id.disks.push_back(DescribeDisk(disk->path));

@@ -309,6 +309,48 @@ void Override(Choice<T>& choice, const std::optional<T>& value, ClockSetting set
 
 }  // namespace
 
+ClockOverrides OverridesOf(const ClockPolicy& policy) {
+  ClockOverrides o;
+  const auto take = [](const auto& choice, auto& out) {
+    if (choice.why.overridden) out = choice.value;
+  };
+  take(policy.rtc_base, o.rtc_base);
+  take(policy.rtc_policy, o.rtc_policy);
+  take(policy.rtc_clock, o.rtc_clock);
+  take(policy.pit_policy, o.pit_policy);
+  take(policy.hpet, o.hpet);
+  take(policy.hv_time, o.hv_time);
+  take(policy.hyperv, o.hyperv);
+  take(policy.kvmclock, o.kvmclock);
+  return o;
+}
+
+ClockOverrides MergeOverrides(ClockOverrides base, const ClockOverrides& over) {
+  const auto merge = [](auto& into, const auto& from) {
+    if (from) into = from;
+  };
+  merge(base.rtc_base, over.rtc_base);
+  merge(base.rtc_policy, over.rtc_policy);
+  merge(base.rtc_clock, over.rtc_clock);
+  merge(base.pit_policy, over.pit_policy);
+  merge(base.hpet, over.hpet);
+  merge(base.hv_time, over.hv_time);
+  merge(base.hyperv, over.hyperv);
+  merge(base.kvmclock, over.kvmclock);
+  return base;
+}
+
+std::string OverridesText(const ClockOverrides& overrides) {
+  const ClockPolicy policy = MakeClockPolicy(GuestOs::kOther, overrides);
+  std::string text;
+  for (ClockSetting setting : kAllClockSettings) {
+    if (!SettingRationale(policy, setting).overridden) continue;
+    text += (text.empty() ? "" : ", ") + std::string(ToString(setting)) + "=" +
+            std::string(SettingValue(policy, setting));
+  }
+  return text;
+}
+
 ClockPolicy MakeClockPolicy(GuestOs os, const ClockOverrides& overrides) {
   ClockPolicy policy = DefaultPolicy(os);
   Override(policy.rtc_base, overrides.rtc_base, ClockSetting::kRtcBase);

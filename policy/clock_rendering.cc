@@ -21,27 +21,40 @@ std::string JoinComma(const std::vector<std::string>& parts) {
   return out;
 }
 
-// -rtc base=, clock= and driftfix= share one option; each part is written only when it is not
-// QEMU's default (base=utc, clock=host, driftfix=none).
+// Whether the policy decided `choice` for this guest: every catalog OS decides every setting;
+// `other` decides none (it stands for QEMU's own defaults) but what the user overrode.
+template <typename T>
+bool Decided(const ClockPolicy& policy, const Choice<T>& choice) {
+  return policy.os != GuestOs::kOther || choice.why.overridden;
+}
+
+// -rtc base=, clock= and driftfix= share one option. What the policy decides is written even
+// where it is QEMU's default today: the base (UTC or local time is the first thing a reader of
+// the argv must see) and the lost-tick policy; it states the decision, survives a QEMU that
+// changes a default, and is what libvirt, Nova and Proxmox write (the seed's
+// `-rtc base=utc,driftfix=slew`). The clock source is written when it is not the host's.
 void RenderRtc(const ClockPolicy& policy, const QemuCapabilities& caps, ClockRendering& out) {
   RenderedSetting base = Begin(ClockSetting::kRtcBase, policy);
   RenderedSetting drift = Begin(ClockSetting::kRtcPolicy, policy);
   RenderedSetting clock = Begin(ClockSetting::kRtcClock, policy);
   std::vector<std::string> parts;
-  const auto part = [&](RenderedSetting& setting, bool is_default, const std::string& text) {
-    if (is_default) {
+  const auto part = [&](RenderedSetting& setting, bool write, const std::string& text) {
+    if (!write) {
       LeaveDefault(setting);
       return;
     }
     parts.push_back(text);
     setting.rendered = "-rtc " + text;
   };
-  part(base, policy.rtc_base.value == RtcBase::kUtc, "base=" + base.value);
-  part(clock, policy.rtc_clock.value == RtcClock::kHost, "clock=" + clock.value);
-  if (policy.rtc_policy.value == RtcTickPolicy::kDiscard) {
-    LeaveDefault(drift);  // -rtc driftfix=none, mc146818rtc lost_tick_policy=discard
+  part(base, Decided(policy, policy.rtc_base), "base=" + base.value);
+  part(clock, policy.rtc_clock.value != RtcClock::kHost, "clock=" + clock.value);
+  if (!Decided(policy, policy.rtc_policy)) {
+    LeaveDefault(drift);
+  } else if (policy.rtc_policy.value == RtcTickPolicy::kDiscard) {
+    // QEMU's own spelling of mc146818rtc lost_tick_policy=discard.
+    part(drift, true, "driftfix=none");
   } else if (caps.rtc_driftfix) {
-    part(drift, false, "driftfix=slew");
+    part(drift, true, "driftfix=slew");
   } else {
     drift.satisfiable = false;
     drift.note = "this QEMU has no -rtc driftfix: RTC interrupts cannot be slewed";
@@ -52,27 +65,35 @@ void RenderRtc(const ClockPolicy& policy, const QemuCapabilities& caps, ClockRen
   out.settings.push_back(std::move(clock));
 }
 
+// The PIT's fragment goes first, as the seed states the mission: `-no-kvm-pit-reinjection -rtc
+// base=utc,driftfix=slew`. Both policies are written under KVM, delay included (libvirt writes
+// kvm-pit.lost_tick_policy=delay); under TCG there is no kvm-pit to tell.
 void RenderPit(const ClockPolicy& policy, const QemuCapabilities& caps, Accel accel,
                ClockRendering& out) {
   RenderedSetting pit = Begin(ClockSetting::kPitPolicy, policy);
   const bool discard = policy.pit_policy.value == PitTickPolicy::kDiscard;
+  std::vector<std::string> argv;
   if (accel == Accel::kTcg) {
     // A -global for kvm-pit would be accepted and silently ignored: say so instead.
     pit.note = "TCG: the PIT is QEMU's isa-pit, which has no lost-tick policy";
-  } else if (!discard) {
+  } else if (!Decided(policy, policy.pit_policy)) {
     LeaveDefault(pit);  // the in-kernel PIT re-injects unless told not to
-  } else if (caps.no_kvm_pit_reinjection_flag) {
+  } else if (discard && caps.no_kvm_pit_reinjection_flag) {
     pit.rendered = "-no-kvm-pit-reinjection";
     pit.note = "the pre-3.0 spelling of kvm-pit.lost_tick_policy=discard";
-    out.argv.push_back(pit.rendered);
+    argv = {pit.rendered};
   } else if (caps.kvm_pit_lost_tick_policy) {
-    const std::string global = "kvm-pit.lost_tick_policy=discard";
+    const std::string global = std::string("kvm-pit.lost_tick_policy=") + (discard ? "discard" : "delay");
     pit.rendered = "-global " + global;
-    out.argv.insert(out.argv.end(), {"-global", global});
+    argv = {"-global", global};
+  } else if (!discard) {
+    LeaveDefault(pit);
+    pit.note = "this QEMU's kvm-pit has no lost_tick_policy; it re-injects (delay) as asked";
   } else {
     pit.satisfiable = false;
     pit.note = "this QEMU cannot turn off PIT re-injection";
   }
+  out.argv.insert(out.argv.begin(), argv.begin(), argv.end());
   out.settings.push_back(std::move(pit));
 }
 
@@ -250,6 +271,102 @@ std::vector<std::string> ClockArgv(const ClockRendering& rendering, std::string_
     argv.insert(argv.end(), cpu.begin(), cpu.end());
   }
   return argv;
+}
+
+namespace {
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    parts.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return parts;
+    start = comma + 1;
+  }
+}
+
+constexpr std::string_view kPitGlobal = "kvm-pit.lost_tick_policy=";
+
+bool IsClockCpuFeature(const std::string& part) {
+  return part.rfind("hv-", 0) == 0 || part.rfind("kvmclock", 0) == 0;
+}
+
+}  // namespace
+
+ClockMeaning ClockMeaningOf(const std::vector<std::string>& argv) {
+  ClockMeaning m;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    const std::string next = i + 1 < argv.size() ? argv[i + 1] : "";
+    if (arg == "-no-hpet") m.hpet = false;
+    if (arg == "-no-kvm-pit-reinjection") m.pit = "discard";
+    if (arg == "-rtc") {
+      for (const std::string& part : SplitCommas(next)) {
+        const auto eq = part.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+        if (key == "base") m.rtc_base = value;
+        if (key == "clock") m.rtc_clock = value;
+        if (key == "driftfix") m.rtc_driftfix = value;
+      }
+    }
+    if (arg == "-global" && next.rfind(kPitGlobal, 0) == 0) m.pit = next.substr(kPitGlobal.size());
+    if (arg == "-machine") {
+      for (const std::string& part : SplitCommas(next)) {
+        if (part == "hpet=off") m.hpet = false;
+        if (part == "hpet=on") m.hpet = true;
+      }
+    }
+    if (arg == "-cpu") {
+      m.hyperv.clear();
+      m.kvmclock = true;
+      for (const std::string& part : SplitCommas(next)) {
+        if (part == "kvmclock=off") m.kvmclock = false;
+        if (part == "kvmclock=on" || part == "kvmclock") m.kvmclock = true;
+        if (part.rfind("hv-", 0) != 0) continue;
+        if (part.size() > 3 && part.substr(part.size() - 3) == "=on") {
+          m.hyperv.insert(part.substr(0, part.size() - 3));
+        } else if (part.find("=off") == std::string::npos) {
+          m.hyperv.insert(part);
+        }
+      }
+    }
+  }
+  return m;
+}
+
+std::string ToString(const ClockMeaning& m) {
+  std::string text = "rtc base=" + m.rtc_base + " clock=" + m.rtc_clock +
+                     " driftfix=" + m.rtc_driftfix + ", pit " + m.pit + ", hpet " +
+                     (m.hpet ? "on" : "off") + ", kvmclock " + (m.kvmclock ? "on" : "off") +
+                     ", hyperv {";
+  for (const std::string& f : m.hyperv) text += " " + f;
+  return text + " }";
+}
+
+std::vector<std::string> WithoutClockOptions(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    const std::string next = i + 1 < argv.size() ? argv[i + 1] : "";
+    if (arg == "-no-hpet" || arg == "-no-kvm-pit-reinjection") continue;
+    if (arg == "-rtc" || (arg == "-global" && next.rfind(kPitGlobal, 0) == 0) ||
+        (arg == "-machine" && (next == "hpet=off" || next == "hpet=on"))) {
+      ++i;
+      continue;
+    }
+    out.push_back(arg);
+    if (arg == "-cpu" && i + 1 < argv.size()) {
+      std::vector<std::string> kept;
+      for (const std::string& part : SplitCommas(next)) {
+        if (!IsClockCpuFeature(part)) kept.push_back(part);
+      }
+      out.push_back(JoinComma(kept));
+      ++i;
+    }
+  }
+  return out;
 }
 
 }  // namespace kvmrun

@@ -147,6 +147,7 @@ nlohmann::json PolicyReportJson(const ClockPolicy& policy, const ClockRendering&
       {"target",
        {{"qemu_version", ToString(target.caps.version)},
         {"accel", ToString(target.accel)},
+        {"accel_note", target.accel_note},
         {"capabilities", target.caps_source},
         {"cpu_model", target.cpu_model}}},
       {"rendering", rendered},
@@ -202,7 +203,9 @@ std::string ExplainTable(const ClockPolicy& policy, const ClockRendering& render
   const GuestOsInfo& os = Describe(policy.os);
   out << "Clock policy for " << os.name << " (" << os.description << ") on QEMU "
       << ToString(target.caps.version) << " with " << ToString(target.accel) << " ["
-      << target.caps_source << "]\n\n";
+      << target.caps_source << "]\n";
+  if (!target.accel_note.empty()) out << target.accel_note << "\n";
+  out << "\n";
 
   std::vector<TextRow> rows = {{"SETTING", "VALUE", "ARGV", "REASON"}};
   for (const RenderedSetting& s : rendering.settings) {

@@ -124,7 +124,18 @@ struct ClockOverrides {
   std::optional<Toggle> hv_time;
   std::optional<HypervSet> hyperv;
   std::optional<Toggle> kvmclock;
+
+  bool empty() const { return *this == ClockOverrides{}; }
+  friend bool operator==(const ClockOverrides&, const ClockOverrides&) = default;
 };
+
+// The overrides a policy was made with (each setting whose Rationale says overridden): what a
+// VM's record or a snapshot's header keeps so that the VM is judged by the policy it was given.
+ClockOverrides OverridesOf(const ClockPolicy& policy);
+// `base` with every value `over` sets replacing its own.
+ClockOverrides MergeOverrides(ClockOverrides base, const ClockOverrides& over);
+// "rtc-policy=discard, hpet=on", or "" when there are none.
+std::string OverridesText(const ClockOverrides& overrides);
 
 // One Hyper-V enlightenment as QEMU's x86 CPU property names it, with what it needs.
 struct HypervFeature {

@@ -6,14 +6,20 @@
 // under TCG (there is no kvm-pit, no Hyper-V, no kvm-clock). Every setting that renders to
 // nothing says why in a note, so nothing is dropped silently.
 //
-// A value that is QEMU's own default is never written (RenderedSetting::qemu_default): writing
-// one can only break a QEMU built differently (hpet=on makes a QEMU without the HPET exit), and
-// verify reads every value back from the running VM, so a change of QEMU's defaults is caught
-// there rather than papered over here.
+// Every setting the policy decides for a guest OS is written, even where it equals QEMU's
+// default today: the RTC base and lost-tick policy (`-rtc base=utc,driftfix=slew`), the PIT's
+// lost-tick policy under KVM (`kvm-pit.lost_tick_policy=delay` too), kvm-clock where the policy
+// turns it off, HPET off, the Hyper-V set. The argv states the decision, survives a QEMU that
+// changes a default, and matches what libvirt, Nova and Proxmox write. Two exceptions: a value
+// some QEMU builds reject is not written (hpet=on: a QEMU built without the HPET exits; HPET on
+// is the default where the device exists), and the `other` OS stands for QEMU's defaults, so
+// it writes only what the user overrode (RenderedSetting::qemu_default marks what is left).
+// verify reads every value back from the running VM either way.
 #ifndef KVMRUN_CLOCK_RENDERING_H_
 #define KVMRUN_CLOCK_RENDERING_H_
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +70,30 @@ std::vector<std::string> CpuArgv(std::string_view model, const std::vector<std::
 // The full clock fragment: rendering.argv, then CpuArgv(cpu_model, cpu_features) when the policy
 // adds CPU features. What `kvmrun policy --format argv` prints.
 std::vector<std::string> ClockArgv(const ClockRendering& rendering, std::string_view cpu_model);
+
+// What QEMU will do with its clock given `argv`, whatever the spelling: -no-kvm-pit-reinjection
+// and kvm-pit.lost_tick_policy=discard are the same, as are -no-hpet and -machine hpet=off,
+// hv-time and hv-time=on, an unwritten setting and its QEMU default. The later of repeated
+// options wins, as in QEMU. Used to compare command lines by meaning (a snapshot saved by an
+// older kvmrun, libvirt's translation of kvmrun's XML).
+struct ClockMeaning {
+  std::string rtc_base = "utc";
+  std::string rtc_clock = "host";
+  std::string rtc_driftfix = "none";
+  std::string pit = "delay";
+  bool hpet = true;
+  bool kvmclock = true;
+  std::set<std::string> hyperv;  // "hv-time", "hv-spinlocks=0x1fff", ...
+
+  friend bool operator==(const ClockMeaning&, const ClockMeaning&) = default;
+};
+ClockMeaning ClockMeaningOf(const std::vector<std::string>& argv);
+std::string ToString(const ClockMeaning& meaning);
+
+// `argv` without what ClockMeaningOf reads: the -rtc, kvm-pit and HPET options dropped, the
+// clock features dropped from -cpu (its model and other features kept). Two command lines
+// mean the same VM when these are equal and so are their ClockMeanings.
+std::vector<std::string> WithoutClockOptions(const std::vector<std::string>& argv);
 
 }  // namespace kvmrun
 

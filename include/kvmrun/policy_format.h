@@ -33,6 +33,7 @@ struct RenderTarget {
   std::string caps_source;  // "table 7.2" or "probe /usr/bin/qemu-system-x86_64"
   std::string cpu_model;    // the CPU model the features are appended to
   HypervGaps host_gaps;     // for a probed binary under KVM: what this host's KVM cannot give
+  std::string accel_note;   // why this accelerator, when it was chosen for the caller
 };
 
 // Everything `kvmrun policy --format json` prints: the policy, the target, each setting as

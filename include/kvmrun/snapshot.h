@@ -23,9 +23,11 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "kvmrun/clock_policy.h"
 #include "kvmrun/qmp_client.h"
 
 namespace kvmrun {
@@ -43,13 +45,18 @@ struct SnapshotIdentity {
   std::string qemu_version;       // "7.2.22": must match
   std::string accel;              // "kvm" or "tcg": must match
   std::string os;                 // the policy's guest OS (informative: the argv has the clocks)
-  std::vector<std::string> argv;  // SnapshotArgv(): must match
+  // The whole policy the VM ran under, overrides marked (absent in files saved before it was
+  // kept): what a restored VM is judged by, and what `snapshot show` reports.
+  std::optional<ClockPolicy> policy;
+  // SnapshotArgv(): must match, its clock options by meaning (ClockMeaningOf: a file saved when
+  // kvmrun spelt them otherwise restores), everything else exactly.
+  std::vector<std::string> argv;
   std::vector<SnapshotDisk> disks;
   bool agent = false;  // the VM has a guest agent port
 };
 
 nlohmann::json SnapshotIdentityToJson(const SnapshotIdentity& identity);
-// Throws nlohmann::json::exception for JSON that is not an identity.
+// Throws MalformedJson (qmp/json_fields.h) naming the field for JSON that is not an identity.
 SnapshotIdentity SnapshotIdentityFromJson(const nlohmann::json& json);
 
 // `argv` without what is private to one run: -name and its value, the public QMP monitor, and

@@ -1,4 +1,6 @@
 // Drives the real kvmrun binary: exit codes, messages, formats.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -43,7 +45,44 @@ TEST(PolicyCliTest, SeedCaseAsShell) {
   const auto r = RunKvmrun(
       {"policy", "--os", "linux", "--qemu-version", "2.12", "--accel", "kvm", "--format", "shell"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "-rtc driftfix=slew -no-kvm-pit-reinjection -no-hpet\n");
+  // The seed's fragments, exactly and in its order (Nova bug 1011848), then the HPET.
+  EXPECT_EQ(r.out, "-no-kvm-pit-reinjection -rtc base=utc,driftfix=slew -no-hpet\n");
+}
+
+// Every setting a catalog OS decides is written, QEMU's default or not; `other` keeps QEMU's.
+TEST(PolicyCliTest, EveryDecisionIsWrittenAndOtherWritesNone) {
+  const auto shell = [](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"policy", "--qemu-version", "7.2", "--accel", "kvm"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = RunKvmrun(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  EXPECT_EQ(shell({"--os", "windows-xp"}),
+            "-global kvm-pit.lost_tick_policy=delay -rtc base=localtime,driftfix=slew "
+            "-machine hpet=off\n");
+  EXPECT_EQ(shell({"--os", "linux-legacy"}),
+            "-global kvm-pit.lost_tick_policy=delay -rtc base=utc,driftfix=slew -machine hpet=off "
+            "-cpu host,kvmclock=off\n");
+  EXPECT_EQ(shell({"--os", "other"}), "\n");
+  EXPECT_EQ(shell({"--os", "other", "--rtc-policy", "slew"}), "-rtc driftfix=slew\n");
+  EXPECT_EQ(shell({"--os", "linux", "--rtc-policy", "discard"}),
+            "-global kvm-pit.lost_tick_policy=discard -rtc base=utc,driftfix=none "
+            "-machine hpet=off\n");
+}
+
+// Without --accel, the rendering is for the accelerator `run` would use here, and says so.
+TEST(PolicyCliTest, RendersForTheAcceleratorRunWouldUse) {
+  const auto r = RunKvmrun({"policy", "--os", "linux", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  if (access("/dev/kvm", R_OK | W_OK) != 0) {
+    EXPECT_EQ(j["target"]["accel"], "tcg");
+    EXPECT_NE(j["target"]["accel_note"].get<std::string>().find("rendered for TCG"),
+              std::string::npos);
+  }
+  const auto shell = RunKvmrun({"policy", "--os", "linux"});
+  EXPECT_NE(shell.err.find("note: accel: rendered for"), std::string::npos) << shell.err;
 }
 
 TEST(PolicyCliTest, ArgvFormatIsOnePerLine) {
@@ -51,14 +90,14 @@ TEST(PolicyCliTest, ArgvFormatIsOnePerLine) {
       RunKvmrun({"policy", "--os", "linux", "--qemu-version", "7.2", "--format", "argv"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Lines(r.out),
-            (std::vector<std::string>{"-rtc", "driftfix=slew", "-global",
-                                      "kvm-pit.lost_tick_policy=discard", "-machine", "hpet=off"}));
+            (std::vector<std::string>{"-global", "kvm-pit.lost_tick_policy=discard", "-rtc",
+                                      "base=utc,driftfix=slew", "-machine", "hpet=off"}));
 }
 
 TEST(PolicyCliTest, TcgPrintsItsNotesOnStderr) {
   const auto r = RunKvmrun({"policy", "--os", "linux", "--accel", "tcg"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "-rtc driftfix=slew -machine hpet=off\n");
+  EXPECT_EQ(r.out, "-rtc base=utc,driftfix=slew -machine hpet=off\n");
   EXPECT_NE(r.err.find("note: pit-policy: TCG"), std::string::npos) << r.err;
 }
 
@@ -70,14 +109,15 @@ TEST(PolicyCliTest, LibvirtXml) {
 
 TEST(PolicyCliTest, JsonParsesAndItsPolicyRoundTrips) {
   const auto r =
-      RunKvmrun({"policy", "--os", "win2k19", "--pit-policy", "discard", "--format", "json"});
+      RunKvmrun({"policy", "--os", "win2k19", "--pit-policy", "discard", "--accel", "kvm",
+                 "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ClockOverrides o;
   o.pit_policy = PitTickPolicy::kDiscard;
   EXPECT_EQ(ClockPolicyFromJson(j["policy"]), MakeClockPolicy(GuestOs::kWindowsServer2019, o));
   EXPECT_EQ(j["target"]["accel"], "kvm");
-  EXPECT_EQ(j["argv"][3], "kvm-pit.lost_tick_policy=discard");
+  EXPECT_EQ(j["argv"][1], "kvm-pit.lost_tick_policy=discard");
   EXPECT_TRUE(j["notes"].is_array());
 }
 

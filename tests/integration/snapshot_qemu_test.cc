@@ -110,6 +110,43 @@ TEST_F(SnapshotQemuTest, ThreeRestoresEachWithItsOwnOverlayConsoleAndAClockSetRi
   EXPECT_TRUE(NothingRuns());
 }
 
+// A VM is judged by the policy it was given: an override kept in a named, detached VM's record
+// and, saved, in its snapshot's header, so the restored VM (started with the same options)
+// verifies ok too; a clock changed behind kvmrun's back still reads MISMATCH.
+TEST_F(SnapshotQemuTest, VerifyByNameJudgesByThePolicyTheVmWasGiven) {
+  const std::vector<std::string> override = {"--rtc-policy", "discard"};
+  ASSERT_EQ(Detach("given", override).exit_code, 0);
+  const auto verify = Kvmrun({"verify", "given"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("policy linux with overrides rtc-policy=discard (as VM 'given' was "
+                            "started)"),
+            std::string::npos)
+      << verify.out;
+  const auto ps = nlohmann::json::parse(Kvmrun({"ps", "--json"}).out);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0]["overrides"], "rtc-policy=discard");
+
+  ASSERT_EQ(Exec("given", "true").exit_code, 0);
+  const std::string file = dir_.path() + "/given.kvmrun";
+  ASSERT_EQ(Kvmrun({"snapshot", "save", "given", file}).exit_code, 0);
+  const auto header = nlohmann::json::parse(Kvmrun({"snapshot", "show", file, "--json"}).out);
+  EXPECT_EQ(header["identity"]["policy"]["settings"]["rtc-policy"]["value"], "discard");
+  EXPECT_EQ(header["identity"]["policy"]["settings"]["rtc-policy"]["overridden"], true);
+
+  std::vector<std::string> restore = override;
+  restore.insert(restore.end(), {"--restore", file});
+  const auto restored = Detach("back", restore);
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  const auto verify_back = Kvmrun({"verify", "back", "--agent-wait", "60"});
+  EXPECT_EQ(verify_back.exit_code, 0) << verify_back.out << verify_back.err;
+
+  // Behind kvmrun's back: the guest's wall clock set 25 years off. verify says so, exit 3.
+  ASSERT_EQ(Exec("back", "date -s '2001-01-01 00:00:00' >/dev/null").exit_code, 0);
+  const auto changed = Kvmrun({"verify", "back"});
+  EXPECT_EQ(changed.exit_code, 3) << changed.out << changed.err;
+  EXPECT_NE(changed.out.find("MISMATCH"), std::string::npos) << changed.out;
+}
+
 TEST_F(SnapshotQemuTest, SavedAtAConsoleLineAndRefusedForEveryMismatch) {
   const std::string file = dir_.path() + "/at-line.kvmrun";
   auto args = testing::RunTestGuestArgs("linux", "kvmrun.hold");

@@ -44,10 +44,10 @@ TEST(BuildQemuArgvTest, LinuxKernelBootUnderKvm) {
                                                                 "1",
                                                                 "-cpu",
                                                                 "host",
-                                                                "-rtc",
-                                                                "driftfix=slew",
                                                                 "-global",
                                                                 "kvm-pit.lost_tick_policy=discard",
+                                                                "-rtc",
+                                                                "base=utc,driftfix=slew",
                                                                 "-machine",
                                                                 "hpet=off",
                                                                 "-chardev",
@@ -146,7 +146,7 @@ TEST(BuildQemuArgvTest, DisksCdromNetworkSocketFirmwareAndExtraArgsLast) {
             "ide-cd,bus=kvmrun-ahci.0,drive=kvmrun-cd0,bootindex=2", "-nic",
             "user,model=virtio-net-pci", "-no-reboot", "-L", "/opt/qemu/share/qemu", "-L",
             "/opt/fw", "-rtc", "base=localtime"}));
-  EXPECT_NE(std::find(argv.begin(), argv.end(), "clock=vm,driftfix=slew"), argv.end());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "base=utc,clock=vm,driftfix=slew"), argv.end());
 }
 
 // User values never turn into QEMU options of their own: a name with '=' and ',', relative

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "kvmrun/policy_format.h"
@@ -22,28 +23,30 @@ bool Contains(const Argv& argv, const std::string& arg) {
   return std::find(argv.begin(), argv.end(), arg) != argv.end();
 }
 
-// The seed (Nova bug 1011848): PIT without re-injection and the RTC slewed in UTC. QEMU 2.12
-// still spells the PIT part -no-kvm-pit-reinjection; QEMU 3.0 removed it.
+// The seed (Nova bug 1011848): PIT without re-injection and the RTC slewed in UTC, its
+// fragments exactly and in its order. QEMU 2.12 still spells the PIT part
+// -no-kvm-pit-reinjection; QEMU 3.0 removed it.
 TEST(ClockRenderingTest, SeedCaseOnQemu212) {
   const ClockRendering r = Render(GuestOs::kLinux, "2.12", Accel::kKvm);
-  EXPECT_EQ(r.argv, (Argv{"-rtc", "driftfix=slew", "-no-kvm-pit-reinjection", "-no-hpet"}));
+  EXPECT_EQ(r.argv,
+            (Argv{"-no-kvm-pit-reinjection", "-rtc", "base=utc,driftfix=slew", "-no-hpet"}));
   EXPECT_TRUE(r.cpu_features.empty());
   EXPECT_EQ(ClockArgv(r, "host"), r.argv);
 }
 
 TEST(ClockRenderingTest, SeedIntentOnQemu72) {
   const ClockRendering r = Render(GuestOs::kLinux, "7.2", Accel::kKvm);
-  EXPECT_EQ(r.argv, (Argv{"-rtc", "driftfix=slew", "-global", "kvm-pit.lost_tick_policy=discard",
-                          "-machine", "hpet=off"}));
+  EXPECT_EQ(r.argv, (Argv{"-global", "kvm-pit.lost_tick_policy=discard", "-rtc",
+                          "base=utc,driftfix=slew", "-machine", "hpet=off"}));
   EXPECT_FALSE(Contains(r.argv, "-no-kvm-pit-reinjection"));
-  // base=utc is QEMU's default: marked so, not written.
-  EXPECT_TRUE(r.Setting(ClockSetting::kRtcBase).qemu_default);
-  EXPECT_TRUE(r.Setting(ClockSetting::kRtcBase).rendered.empty());
+  // base=utc is QEMU's default today, and written: it is the policy's decision.
+  EXPECT_FALSE(r.Setting(ClockSetting::kRtcBase).qemu_default);
+  EXPECT_EQ(r.Setting(ClockSetting::kRtcBase).rendered, "-rtc base=utc");
 }
 
-TEST(ClockRenderingTest, QemuDefaultsAreNeverWritten) {
-  // PIT delay, HPET on, driftfix none, base utc, clock host, kvmclock on, no Hyper-V: all QEMU's
-  // defaults, so "other" renders to nothing at all on every QEMU.
+TEST(ClockRenderingTest, OtherKeepsQemuDefaultsAndEveryOsWritesItsDecisions) {
+  // "other" stands for QEMU's defaults (PIT delay, HPET on, driftfix none, base utc, clock host,
+  // kvmclock on, no Hyper-V): it renders to nothing at all on every QEMU.
   for (const QemuCapabilities& caps : ShippedCapabilities()) {
     const ClockRendering r = RenderClock(MakeClockPolicy(GuestOs::kOther), caps, Accel::kKvm);
     EXPECT_TRUE(r.argv.empty()) << ToString(caps.version);
@@ -53,9 +56,14 @@ TEST(ClockRenderingTest, QemuDefaultsAreNeverWritten) {
       EXPECT_TRUE(s.note.empty()) << ToString(s.setting);
     }
   }
+  // A catalog OS writes its PIT delay, QEMU's default or not (Windows XP, legacy Linux).
   const ClockRendering legacy = Render(GuestOs::kLinuxLegacy, "2.12", Accel::kKvm);
-  EXPECT_FALSE(Contains(legacy.argv, "kvm-pit.lost_tick_policy=delay"));
-  EXPECT_TRUE(legacy.Setting(ClockSetting::kPitPolicy).qemu_default);
+  EXPECT_TRUE(Contains(legacy.argv, "kvm-pit.lost_tick_policy=delay"));
+  EXPECT_FALSE(legacy.Setting(ClockSetting::kPitPolicy).qemu_default);
+  // HPET on is never written, even where decided: a QEMU built without the HPET refuses it.
+  ClockOverrides on;
+  on.hpet = Toggle::kOn;
+  EXPECT_FALSE(Contains(Render(GuestOs::kLinux, "7.2", Accel::kKvm, on).argv, "hpet=on"));
 }
 
 TEST(ClockRenderingTest, HpetOnIsLeftToQemuAndAQemuWithoutAnHpetIsSaid) {
@@ -78,7 +86,7 @@ TEST(ClockRenderingTest, RtcClockIsWrittenOnlyWhenNotHost) {
   ClockOverrides o;
   o.rtc_clock = RtcClock::kRt;
   EXPECT_EQ(Render(GuestOs::kLinux, "7.2", Accel::kTcg, o).argv,
-            (Argv{"-rtc", "clock=rt,driftfix=slew", "-machine", "hpet=off"}));
+            (Argv{"-rtc", "base=utc,clock=rt,driftfix=slew", "-machine", "hpet=off"}));
   EXPECT_EQ(Render(GuestOs::kWindows11, "7.2", Accel::kTcg, o).argv,
             (Argv{"-rtc", "base=localtime,clock=rt,driftfix=slew", "-machine", "hpet=off"}));
 }
@@ -103,8 +111,8 @@ TEST(ClockRenderingTest, TcgOmitsKvmOnlySettingsWithNotes) {
 
 TEST(ClockRenderingTest, WindowsOnKvmAddsTheHypervClockAndSetToTheCpu) {
   const ClockRendering r = Render(GuestOs::kWindows11, "9.2", Accel::kKvm);
-  EXPECT_EQ(r.argv, (Argv{"-rtc", "base=localtime,driftfix=slew", "-global",
-                          "kvm-pit.lost_tick_policy=discard", "-machine", "hpet=off"}));
+  EXPECT_EQ(r.argv, (Argv{"-global", "kvm-pit.lost_tick_policy=discard", "-rtc",
+                          "base=localtime,driftfix=slew", "-machine", "hpet=off"}));
   const Argv features = {"hv-time",     "hv-relaxed", "hv-vapic",  "hv-spinlocks=0x1fff",
                          "hv-vpindex",  "hv-runtime", "hv-reset",  "hv-frequencies",
                          "hv-tlbflush", "hv-synic",   "hv-stimer", "hv-ipi"};
@@ -184,7 +192,8 @@ TEST(ClockRenderingTest, OverridesWinInTheArgv) {
   o.kvmclock = Toggle::kOff;
   o.rtc_base = RtcBase::kLocaltime;
   const ClockRendering r = Render(GuestOs::kLinux, "7.2", Accel::kKvm, o);
-  EXPECT_EQ(r.argv, (Argv{"-rtc", "base=localtime"}));
+  EXPECT_EQ(r.argv, (Argv{"-global", "kvm-pit.lost_tick_policy=delay", "-rtc",
+                          "base=localtime,driftfix=none"}));
   EXPECT_EQ(r.cpu_features, (Argv{"kvmclock=off"}));
 }
 
@@ -223,6 +232,28 @@ std::string RenderEverything() {
     }
   }
   return out.str();
+}
+
+// Command lines compared by meaning: an older spelling of the same policy is the same VM.
+TEST(ClockMeaningTest, SpellingsAndOrderDoNotMatterValuesDo) {
+  const Argv old_spelling = {"qemu", "-m", "512", "-rtc", "driftfix=slew", "-global",
+                             "kvm-pit.lost_tick_policy=discard", "-machine", "hpet=off",
+                             "-cpu", "max", "-kernel", "k"};
+  const Argv new_spelling = {"qemu", "-m", "512", "-global", "kvm-pit.lost_tick_policy=discard",
+                             "-rtc", "base=utc,driftfix=slew", "-machine", "hpet=off",
+                             "-cpu", "max", "-kernel", "k"};
+  EXPECT_EQ(ClockMeaningOf(old_spelling), ClockMeaningOf(new_spelling));
+  EXPECT_EQ(WithoutClockOptions(old_spelling), WithoutClockOptions(new_spelling));
+  EXPECT_EQ(WithoutClockOptions(new_spelling),
+            (Argv{"qemu", "-m", "512", "-cpu", "max", "-kernel", "k"}));
+  EXPECT_EQ(WithoutClockOptions({"-cpu", "host,hv-time,kvmclock=off,+sse4.2"}),
+            (Argv{"-cpu", "host,+sse4.2"}));
+  Argv slewless = new_spelling;
+  slewless[6] = "base=utc";
+  EXPECT_FALSE(ClockMeaningOf(slewless) == ClockMeaningOf(new_spelling));
+  EXPECT_EQ(ClockMeaningOf({"-no-kvm-pit-reinjection"}).pit, "discard");
+  EXPECT_EQ(ClockMeaningOf({"-cpu", "host,hv-time=on,kvmclock=off"}).hyperv,
+            (std::set<std::string>{"hv-time"}));
 }
 
 TEST(ClockRenderingTest, GoldenTableForEveryOsAccelAndVersion) {

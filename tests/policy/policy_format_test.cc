@@ -111,15 +111,18 @@ TEST(LibvirtXmlTest, HypervSetAsFeaturesLessWhatNeedsAnAbsentClock) {
 TEST(ExplainTest, ShowsEverySettingItsArgvReasonAndSource) {
   const ClockPolicy p = MakeClockPolicy(GuestOs::kLinuxLegacy);
   RenderTarget target{
-      ShippedCapabilitiesFor("7.2"), Accel::kKvm, "shipped table for QEMU 7.2", "host", {}};
+      ShippedCapabilitiesFor("7.2"), Accel::kKvm, "shipped table for QEMU 7.2", "host", {}, ""};
   const std::string table = ExplainTable(p, RenderClock(p, target.caps, target.accel), target);
   for (ClockSetting s : kAllClockSettings) {
     EXPECT_NE(table.find(std::string(ToString(s))), std::string::npos) << ToString(s);
     EXPECT_NE(table.find(SettingRationale(p, s).reason), std::string::npos) << ToString(s);
   }
-  EXPECT_NE(table.find("(QEMU default)"), std::string::npos);  // PIT delay, base=utc
+  EXPECT_NE(table.find("(QEMU default)"), std::string::npos);  // rtc-clock host, hv-time off
   EXPECT_NE(table.find("clocksource=acpi_pm"), std::string::npos);
-  EXPECT_NE(table.find("QEMU arguments: -rtc driftfix=slew -machine hpet=off"), std::string::npos);
+  EXPECT_NE(table.find("QEMU arguments: -global kvm-pit.lost_tick_policy=delay -rtc "
+                       "base=utc,driftfix=slew -machine hpet=off"),
+            std::string::npos)
+      << table;
   EXPECT_NE(table.find("-cpu host,kvmclock=off"), std::string::npos);
 }
 
