@@ -542,7 +542,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
                                 limits.timeout.value_or(std::chrono::minutes(10)), *stop, json);
   }
   if (machine->restored_from() && (resync || vm["resync"].defaulted())) {
-    StderrLine(ResyncAfterRestore(*machine, AgentWaitOption(vm)));
+    StderrLine(ResyncAfterRestore(*machine, AgentWaitOption(vm), stop.get()));
   }
   const std::string sync_hint =
       named ? "'kvmrun sync " + spec.name + "' or --resync=auto sets it" : "--resync=auto sets it";

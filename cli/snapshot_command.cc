@@ -1,5 +1,6 @@
 // kvmrun snapshot: save a running named VM's state to a file, show what a file holds; and the
 // snapshot steps of `kvmrun run` (--snapshot-at/--save, --restore).
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -181,7 +182,8 @@ int SaveAtConsolePattern(Vm& machine, const ConsolePattern& pattern, const std::
   return kExitOk;
 }
 
-std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait) {
+std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait,
+                               StopRequests* stop) {
   const SnapshotHeader& header = *machine.restored_from();
   std::string line = "kvmrun: restored " + machine.spec().restore_from + ", saved " +
                      SafeText(header.saved_at) + " (loaded in " +
@@ -191,12 +193,39 @@ std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait
   if (machine.agent_socket().empty()) {
     return line + "; no guest agent port: the guest's clock is as old as the snapshot";
   }
-  try {
-    return line +
-           "; guest clock: " + FormatResync(ResyncGuestClock(*machine.ConnectAgent(agent_wait)));
-  } catch (const Error& e) {
-    return line + "; the guest's clock, as old as the snapshot, was not set: " + e.what();
+  // The agent is asked in one-second attempts: a stop request (SIGTERM, kvmrun stop) is seen
+  // within a second, and a wait longer than a few seconds says what it waits for, once.
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + agent_wait;
+  bool told = false;
+  std::string why;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (stop != nullptr && stop->Pending()) {
+      return line + "; the guest's clock, as old as the snapshot, was not set: stopped while "
+                    "waiting for the guest agent";
+    }
+    try {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      auto agent = machine.ConnectAgent(std::clamp(left, std::chrono::milliseconds(1),
+                                                   std::chrono::milliseconds(1000)));
+      return line + "; guest clock: " + FormatResync(ResyncGuestClock(*agent));
+    } catch (const GuestAgentUnavailable& e) {
+      why = e.what();
+    } catch (const Error& e) {
+      return line + "; the guest's clock, as old as the snapshot, was not set: " + e.what();
+    }
+    if (!told && std::chrono::steady_clock::now() - start > std::chrono::seconds(3)) {
+      StderrLine("kvmrun: waiting up to " +
+                 SecondsText(std::chrono::duration_cast<std::chrono::milliseconds>(agent_wait)) +
+                 " for the restored guest's agent to set its clock (a stop ends the wait)");
+      told = true;
+    }
   }
+  return line + "; the guest's clock, as old as the snapshot, was not set: no guest agent "
+                "answered within " +
+         SecondsText(std::chrono::duration_cast<std::chrono::milliseconds>(agent_wait)) +
+         " (the VM runs on with its clock as restored)";
 }
 
 }  // namespace kvmrun::cli

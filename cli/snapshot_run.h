@@ -18,9 +18,12 @@ int SaveAtConsolePattern(Vm& machine, const ConsolePattern& pattern, const std::
                          std::chrono::milliseconds timeout, StopRequests& stop, bool json);
 
 // After a restore: sets the guest's clock (as old as the snapshot) through the agent, waiting
-// up to `agent_wait` for it. Returns the line to print: what was restored and the offset
-// before and after, or why the clock was not set. Never throws for the guest's sake.
-std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait);
+// up to `agent_wait` for it in one-second attempts, so that a pending stop request ends the
+// wait within a second (and stays pending for the run loop); a wait past 3 s says what it
+// waits for. Returns the line to print: what was restored and the offset before and after, or
+// why the clock was not set. Never throws for the guest's sake.
+std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait,
+                               StopRequests* stop);
 
 }  // namespace kvmrun::cli
 

@@ -329,7 +329,28 @@ struct Vm::Io {
   }
 };
 
-Vm::Vm() : console_(std::make_unique<ConsoleLog>()) {}
+// Events as QmpClient's reader thread hands them over (its event handler): recorded there, so
+// that the reason QEMU gave for shutting down is never lost to a wait that came too late.
+struct Vm::Events {
+  void Record(const QmpEvent& event) {
+    if (event.name != "SHUTDOWN") return;
+    std::string reason;
+    if (const auto it = event.data.find("reason"); it != event.data.end() && it->is_string()) {
+      reason = it->get<std::string>();
+    }
+    std::lock_guard lock(mu);
+    if (!shutdown_reason) shutdown_reason = std::move(reason);
+  }
+  std::string ShutdownReason() {
+    std::lock_guard lock(mu);
+    return shutdown_reason.value_or("");
+  }
+
+  std::mutex mu;
+  std::optional<std::string> shutdown_reason;  // the first SHUTDOWN's
+};
+
+Vm::Vm() : console_(std::make_unique<ConsoleLog>()), events_(std::make_shared<Events>()) {}
 
 Vm::~Vm() {
   if (process_ && !exit_status_) {
@@ -484,6 +505,9 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     if (!greeted)
       throw QmpTimeout("no QMP greeting within " + std::to_string(o.qmp_timeout.count()) + " ms");
     vm->qmp_ = std::make_unique<QmpClient>(AdoptQmpSocket(qmp_ours.Release()), o.qmp_timeout);
+    vm->qmp_->SetEventHandler([events = vm->events_](const QmpEvent& event) {
+      events->Record(event);
+    });
   } catch (const Error& e) {
     if (vm->restored_from_) {
       // QEMU ends during the handshake when the stream it loads is bad ("Illegal RAM offset"):
@@ -906,18 +930,19 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
 }
 
 std::string Vm::ShutdownReason() {
-  if (shutdown_reason_.empty() && exit_status_ && qmp_) {
+  if (const std::string reason = events_->ShutdownReason(); !reason.empty()) return reason;
+  if (exit_status_ && qmp_) {
     try {
-      // QEMU has exited, so everything it sent is in the socket and the wait ends at its EOF;
-      // the timeout only bounds a reader that another thread holds, which under load can be
-      // slower than any short fixed wait (a lost reason then looked like a crash).
-      const QmpEvent event = qmp_->WaitForEvent("SHUTDOWN", options_.step_timeout);
-      shutdown_reason_ = event.data.value("reason", "");
+      // QEMU has exited, so everything it sent is in the socket and the read ends at its EOF;
+      // whichever thread reads it hands the SHUTDOWN event to the handler, which records it.
+      // The wait only bounds a reader another thread holds, which a loaded host can starve
+      // for seconds: long, so that a lost reason never looks like a crash.
+      qmp_->WaitForEvent("SHUTDOWN", std::max(options_.step_timeout, std::chrono::milliseconds(30000)));
     } catch (const Error&) {
       // No SHUTDOWN event: QEMU crashed or was killed.
     }
   }
-  return shutdown_reason_;
+  return events_->ShutdownReason();
 }
 
 VmPlan PlanVm(const VmSpec& given, VmOptions options) {

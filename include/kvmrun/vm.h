@@ -246,7 +246,10 @@ class Vm {
   std::unique_ptr<Process> process_;
   std::unique_ptr<QmpClient> qmp_;
   std::optional<ExitStatus> exit_status_;
-  std::string shutdown_reason_;
+  // What the QMP event stream said, recorded by whichever thread read it (QmpClient's event
+  // handler), so that no wait of ours can miss it: see ShutdownReason().
+  struct Events;
+  std::shared_ptr<Events> events_;
   std::string agent_socket_;
   HardwareProfile hardware_;
   std::unique_ptr<Process> swtpm_;

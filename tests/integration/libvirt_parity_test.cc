@@ -116,6 +116,9 @@ TEST(LibvirtParityTest, LibvirtTurnsKvmrunsXmlIntoKvmrunsClockForEveryOs) {
     // and the seed spell them. (HPET: libvirt 9 writes the deprecated -no-hpet that QEMU 9
     // removed, kvmrun -machine hpet=off; Hyper-V: libvirt adds "=on" and kvmclock=on. Those
     // are held to meaning above.)
+    // `other` stands for QEMU's defaults and writes nothing, which libvirt cannot say: it
+    // spells its offset and timers out. Meaning is what other is held to.
+    if (os == GuestOs::kOther) continue;
     EXPECT_EQ(ValueOf(kvmrun_argv, "-rtc"), ValueOf(libvirt_argv, "-rtc")) << native.out;
     EXPECT_EQ(ValueOf(kvmrun_argv, "-global", "kvm-pit."),
               ValueOf(libvirt_argv, "-global", "kvm-pit."))

@@ -13,8 +13,9 @@ Scratch::Scratch() {
   chmod(dir_.path().c_str(), 0755);  // an unprivileged user must reach the files
   fs::create_directories(Run());
   fs::create_directories(Cache());
-  chmod(Run().c_str(), 0777);
-  chmod(Cache().c_str(), 0777);
+  // Sticky, as /tmp is: writable by that user too, yet nobody can rename what another made.
+  chmod(Run().c_str(), 01777);
+  chmod(Cache().c_str(), 01777);
 }
 
 std::string Scratch::File(const std::string& name, const std::string& content, mode_t mode) const {
