@@ -238,6 +238,14 @@ std::chrono::milliseconds PositiveSeconds(double seconds, const std::string& wha
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+std::chrono::milliseconds NonNegativeSeconds(double seconds, const std::string& what) {
+  if (!(seconds >= 0) || seconds > 1e7) {
+    throw UsageError(what + ": invalid value '" + std::to_string(seconds) +
+                     "'; valid: a number of seconds, 0 or more");
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
 std::chrono::milliseconds WaitOption(const po::variables_map& vm) {
   const double seconds = vm["wait"].as<double>();
   if (!(seconds >= 0) || seconds > 3600) {

@@ -66,6 +66,8 @@ ClockOverrides GetOverrides(const po::variables_map& vm);
 // A duration given in seconds (greater than 0, at most about 115 days) as milliseconds; `what`
 // names the option or field in the UsageError thrown otherwise.
 std::chrono::milliseconds PositiveSeconds(double seconds, const std::string& what);
+// Seconds that may be 0 (--grace 0: no time for the guest).
+std::chrono::milliseconds NonNegativeSeconds(double seconds, const std::string& what);
 
 // The --wait option's value (seconds, >= 0) as a duration; throws UsageError when negative.
 std::chrono::milliseconds WaitOption(const po::variables_map& vm);

@@ -18,6 +18,7 @@
 #include "cli/terminal.h"
 #include "cli/vm_file.h"
 #include "cli/vm_options.h"
+#include "io/safe_file.h"
 #include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -245,8 +246,9 @@ po::options_description RunOptions() {
       ("timeout", po::value<double>()->value_name("S"),
        "stop the VM (shutdown ladder) after S seconds")
       ("grace", po::value<double>()->default_value(10)->value_name("S"),
-       "seconds a guest gets to power off after SIGINT/SIGTERM or --timeout (a second\n"
-       "SIGINT/SIGTERM kills QEMU at once)")
+       "seconds a guest gets to power off after SIGINT/SIGTERM, 'kvmrun stop' or --timeout:\n"
+       "asked by the power button, then through its guest agent; 0 quits QEMU at once (a\n"
+       "second SIGINT/SIGTERM kills QEMU at once)")
       ("console-input", po::value<std::string>()->default_value("auto")->implicit_value("on")
                             ->value_name("auto|on|off"),
        "what is typed goes to the guest's serial console. auto: when stdin is this\n"
@@ -282,6 +284,109 @@ po::options_description RunOptions() {
 }  // namespace
 
 namespace {
+
+// Says how the run ended (JSON or a line) and returns run's exit code; throws for a QEMU that
+// failed, as a failed start does.
+int ReportRunEnd(Vm& vm, const VmSpec& spec, const RunOutcome& out, bool json, bool quiet,
+                 const std::vector<std::string>& notices, bool console_failed) {
+  std::string stopped_by = out.stopped_by;
+  if (!stopped_by.empty()) stopped_by += " (stopped by " + std::string(ToString(out.step)) + ")";
+  // A stop the guest answered by powering off, or one it ignored.
+  const bool powered_off_when_asked = PoweredOff(out.step);
+  const std::string log_error = vm.ConsoleLogError();
+
+  if (json) {
+    nlohmann::json report = {
+        {"ok", out.ok() && log_error.empty()},
+        {"exit_status", out.status.ToString()},
+        {"shutdown_reason", out.shutdown_reason},
+        {"stopped_by", stopped_by},
+        {"console_log_error", log_error},
+        {"qemu", vm.qemu()},
+        {"qemu_version", ToString(vm.capabilities().version)},
+        {"accel", ToString(vm.accel().accel)},
+        {"cpu_model", vm.accel().cpu_model},
+        {"os", ToString(spec.os)},
+        {"argv", vm.argv()},
+        {"notices", notices},
+        {"timings", TimingsJson(vm.timings())},
+    };
+    report["timings"]["marker_ms"] =
+        out.marker_after ? nlohmann::json(out.marker_after->count()) : nlohmann::json();
+    report["timings"]["run_ms"] = out.ran.count();
+    if (vm.clock_report()) {
+      report["clock_report"] = ClockReportToJson(*vm.clock_report());
+    }
+    if (vm.restored_from()) {
+      report["restored_from"] = SnapshotHeaderToJson(*vm.restored_from());
+      report["restored_from"]["file"] = spec.restore_from;
+    }
+    if (!out.guest_clock.empty()) {
+      report["guest_clock"] = ClockReportToJson(ClockReport{out.guest_clock});
+    }
+    report["stalls"] = nlohmann::json::array();
+    for (const VmStall& stall : out.stalls) {
+      report["stalls"].push_back(
+          {{"kind", ToString(stall.kind)}, {"seconds", stall.length.count() / 1000.0}});
+    }
+    std::cout << DumpJson(report, 2) << std::endl;
+  } else if (!stopped_by.empty()) {
+    std::cerr << "kvmrun: VM stopped: " << out.stopped_by << ": "
+              << (powered_off_when_asked ? "the guest powered off when asked"
+                                         : "the guest did not power off, QEMU was stopped")
+              << " (stopped by " << ToString(out.step) << ")\n";
+  } else if (out.ok() && !quiet) {
+    std::cerr << "kvmrun: guest powered off"
+              << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
+  }
+  if (out.stopped_by == kGuestClockMismatch) return kExitMismatch;
+  if (out.stopped_by == "timeout") return kExitTimeout;
+  if (console_failed) return kExitFailure;
+  if (!stopped_by.empty()) return powered_off_when_asked ? kExitStoppedCleanly : kExitStoppedForced;
+  if (!out.status.Success()) {
+    throw VmError("QEMU " + out.status.ToString() +
+                      (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")"),
+                  vm.argv(), vm.StderrTail(), vm.console().Tail());
+  }
+  if (!log_error.empty()) throw Error(log_error);
+  return kExitOk;
+}
+
+// What a named VM's supervisor leaves behind when the run ends: how, and its log's end.
+void KeepLastRun(const VmRegistration& registration, const std::string& name,
+                 const RunOutcome& out, int code) {
+  const NamedVm self = FindNamedVm(name).value_or(NamedVm{});
+  LastRun run;
+  run.name = name;
+  run.supervisor_pid = getpid();
+  run.started_unix = self.started;
+  run.ended_unix = std::time(nullptr);
+  run.stopped_by = out.stopped_by;
+  run.step = ToString(out.step);
+  run.forced = !out.stopped_by.empty() && !PoweredOff(out.step);
+  run.shutdown_reason = out.shutdown_reason;
+  run.qemu_exit = out.status.ToString();
+  run.exit_code = code;
+  run.summary = out.stopped_by.empty()
+                    ? "the guest powered off by itself" +
+                          (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")")
+                    : std::string("stopped by ") + out.stopped_by + ": " +
+                          (run.forced ? "the guest did not power off; QEMU was stopped by " +
+                                            std::string(ToString(out.step))
+                                      : "the guest powered off when asked (" +
+                                            std::string(ToString(out.step)) + ")");
+  std::string log;
+  try {
+    log = ReadRegularFile(registration.Path("kvmrun.log"), 64u << 20, FinalLink::kRefuse);
+  } catch (const Error&) {
+    // Not detached: its messages went to its terminal.
+  }
+  try {
+    RecordLastRun(run, log);
+  } catch (const Error& e) {
+    StderrLine(std::string("kvmrun: how the run ended was not kept: ") + e.what());
+  }
+}
 
 int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
             const po::options_description& options) {
@@ -343,7 +448,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
   if (resync && !spec.agent) {
     throw UsageError("--resync=auto needs the guest agent port; it cannot go with --no-agent");
   }
-  limits.grace = Seconds(vm, "grace");
+  limits.grace = NonNegativeSeconds(vm["grace"].as<double>(), "--grace");
   if (vm.count("timeout")) limits.timeout = Seconds(vm, "timeout");
   std::optional<ConsolePattern> snapshot_at;
   if (vm.count("snapshot-at") != vm.count("save")) {
@@ -589,68 +694,18 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
   const RunOutcome out = RunUntilExit(*machine, limits);
   input.reset();
   raw.reset();
-  std::string stopped_by = out.stopped_by;
-  if (!stopped_by.empty()) stopped_by += " (stopped by " + std::string(ToString(out.step)) + ")";
-  // A stop the guest answered by powering off, or one it ignored.
-  const bool powered_off_when_asked =
-      out.step == ShutdownStep::kPowerdown || out.step == ShutdownStep::kAlreadyExited;
-  const std::string log_error = machine->ConsoleLogError();
-
-  if (json) {
-    nlohmann::json report = {
-        {"ok", out.ok() && log_error.empty()},
-        {"exit_status", out.status.ToString()},
-        {"shutdown_reason", out.shutdown_reason},
-        {"stopped_by", stopped_by},
-        {"console_log_error", log_error},
-        {"qemu", machine->qemu()},
-        {"qemu_version", ToString(machine->capabilities().version)},
-        {"accel", ToString(machine->accel().accel)},
-        {"cpu_model", machine->accel().cpu_model},
-        {"os", ToString(spec.os)},
-        {"argv", machine->argv()},
-        {"notices", notices},
-        {"timings", TimingsJson(machine->timings())},
-    };
-    report["timings"]["marker_ms"] =
-        out.marker_after ? nlohmann::json(out.marker_after->count()) : nlohmann::json();
-    report["timings"]["run_ms"] = out.ran.count();
-    if (machine->clock_report()) {
-      report["clock_report"] = ClockReportToJson(*machine->clock_report());
-    }
-    if (machine->restored_from()) {
-      report["restored_from"] = SnapshotHeaderToJson(*machine->restored_from());
-      report["restored_from"]["file"] = spec.restore_from;
-    }
-    if (!out.guest_clock.empty()) {
-      report["guest_clock"] = ClockReportToJson(ClockReport{out.guest_clock});
-    }
-    report["stalls"] = nlohmann::json::array();
-    for (const VmStall& stall : out.stalls) {
-      report["stalls"].push_back(
-          {{"kind", ToString(stall.kind)}, {"seconds", stall.length.count() / 1000.0}});
-    }
-    std::cout << DumpJson(report, 2) << std::endl;
-  } else if (!stopped_by.empty()) {
-    std::cerr << "kvmrun: VM stopped: " << out.stopped_by << ": "
-              << (powered_off_when_asked ? "the guest powered off when asked"
-                                         : "the guest did not power off, QEMU was stopped")
-              << " (stopped by " << ToString(out.step) << ")\n";
-  } else if (out.ok() && !quiet) {
-    std::cerr << "kvmrun: guest powered off"
-              << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
+  int code = kExitFailure;
+  try {
+    code = ReportRunEnd(*machine, spec, out, json, quiet, notices, console_error != 0);
+  } catch (...) {
+    if (!registration) throw;
+    std::ostringstream message;
+    code = ReportCurrentException("kvmrun run: ", message);
+    std::cerr << message.str() << std::flush;
   }
-  if (out.stopped_by == kGuestClockMismatch) return kExitMismatch;
-  if (out.stopped_by == "timeout") return kExitTimeout;
-  if (console_error != 0) return kExitFailure;
-  if (!stopped_by.empty()) return powered_off_when_asked ? kExitStoppedCleanly : kExitStoppedForced;
-  if (!out.status.Success()) {
-    throw VmError("QEMU " + out.status.ToString() +
-                      (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")"),
-                  machine->argv(), machine->StderrTail(), machine->console().Tail());
-  }
-  if (!log_error.empty()) throw Error(log_error);
-  return kExitOk;
+  // A named VM's end is kept after its directory goes: 'kvmrun stop' and 'ps --all' read it.
+  if (registration) KeepLastRun(*registration, spec.name, out, code);
+  return code;
 }
 
 }  // namespace

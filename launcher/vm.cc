@@ -35,12 +35,28 @@
 
 namespace kvmrun {
 
+bool PoweredOff(ShutdownStep step) {
+  switch (step) {
+    case ShutdownStep::kAlreadyExited:
+    case ShutdownStep::kPowerdown:
+    case ShutdownStep::kAgentPowerdown:
+      return true;
+    case ShutdownStep::kQuit:
+    case ShutdownStep::kTerminate:
+    case ShutdownStep::kKill:
+      return false;
+  }
+  return false;
+}
+
 std::string_view ToString(ShutdownStep step) {
   switch (step) {
     case ShutdownStep::kAlreadyExited:
       return "already exited";
     case ShutdownStep::kPowerdown:
       return "powerdown";
+    case ShutdownStep::kAgentPowerdown:
+      return "the guest agent's powerdown";
     case ShutdownStep::kQuit:
       return "quit";
     case ShutdownStep::kTerminate:
@@ -914,7 +930,20 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
   };
   if (grace > 0ms && qmp_) {
     ask("system_powerdown");
-    if (exited_within(grace)) return done(ShutdownStep::kPowerdown);
+    const auto asked = Clock::now();
+    // The power button first; a guest that answers it is done within a second or so.
+    if (exited_within(std::min(grace / 2, std::chrono::milliseconds(1500)))) {
+      return done(ShutdownStep::kPowerdown);
+    }
+    if (!hurry && !agent_socket_.empty() && AskAgentToPowerOff()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          grace - (Clock::now() - asked));
+      if (exited_within(std::max(left, 0ms))) return done(ShutdownStep::kAgentPowerdown);
+    } else {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          grace - (Clock::now() - asked));
+      if (exited_within(std::max(left, 0ms))) return done(ShutdownStep::kPowerdown);
+    }
   }
   if (qmp_) {
     ask("quit");
@@ -927,6 +956,25 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
   process_->Signal(SIGKILL);
   if (WaitForExit(10s)) return done(ShutdownStep::kKill);
   throw VmError("QEMU (pid " + std::to_string(pid()) + ") survived SIGKILL", argv_, StderrTail());
+}
+
+bool Vm::AskAgentToPowerOff() {
+  std::unique_ptr<GuestAgent> agent;
+  try {
+    agent = ConnectAgent(1s);
+  } catch (const Error&) {
+    return false;  // no agent answers (none in the guest, or another client holds the port)
+  }
+  try {
+    // qemu-ga powers the guest off through its own shutdown command and sends no reply on
+    // success: the port going quiet or closing is the expected answer.
+    agent->Execute("guest-shutdown", {{"mode", "powerdown"}}, 1s);
+  } catch (const GuestAgentError&) {
+    return false;  // the guest refused (no shutdown command in it)
+  } catch (const Error&) {
+    // No answer, or the port closed: asked, and shutting down.
+  }
+  return true;
 }
 
 std::string Vm::ShutdownReason() {

@@ -1,18 +1,21 @@
 #include "kvmrun/vm_registry.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -20,6 +23,7 @@
 #include "kvmrun/qmp_codec.h"
 #include "io/errno_text.h"
 #include "io/safe_file.h"
+#include "qmp/json_fields.h"
 
 namespace kvmrun {
 namespace {
@@ -245,6 +249,120 @@ std::optional<NamedVm> FindNamedVm(const std::string& name, const std::string& b
   if (lstat(base.c_str(), &st) != 0 || st.st_uid != getuid()) return std::nullopt;
   if (!Alive(dir)) return std::nullopt;
   return ToNamedVm(name, dir);
+}
+
+namespace {
+
+constexpr char kLastRunFile[] = "last-run.json";
+constexpr char kLastRunLog[] = "last-run.log";
+constexpr std::size_t kMaxLastRunLog = 256 << 10;
+
+LastRun LastRunFromJson(const nlohmann::json& json) {
+  const JsonFields f(json, kLastRunFile);
+  LastRun run;
+  run.name = f.String("name");
+  run.supervisor_pid = static_cast<pid_t>(f.IntOr("supervisor_pid", 0, 0, INT32_MAX));
+  run.started_unix = f.IntOr("started_unix", 0);
+  run.ended_unix = f.Int("ended_unix");
+  run.stopped_by = f.StringOr("stopped_by", "");
+  run.step = f.StringOr("step", "");
+  run.forced = f.BoolOr("forced", false);
+  run.shutdown_reason = f.StringOr("shutdown_reason", "");
+  run.qemu_exit = f.StringOr("qemu_exit", "");
+  run.exit_code = static_cast<int>(f.Int("exit_code", 0, 255));
+  run.summary = f.StringOr("summary", "");
+  return run;
+}
+
+}  // namespace
+
+nlohmann::json LastRunToJson(const LastRun& run) {
+  return {{"name", run.name},
+          {"supervisor_pid", run.supervisor_pid},
+          {"started_unix", run.started_unix},
+          {"ended_unix", run.ended_unix},
+          {"stopped_by", run.stopped_by},
+          {"step", run.step},
+          {"forced", run.forced},
+          {"shutdown_reason", run.shutdown_reason},
+          {"qemu_exit", run.qemu_exit},
+          {"exit_code", run.exit_code},
+          {"summary", run.summary}};
+}
+
+void RecordLastRun(const LastRun& run, std::string_view log) {
+  ValidateVmName(run.name);
+  const std::string dir = DefaultStateDir(run.name);
+  EnsureSafeDir(dir, DirMode::kPrivate);
+  if (log.size() > kMaxLastRunLog) log = log.substr(log.size() - kMaxLastRunLog);
+  WriteFileAtomically(dir, kLastRunLog, log, 0600);
+  WriteFileAtomically(dir, kLastRunFile, DumpJson(LastRunToJson(run), 2) + "\n", 0600);
+}
+
+std::optional<LastRun> ReadLastRun(const std::string& name) {
+  ValidateVmName(name);
+  try {
+    const std::string text =
+        ReadRegularFileBeneath(DefaultStateDir(name), kLastRunFile, kMaxInfoBytes);
+    return LastRunFromJson(ParseBoundedJson(text));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::vector<LastRun> ListLastRuns() {
+  std::vector<LastRun> runs;
+  std::string base;
+  try {
+    base = fs::path(DefaultStateDir("x")).parent_path().string();
+  } catch (const Error&) {
+    return runs;
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(base, ec)) {
+    const std::string name = entry.path().filename().string();
+    try {
+      ValidateVmName(name);
+    } catch (const UsageError&) {
+      continue;
+    }
+    if (auto run = ReadLastRun(name)) runs.push_back(std::move(*run));
+  }
+  std::sort(runs.begin(), runs.end(),
+            [](const LastRun& a, const LastRun& b) { return a.name < b.name; });
+  return runs;
+}
+
+StopResult StopNamedVm(const std::string& name, std::chrono::milliseconds timeout,
+                       const std::string& base) {
+  const std::optional<NamedVm> found = FindNamedVm(name, base);
+  if (!found) {
+    throw UsageError("name", "no running VM called '" + name + "' ('kvmrun ps' lists them)");
+  }
+  if (found->supervisor_pid <= 0) {
+    throw Error("VM '" + name + "' is starting and has no supervisor pid yet; try again");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (kill(found->supervisor_pid, SIGTERM) != 0 && errno != ESRCH) {
+    throw Error("cannot signal the supervisor of VM '" + name + "' (pid " +
+                std::to_string(found->supervisor_pid) + "): " + Errno());
+  }
+  while (FindNamedVm(name, base)) {
+    if (std::chrono::steady_clock::now() - start > timeout) {
+      throw Error("VM '" + name + "' is still running after " +
+                  std::to_string(timeout.count() / 1000) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  StopResult result;
+  result.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  // The supervisor writes its record before it lets go of the name; one from another run (a
+  // supervisor killed before it could write) is not this one's.
+  if (auto ended = ReadLastRun(name); ended && ended->supervisor_pid == found->supervisor_pid) {
+    result.ended = std::move(ended);
+  }
+  return result;
 }
 
 }  // namespace kvmrun

@@ -95,7 +95,11 @@ struct VmTimings {
 // What a resumed guest gets for the time it was paused; see Vm::Resume.
 enum class MissedTicks { kCatchUp, kDrop };
 
-enum class ShutdownStep { kAlreadyExited, kPowerdown, kQuit, kTerminate, kKill };
+// Which step of the shutdown ladder ended QEMU. kPowerdown and kAgentPowerdown: the guest
+// powered off when asked; kQuit, kTerminate, kKill: it did not, and QEMU was stopped.
+enum class ShutdownStep { kAlreadyExited, kPowerdown, kAgentPowerdown, kQuit, kTerminate, kKill };
+// Whether the guest powered off itself (when asked, or before anyone asked).
+bool PoweredOff(ShutdownStep step);
 std::string_view ToString(ShutdownStep step);
 
 struct ShutdownResult {
@@ -182,9 +186,12 @@ class Vm {
   // returns the exit status once QEMU exited.
   std::optional<ExitStatus> WaitForExit(std::chrono::milliseconds timeout, int interrupt_fd = -1);
 
-  // The ladder: system_powerdown and `grace` for the guest to power off, then quit, then
-  // SIGTERM, then SIGKILL, each with a short wait. Idempotent. A request on `stop` during the
-  // ladder (a second Ctrl-C) cuts it short: SIGKILL at once.
+  // The ladder: the guest gets `grace` to power off, asked twice: system_powerdown (the ACPI
+  // power button, which a guest without acpid or logind ignores) and, after a second or so,
+  // guest-shutdown through its agent when one answers (most cloud and minimal images run
+  // qemu-ga); then quit, then SIGTERM, then SIGKILL, each with a short wait. A grace of 0
+  // skips the guest's part. Idempotent. A request on `stop` during the ladder (a second
+  // Ctrl-C) cuts it short: SIGKILL at once.
   ShutdownResult Shutdown(std::chrono::milliseconds grace = kDefaultPowerdownGrace,
                           StopRequests* stop = nullptr);
 
@@ -224,6 +231,8 @@ class Vm {
   void ReadHardwareBack(const std::string& display_socket);
   void Kill();
   void RemovePublicSocket();
+  // guest-shutdown through the agent, within about two seconds; false when the guest refused.
+  bool AskAgentToPowerOff();
   void WriteConsoleLog(std::string_view bytes);
 
   VmSpec spec_;

@@ -16,6 +16,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstdint>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -90,6 +92,45 @@ std::vector<NamedVm> ListNamedVms(const std::string& base = DefaultNamedVmBase()
 // The live VM called `name`, if any.
 std::optional<NamedVm> FindNamedVm(const std::string& name,
                                    const std::string& base = DefaultNamedVmBase());
+
+// How a named VM's last run ended, kept after its runtime directory is gone: written by its
+// supervisor into DefaultStateDir(name) (last-run.json, and last-run.log with the end of a
+// detached VM's log) before it lets go of the name, read by StopNamedVm and `ps --all`.
+struct LastRun {
+  std::string name;
+  pid_t supervisor_pid = 0;
+  std::int64_t started_unix = 0;
+  std::int64_t ended_unix = 0;
+  // Empty when the guest ended the run itself; else what stopped it ("SIGTERM", "timeout").
+  std::string stopped_by;
+  std::string step;             // the ladder's step that ended QEMU (ToString(ShutdownStep))
+  bool forced = false;          // QEMU was quit, terminated or killed: the guest did not power off
+  std::string shutdown_reason;  // from QEMU's SHUTDOWN event ("guest-shutdown", ...)
+  std::string qemu_exit;        // QEMU's exit status, as text
+  int exit_code = 0;            // what the supervisor exited with (run's exit codes)
+  std::string summary;          // one line saying all that
+
+  friend bool operator==(const LastRun&, const LastRun&) = default;
+};
+nlohmann::json LastRunToJson(const LastRun& run);
+// Writes the record, atomically, into DefaultStateDir(run.name) (made private if missing), with
+// `log` (its last 256 KiB) beside it. Throws Error.
+void RecordLastRun(const LastRun& run, std::string_view log);
+// The record of `name`'s last run; nullopt when there is none or it cannot be read.
+std::optional<LastRun> ReadLastRun(const std::string& name);
+// Every name with a record, by name.
+std::vector<LastRun> ListLastRuns();
+
+struct StopResult {
+  // How the run ended, from its record; nullopt when the supervisor left none (it was killed).
+  std::optional<LastRun> ended;
+  std::chrono::milliseconds took{0};
+};
+// Stops the named VM the way SIGTERM stops a foreground run (its supervisor's ladder) and
+// waits up to `timeout` for it to end. Throws UsageError when no VM has the name, Error when it
+// still runs after `timeout` or has no supervisor yet.
+StopResult StopNamedVm(const std::string& name, std::chrono::milliseconds timeout,
+                       const std::string& base = DefaultNamedVmBase());
 
 }  // namespace kvmrun
 

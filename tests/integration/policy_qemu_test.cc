@@ -101,7 +101,7 @@ TEST_P(QemuGenerationTest, RendersTheSpellingOfItsVersion) {
   EXPECT_EQ(
       ClockArgv(r, "host"),
       (std::vector<std::string>{
-          "-rtc", "base=localtime,driftfix=slew", "-global", "kvm-pit.lost_tick_policy=discard",
+          "-global", "kvm-pit.lost_tick_policy=discard", "-rtc", "base=localtime,driftfix=slew",
           "-machine", "hpet=off", "-cpu",
           "host,hv-time,hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-vpindex,hv-runtime,hv-reset,"
           "hv-frequencies,hv-tlbflush,hv-synic,hv-stimer,hv-ipi"}));

@@ -43,7 +43,7 @@ class NamedVmFixture : public ::testing::Test {
                        const std::string& extra_append = "") {
     started_.push_back(name);
     std::vector<std::string> args = RunTestGuestArgs("linux", "kvmrun.hold " + extra_append);
-    args.insert(args.end(), {"--name", name, "--detach", "--grace", "1"});
+    args.insert(args.end(), {"--name", name, "--detach", "--grace", "5"});
     args.insert(args.end(), extra.begin(), extra.end());
     return Kvmrun(args);
   }
