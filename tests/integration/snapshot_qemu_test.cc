@@ -147,6 +147,39 @@ TEST_F(SnapshotQemuTest, VerifyByNameJudgesByThePolicyTheVmWasGiven) {
   EXPECT_NE(changed.out.find("MISMATCH"), std::string::npos) << changed.out;
 }
 
+// Every phase answers a stop: a restored VM whose guest has no agent (the port, but nothing on
+// it) waits for one to set its clock, and `kvmrun stop` ends it within its --timeout anyway;
+// so does a stop while `kvmrun exec` holds the agent, whose client then fails saying so.
+TEST_F(SnapshotQemuTest, StopAnswersInARestoresAgentWaitAndDuringAnExec) {
+  ASSERT_EQ(Detach("mute", {}, "kvmrun.no-agent").exit_code, 0);
+  const std::string file = dir_.path() + "/mute.kvmrun";
+  ASSERT_EQ(WaitForVmFile("mute", "console.log", "KVMRUN-GUEST-HOLDING")
+                .find("KVMRUN-GUEST-HOLDING") != std::string::npos,
+            true);
+  ASSERT_EQ(Kvmrun({"snapshot", "save", "mute", file}).exit_code, 0);
+  ASSERT_EQ(Detach("waiting", {"--restore", file}, "kvmrun.no-agent").exit_code, 0);
+  // The supervisor is in its agent wait now (up to --agent-wait, 120 s by default).
+  const std::string log = WaitForVmFile("waiting", "kvmrun.log", "waiting up to");
+  EXPECT_NE(log.find("for the restored guest's agent to set its clock"), std::string::npos) << log;
+  const auto stopped = Kvmrun({"stop", "waiting", "--timeout", "20"});
+  EXPECT_EQ(stopped.exit_code, 5) << stopped.err;  // nothing in the guest could power it off
+  EXPECT_TRUE(NothingRuns());
+
+  ASSERT_EQ(Detach("busy").exit_code, 0);
+  ASSERT_EQ(Exec("busy", "true").exit_code, 0);
+  testing::ScopedProcess exec({KVMRUN_CLI_PATH, "exec", "busy", "--", "sleep", "600"},
+                              Options().extra_env, dir_.path() + "/exec.log");
+  std::this_thread::sleep_for(1s);  // the exec holds the agent's port
+  const auto stop_busy = Kvmrun({"stop", "busy", "--timeout", "30"});
+  EXPECT_TRUE(stop_busy.exit_code == 4 || stop_busy.exit_code == 5) << stop_busy.err;
+  const auto exec_status = exec.WaitExit(30s);
+  ASSERT_TRUE(exec_status.has_value()) << exec.Output();
+  EXPECT_EQ(*exec_status, 1) << exec.Output();
+  EXPECT_NE(exec.Output().find("kvmrun exec:"), std::string::npos) << exec.Output();
+  started_.clear();
+  EXPECT_TRUE(NothingRuns());
+}
+
 TEST_F(SnapshotQemuTest, SavedAtAConsoleLineAndRefusedForEveryMismatch) {
   const std::string file = dir_.path() + "/at-line.kvmrun";
   auto args = testing::RunTestGuestArgs("linux", "kvmrun.hold");
