@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -30,7 +31,6 @@
 #include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
 #include "launcher/swtpm.h"
-#include "io/safe_file.h"
 #include "io/unique_fd.h"
 
 namespace kvmrun {
@@ -170,6 +170,39 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
     d.firmware = FindFirmware(d.hardware.firmware, d.hardware.machine);
   }
   return d;
+}
+
+// QOM layouts (clock_verify.h) kept in the probe cache, per QEMU binary and command line.
+constexpr std::size_t kMaxQomLayouts = 64;
+
+// A stable key for a command line (FNV-1a, 64 bits, in hex): the same across runs and builds.
+std::string QomLayoutKey(const std::vector<std::string>& argv) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const std::string& arg : argv) {
+    for (unsigned char c : arg + '\0') hash = (hash ^ c) * 0x100000001b3ULL;
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+QomLayout LoadQomLayout(const ProbeCache& cache, const std::string& qemu, const std::string& key) {
+  const std::optional<nlohmann::json> entry = cache.Load(qemu);
+  if (!entry) return {};
+  const auto layouts = entry->find("qom_layouts");
+  if (layouts == entry->end() || !layouts->is_object()) return {};
+  const auto it = layouts->find(key);
+  return it == layouts->end() ? QomLayout{} : QomLayoutFromJson(*it);
+}
+
+void StoreQomLayout(const ProbeCache& cache, const std::string& qemu, const std::string& key,
+                    const QomLayout& layout) {
+  std::optional<nlohmann::json> entry = cache.Load(qemu);
+  if (!entry) return;  // layouts ride along with a cached probe, never alone
+  nlohmann::json& layouts = (*entry)["qom_layouts"];
+  if (!layouts.is_object() || layouts.size() >= kMaxQomLayouts) layouts = nlohmann::json::object();
+  layouts[key] = QomLayoutToJson(layout);
+  cache.Store(qemu, *entry);
 }
 
 // Files a VM keeps in its state directory (spec.state_dir, else its runtime directory).
@@ -570,7 +603,16 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     const auto verify_start = Clock::now();
     ClockReadback readback;
     try {
-      readback = ReadClockState(*vm->qmp_, o.host_clock);
+      // Where the timers are in this VM's QOM tree, as an earlier VM of the same binary and
+      // command line showed (checked, not trusted); a walk otherwise, remembered.
+      const ProbeCache cache(o.cache_dir);
+      const std::string layout_key = QomLayoutKey(SnapshotArgv(vm->argv_, vm->runtime_->path()));
+      const QomLayout known = LoadQomLayout(cache, vm->qemu_, layout_key);
+      QomLayout layout = known;
+      readback = ReadClockState(*vm->qmp_, o.host_clock, {&layout, vm->accel_.accel});
+      if (layout.usable() && !(layout == known)) {
+        StoreQomLayout(cache, vm->qemu_, layout_key, layout);
+      }
     } catch (const Error& e) {
       vm->FailStart(std::string("reading the clock state back failed (") + e.what() + ")");
     }

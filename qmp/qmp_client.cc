@@ -139,6 +139,76 @@ nlohmann::json QmpClient::Run(std::string_view command, const nlohmann::json& ar
   throw QmpError(name, error_class.empty() ? "?" : error_class, text("desc"));
 }
 
+std::vector<QmpClient::Result> QmpClient::ExecuteAll(const std::vector<Call>& calls,
+                                                     Milliseconds timeout) {
+  std::vector<Result> results(calls.size());
+  if (calls.empty()) return results;
+  const Deadline deadline = Clock::now() + timeout;
+  const std::string what = "a batch of " + std::to_string(calls.size()) + " commands (" +
+                           calls.front().command + ", ...)";
+  std::unique_lock lock(mu_);
+  if (!disconnect_reason_.empty()) ThrowDisconnected("sending " + what);
+  const std::int64_t first = next_id_;
+  next_id_ += static_cast<std::int64_t>(calls.size());
+  std::string bytes;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const std::int64_t id = first + static_cast<std::int64_t>(i);
+    waiting_.insert(id);
+    bytes += EncodeQmpCommand(calls[i].command, calls[i].arguments, id);
+  }
+  const auto forget = [&] {
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      waiting_.erase(first + static_cast<std::int64_t>(i));
+      replies_.erase(first + static_cast<std::int64_t>(i));
+    }
+  };
+  lock.unlock();
+  try {
+    std::lock_guard write_lock(write_mu_);
+    transport_->Write(bytes, deadline);
+  } catch (const Error& e) {
+    lock.lock();
+    forget();
+    Disconnect(e.what());
+    cv_.notify_all();
+    ThrowDisconnected("sending " + what);
+  }
+  lock.lock();
+  const std::int64_t last = first + static_cast<std::int64_t>(calls.size()) - 1;
+  try {
+    // QMP answers in order: the last reply in means all are.
+    Pump(
+        lock, deadline, [&] { return replies_.count(last) > 0; }, "waiting for the replies to " + what,
+        "not all within " + Ms(timeout));
+  } catch (...) {
+    forget();
+    throw;
+  }
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const std::int64_t id = first + static_cast<std::int64_t>(i);
+    const auto it = replies_.find(id);
+    if (it == replies_.end()) {
+      results[i].error_class = "?";
+      results[i].description = "no reply";
+      continue;
+    }
+    Reply& reply = it->second;
+    results[i].ok = reply.ok;
+    if (reply.ok) {
+      results[i].value = std::move(reply.value);
+    } else {
+      const auto text = [&](const char* key) {
+        const auto f = reply.value.find(key);
+        return f != reply.value.end() && f->is_string() ? f->get<std::string>() : std::string();
+      };
+      results[i].error_class = text("class").empty() ? "?" : text("class");
+      results[i].description = text("desc");
+    }
+  }
+  forget();
+  return results;
+}
+
 QmpEvent QmpClient::WaitForEvent(std::string_view name, Milliseconds timeout) {
   const Deadline deadline = Clock::now() + timeout;
   std::unique_lock lock(mu_);

@@ -33,6 +33,17 @@ auto EachObject(const nlohmann::json& reply, const std::string& where, Element e
   return out;
 }
 
+// Reads a reply with `parse`, as Run does, for a reply that came some other way (a batch).
+template <typename Parse>
+auto FromReply(const std::string& command, const nlohmann::json& reply, Parse parse) {
+  try {
+    return parse(reply, "the reply");
+  } catch (const MalformedJson& e) {
+    throw QmpProtocolError("unexpected reply to '" + command + "' (" + e.what() +
+                           "): " + JsonExcerpt(reply));
+  }
+}
+
 std::vector<QomProperty> ParseProperties(const nlohmann::json& reply, const std::string& where) {
   return EachObject(reply, where, [](const JsonFields& p) {
     QomProperty property{p.String("name"), p.StringOr("type", ""), std::nullopt};
@@ -51,11 +62,19 @@ QemuVersionInfo QueryVersion(QmpClient& qmp) {
   });
 }
 
-KvmStatus QueryKvm(QmpClient& qmp) {
-  return Run(qmp, "query-kvm", nullptr, [](const nlohmann::json& r, const std::string& where) {
-    const JsonFields reply(r, where);
-    return KvmStatus{reply.Bool("enabled"), reply.Bool("present")};
-  });
+namespace {
+
+KvmStatus ParseKvmStatus(const nlohmann::json& r, const std::string& where) {
+  const JsonFields reply(r, where);
+  return KvmStatus{reply.Bool("enabled"), reply.Bool("present")};
+}
+
+}  // namespace
+
+KvmStatus QueryKvm(QmpClient& qmp) { return Run(qmp, "query-kvm", nullptr, ParseKvmStatus); }
+
+KvmStatus KvmStatusFromReply(const nlohmann::json& reply) {
+  return FromReply("query-kvm", reply, ParseKvmStatus);
 }
 
 VmStatus QueryStatus(QmpClient& qmp) {
@@ -69,17 +88,31 @@ std::vector<QomProperty> QomList(QmpClient& qmp, const std::string& path) {
   return Run(qmp, "qom-list", {{"path", path}}, ParseProperties);
 }
 
+std::vector<QomProperty> QomListFromReply(const nlohmann::json& reply) {
+  return FromReply("qom-list", reply, ParseProperties);
+}
+
 nlohmann::json QomGet(QmpClient& qmp, const std::string& path, const std::string& property) {
   return qmp.Execute("qom-get", {{"path", path}, {"property", property}});
 }
 
-std::vector<CpuInfo> QueryCpusFast(QmpClient& qmp) {
-  return Run(qmp, "query-cpus-fast", nullptr, [](const nlohmann::json& r, const std::string& where) {
-    return EachObject(r, where, [](const JsonFields& c) {
-      return CpuInfo{static_cast<int>(c.Int("cpu-index", 0, INT_MAX)), c.String("qom-path"),
-                     c.IntOr("thread-id", 0)};
-    });
+namespace {
+
+std::vector<CpuInfo> ParseCpus(const nlohmann::json& r, const std::string& where) {
+  return EachObject(r, where, [](const JsonFields& c) {
+    return CpuInfo{static_cast<int>(c.Int("cpu-index", 0, INT_MAX)), c.String("qom-path"),
+                   c.IntOr("thread-id", 0)};
   });
+}
+
+}  // namespace
+
+std::vector<CpuInfo> QueryCpusFast(QmpClient& qmp) {
+  return Run(qmp, "query-cpus-fast", nullptr, ParseCpus);
+}
+
+std::vector<CpuInfo> CpusFromReply(const nlohmann::json& reply) {
+  return FromReply("query-cpus-fast", reply, ParseCpus);
 }
 
 std::vector<QomType> QomListTypes(QmpClient& qmp, const std::string& implements, bool abstract) {

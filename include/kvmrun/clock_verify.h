@@ -59,9 +59,38 @@ struct HostClock {
 };
 HostClock SystemHostClock();  // this process's TZ
 
+// Where the timer devices sit in one VM's QOM tree. Finding them takes a walk of the tree (40
+// to 60 qom-list calls, each about a millisecond of QEMU's time); the same QEMU binary with the
+// same command line builds the same tree, so what a walk found can be given to the next
+// ReadClockState of such a VM, which then asks for those paths directly and checks each one's
+// QOM "type" (an HPET the walk found absent: /machine's hpet property must say off). Anything
+// that does not match sends it back to the walk. Launcher keeps these in its probe cache.
+struct QomLayout {
+  std::string rtc;       // the mc146818rtc's path
+  std::string pit;       // the kvm-pit's or isa-pit's path
+  std::string pit_type;  // "kvm-pit" or "isa-pit"
+  std::string hpet;      // the hpet's path; empty when the walk proved there is none
+  bool usable() const { return !rtc.empty() && !pit.empty() && !pit_type.empty(); }
+  friend bool operator==(const QomLayout&, const QomLayout&) = default;
+};
+nlohmann::json QomLayoutToJson(const QomLayout& layout);
+// An unusable (empty) layout for JSON of another shape.
+QomLayout QomLayoutFromJson(const nlohmann::json& json);
+
+struct ReadbackHints {
+  // What an earlier walk found for this VM's binary and command line (nullptr: walk). On
+  // return, what this read found: a caller that keeps layouts stores it when it changed.
+  QomLayout* layout = nullptr;
+  // The accelerator the VM was started with, when known: under TCG the per-vCPU flags (which
+  // need KVM) are not read, and everything else goes in one pipelined batch.
+  std::optional<Accel> expected_accel;
+};
+
 // Reads everything over `qmp`, the RTC stamped with `host.now()`. Individual failures are
-// recorded, not thrown; a lost connection (QmpDisconnected) propagates.
-ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host);
+// recorded, not thrown; a lost connection (QmpDisconnected) propagates. With a usable layout
+// and the accelerator known, TCG costs one round trip of six commands.
+ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host,
+                             const ReadbackHints& hints = {});
 
 enum class CheckOutcome {
   kOk,

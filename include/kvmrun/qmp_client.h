@@ -90,6 +90,23 @@ class QmpClient {
   nlohmann::json ExecuteWithFd(std::string_view command, const nlohmann::json& arguments, int fd,
                                Milliseconds timeout = kDefaultTimeout);
 
+  // One command of a batch, and what came back for it.
+  struct Call {
+    std::string command;
+    nlohmann::json arguments;  // null or an object
+  };
+  struct Result {
+    bool ok = false;
+    nlohmann::json value;  // the "return" value when ok
+    std::string error_class, description;  // when not
+  };
+  // Sends every command at once and waits for all their replies (QMP answers in order, so a
+  // batch costs one round trip instead of one per command): what a QOM walk or a per-vCPU read
+  // needs. A command's error is its Result, not an exception; the connection's failure or the
+  // deadline throws as Execute does.
+  std::vector<Result> ExecuteAll(const std::vector<Call>& calls,
+                                 Milliseconds timeout = kDefaultTimeout);
+
   // Returns (and removes from the queue) the first queued or arriving event named `name`, or
   // of any name when `name` is empty. Throws QmpTimeout or QmpDisconnected.
   QmpEvent WaitForEvent(std::string_view name, Milliseconds timeout);

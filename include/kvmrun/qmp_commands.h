@@ -36,6 +36,9 @@ struct QomProperty {
   std::optional<nlohmann::json> default_value;  // device-list-properties only
 };
 std::vector<QomProperty> QomList(QmpClient& qmp, const std::string& path);
+// A qom-list reply read field by field (for a batch, QmpClient::ExecuteAll). Throws
+// QmpProtocolError naming the command for a reply of another shape.
+std::vector<QomProperty> QomListFromReply(const nlohmann::json& reply);
 nlohmann::json QomGet(QmpClient& qmp, const std::string& path, const std::string& property);
 
 struct CpuInfo {
@@ -44,6 +47,8 @@ struct CpuInfo {
   std::int64_t thread_id = 0;
 };
 std::vector<CpuInfo> QueryCpusFast(QmpClient& qmp);
+std::vector<CpuInfo> CpusFromReply(const nlohmann::json& reply);
+KvmStatus KvmStatusFromReply(const nlohmann::json& reply);
 
 struct QomType {
   std::string name;

@@ -137,8 +137,42 @@ TEST_P(ClockReadbackTest, ReadsEveryTimerOfARealQemu) {
   EXPECT_EQ(r.pit_type.value, "isa-pit");
   EXPECT_EQ(r.hpet.value, true);
   ASSERT_EQ(r.cpus.size(), 2u);
-  EXPECT_EQ(r.cpus[0].kvmclock.value, false) << "kvmclock reads false under TCG";
-  EXPECT_TRUE(r.cpus[1].hv_time.value.has_value());
+  // Under TCG the vCPUs' clock flags (kvm-clock, Hyper-V) do not exist: they are not asked.
+  EXPECT_FALSE(r.cpus[0].kvmclock.value.has_value());
+  EXPECT_NE(r.cpus[1].hv_time.error.find("KVM"), std::string::npos) << r.cpus[1].hv_time.error;
+}
+
+// What a walk found is given to the next read of the same VM: the same values come back without
+// the walk, and a layout that does not hold (a path that is another device now) is caught by
+// its type and walked again.
+TEST_P(ClockReadbackTest, AKnownLayoutIsCheckedNotTrusted) {
+  KVMRUN_REQUIRE_QEMU_LABELLED(qemu, GetParam());
+  testing::ScopedQemu vm(qemu, {"-rtc", "driftfix=slew", "-machine", "hpet=off"});
+  QmpClient qmp(ConnectQmpSocket(vm.socket_path(), 5s));
+  QomLayout layout;
+  const ClockReadback walked = ReadClockState(qmp, SystemHostClock(), {&layout, Accel::kTcg});
+  ASSERT_TRUE(layout.usable());
+  EXPECT_EQ(layout.pit_type, "isa-pit");
+  EXPECT_EQ(layout.hpet, "");
+  EXPECT_EQ(walked.hpet.value, false);
+  const QomLayout first = layout;
+  const ClockReadback fast = ReadClockState(qmp, SystemHostClock(), {&layout, Accel::kTcg});
+  EXPECT_EQ(layout, first);
+  EXPECT_EQ(fast.rtc_lost_tick_policy.value, "slew");
+  EXPECT_EQ(fast.rtc_lost_tick_policy.where, walked.rtc_lost_tick_policy.where);
+  EXPECT_EQ(fast.pit_type.value, "isa-pit");
+  EXPECT_EQ(fast.hpet.value, false);
+  EXPECT_TRUE(fast.rtc_time.value.has_value());
+
+  QomLayout wrong = first;
+  std::swap(wrong.rtc, wrong.pit);  // each path now holds the other device
+  const ClockReadback rewalked = ReadClockState(qmp, SystemHostClock(), {&wrong, Accel::kTcg});
+  EXPECT_EQ(wrong, first) << "the walk found the devices where they are";
+  EXPECT_EQ(rewalked.rtc_lost_tick_policy.value, "slew");
+  QomLayout stale_hpet = first;
+  stale_hpet.hpet = first.rtc;  // "an hpet" that is the RTC
+  EXPECT_EQ(ReadClockState(qmp, SystemHostClock(), {&stale_hpet, Accel::kTcg}).hpet.value, false);
+  EXPECT_EQ(stale_hpet, first);
 }
 
 INSTANTIATE_TEST_SUITE_P(EachQemu, ClockReadbackTest, ::testing::ValuesIn(testing::QemuLabels()));
