@@ -382,6 +382,11 @@ struct Vm::Io {
 // that the reason QEMU gave for shutting down is never lost to a wait that came too late.
 struct Vm::Events {
   void Record(const QmpEvent& event) {
+    if (event.name == "STOP" || event.name == "RESUME") {
+      std::lock_guard lock(mu);
+      paused = event.name == "STOP";
+      return;
+    }
     if (event.name != "SHUTDOWN") return;
     std::string reason;
     if (const auto it = event.data.find("reason"); it != event.data.end() && it->is_string()) {
@@ -395,8 +400,14 @@ struct Vm::Events {
     return shutdown_reason.value_or("");
   }
 
+  bool Paused() {
+    std::lock_guard lock(mu);
+    return paused;
+  }
+
   std::mutex mu;
   std::optional<std::string> shutdown_reason;  // the first SHUTDOWN's
+  bool paused = false;  // the last of STOP and RESUME was STOP
 };
 
 Vm::Vm() : console_(std::make_unique<ConsoleLog>()), events_(std::make_shared<Events>()) {}
@@ -999,6 +1010,8 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
   if (WaitForExit(10s)) return done(ShutdownStep::kKill);
   throw VmError("QEMU (pid " + std::to_string(pid()) + ") survived SIGKILL", argv_, StderrTail());
 }
+
+bool Vm::PausedByEvent() const { return events_->Paused(); }
 
 bool Vm::AskAgentToPowerOff() {
   std::unique_ptr<GuestAgent> agent;

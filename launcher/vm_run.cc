@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "kvmrun/guest_os.h"
+#include "kvmrun/qmp_commands.h"
 
 namespace kvmrun {
 namespace {
@@ -141,10 +142,16 @@ class StallWatch {
 
     const char state = ProcessState(vm_.pid());
     if (state == 'T' || state == 't') return Begin(VmStall::Kind::kStopped);
+    // Paused over QMP: QEMU's STOP event says so, as soon as anything reads the connection.
+    // Only starvation has no event, so while the VM runs QEMU is asked at most once a second
+    // (and timed); during a stall, at every poll, which also reads the RESUME that ends it.
+    if (vm_.PausedByEvent()) Begin(VmStall::Kind::kPaused);
+    if (!stalled_ && Clock::now() < next_ask_) return std::nullopt;
     const auto asked = Clock::now();
+    next_ask_ = asked + 1s;
     bool running = true;
     try {
-      running = vm_.qmp().Execute("query-status", nullptr, 2s).value("running", true);
+      running = QueryStatus(vm_.qmp()).running;
     } catch (const QmpTimeout&) {
       return Begin(VmStall::Kind::kUnresponsive);
     } catch (const Error&) {
@@ -180,6 +187,7 @@ class StallWatch {
   std::chrono::milliseconds suspended_;
   bool stalled_ = false;
   Clock::time_point since_{};
+  Clock::time_point next_ask_{};
   VmStall::Kind kind_ = VmStall::Kind::kPaused;
 };
 

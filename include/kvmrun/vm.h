@@ -200,6 +200,9 @@ class Vm {
   void SignalQemu(int signal);
 
   std::optional<ExitStatus> exit_status() const { return exit_status_; }
+  // Whether QEMU's last STOP or RESUME event, as read so far, was STOP (paused over QMP, by
+  // anyone). Events are read whenever anyone talks to QEMU over kvmrun's connection.
+  bool PausedByEvent() const;
   // Why QEMU shut down, from its SHUTDOWN event ("guest-shutdown", "host-qmp-quit", ...),
   // once it has exited; empty when unknown.
   std::string ShutdownReason();

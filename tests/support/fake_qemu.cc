@@ -230,7 +230,11 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
         [[maybe_unused]] const ssize_t w =
             write(state->console_fd, b.console_text.data(), b.console_text.size());
       }
-      if (name == "stop" || name == "cont") paused = name == "stop";
+      if (name == "stop" || name == "cont") {
+        // As QEMU does: the event first (when the state changes), then the reply.
+        if (paused != (name == "stop")) Send(fd, Event(name == "stop" ? "STOP" : "RESUME", {}));
+        paused = name == "stop";
+      }
       if (name == "query-status") {
         Send(fd, {{"return", {{"running", !paused}, {"status", paused ? "paused" : "running"}}},
                   {"id", id}});
