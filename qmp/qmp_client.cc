@@ -270,7 +270,9 @@ void QmpClient::Pump(std::unique_lock<std::mutex>& lock, Deadline deadline,
 void QmpClient::ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline) {
   reading_ = true;
   lock.unlock();
-  std::array<char, 65536> buffer;
+  // Replies larger than this arrive in several reads; a smaller buffer keeps every reading
+  // thread's stack small (it stays resident while the thread lives).
+  std::array<char, 16384> buffer;
   std::size_t n = 0;
   bool timed_out = false;
   std::string failure;

@@ -67,6 +67,11 @@ std::string LocalFileDrive(std::string_view path, DiskFormat format);
 // value: a name, path or model never adds options of its own. spec.extra_args are the
 // exception by design, appended verbatim.
 
+// The kernel command line QEMU gets for `spec` (its -append): spec.append, plus no_timer_check
+// for a Linux kernel booted directly under TCG (a starved vCPU otherwise fails Linux's timer
+// check and panics, as Nova's libvirt driver knows).
+std::string KernelCommandLine(const VmSpec& spec, Accel accel);
+
 // The full argv, argv[0] included. QEMU starts paused (-S) with no default devices; the clock
 // arguments come after the machine and CPU so a user's extra arguments, appended last, are
 // the only thing that can override them.
