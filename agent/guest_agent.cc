@@ -1,8 +1,8 @@
 #include "kvmrun/guest_agent.h"
 
 #include <algorithm>
-#include <limits>
 #include <array>
+#include <limits>
 #include <random>
 #include <set>
 #include <thread>
@@ -167,8 +167,8 @@ nlohmann::json GuestAgent::Execute(std::string_view command, const nlohmann::jso
   const Deadline deadline = DeadlineIn(timeout);
   if (start >= deadline) {
     // A caller's overall limit is spent (a file read chunk by chunk, an exec's polling).
-    throw QmpTimeout("the time given for the guest agent ran out before '" +
-                     std::string(command) + "'");
+    throw QmpTimeout("the time given for the guest agent ran out before '" + std::string(command) +
+                     "'");
   }
   if (!synced_) SyncUntil(deadline, timeout);
   exchange_bytes_ = 0;
@@ -304,9 +304,10 @@ GuestExecResult GuestAgent::Exec(const GuestExecRequest& request) {
   } catch (const Error&) {
     // The timeout is the error to report.
   }
-  throw GuestExecTimeout("'" + DescribeCommand(request.argv) + "' ran longer than " +
-                         Ms(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - start)) +
-                         " in the guest and was killed");
+  throw GuestExecTimeout(
+      "'" + DescribeCommand(request.argv) + "' ran longer than " +
+      Ms(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - start)) +
+      " in the guest and was killed");
 }
 
 std::string GuestAgent::ReadFile(const std::string& guest_path, std::size_t max_bytes,
@@ -330,13 +331,12 @@ std::string GuestAgent::ReadFile(const std::string& guest_path, std::size_t max_
       const nlohmann::json reply =
           Execute("guest-file-read", {{"handle", handle}, {"count", kFileChunk}});
       const JsonFields chunk(reply, what);
-      const std::int64_t count =
-          chunk.IntOr("count", 0, 0, static_cast<std::int64_t>(kFileChunk));
+      const std::int64_t count = chunk.IntOr("count", 0, 0, static_cast<std::int64_t>(kFileChunk));
       bytes += Base64Decode(chunk.StringOr("buf-b64", ""));
       if (bytes.size() > max_bytes) {
         throw GuestAgentError("guest-file-read", "TooLarge",
-                              "'" + guest_path + "' is more than the " +
-                                  std::to_string(max_bytes) + " bytes kvmrun reads");
+                              "'" + guest_path + "' is more than the " + std::to_string(max_bytes) +
+                                  " bytes kvmrun reads");
       }
       if (chunk.BoolOr("eof", true) || count == 0) break;
     }
@@ -349,8 +349,8 @@ std::string GuestAgent::ReadFile(const std::string& guest_path, std::size_t max_
 }
 
 void GuestAgent::WriteFile(const std::string& guest_path, std::string_view bytes) {
-  const std::int64_t handle = AsInt(Execute("guest-file-open", {{"path", guest_path}, {"mode", "w"}}),
-                                    "guest-file-open's reply");
+  const std::int64_t handle = AsInt(
+      Execute("guest-file-open", {{"path", guest_path}, {"mode", "w"}}), "guest-file-open's reply");
   try {
     for (std::size_t at = 0; at < bytes.size(); at += kFileChunk) {
       Execute("guest-file-write",
@@ -434,8 +434,8 @@ std::unique_ptr<GuestAgent> ConnectGuestAgent(const std::string& socket,
   if (socket.empty()) {
     throw GuestAgentUnavailable("this VM has no guest agent port (it was started without one)");
   }
-  auto agent = std::make_unique<GuestAgent>(
-      ConnectQmpSocket(socket, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5))));
+  auto agent = std::make_unique<GuestAgent>(ConnectQmpSocket(
+      socket, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5))));
   agent->Sync(timeout);
   return agent;
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "io/unique_fd.h"
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -39,7 +40,6 @@
 #include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
 #include "launcher/runtime_dir.h"
-#include "io/unique_fd.h"
 
 namespace kvmrun {
 namespace {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "io/unique_fd.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/qemu_probe.h"
@@ -32,7 +33,6 @@
 #include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
 #include "launcher/runtime_dir.h"
-#include "io/unique_fd.h"
 
 namespace kvmrun {
 namespace {

@@ -280,9 +280,9 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
   };
   run.on_result = [&](const BootCaseResult& r) {
     std::lock_guard lock(print);
-    std::cout << (r.passed() ? "PASS " : "FAIL ") << SafeText(r.name) << " (" << SecondsText(r.elapsed)
-              << ", " << ToString(r.accel) << ", timeout " << SecondsText(r.timeout)
-              << "): " << SafeText(r.message) << std::endl;
+    std::cout << (r.passed() ? "PASS " : "FAIL ") << SafeText(r.name) << " ("
+              << SecondsText(r.elapsed) << ", " << ToString(r.accel) << ", timeout "
+              << SecondsText(r.timeout) << "): " << SafeText(r.message) << std::endl;
     if (!r.passed() && !r.console.empty()) {
       std::cout << "  last console lines:\n"
                 << SafeText(LastLines(r.console, kFailureContextLines), KeepLayout::kNewlines);
@@ -296,7 +296,9 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
     // A shard that got no case of a small suite: it reports that, so the merge sees it ran.
     std::cout << "kvmrun boot-test: shard " << ToString(request.shard) << " has none of the "
               << request.suite.size() << " case(s)" << std::endl;
-    if (!shard_dir.empty()) WriteShardResults(shard_dir, request.suite, request.shard, {}, ShardJunit(request, started_at));
+    if (!shard_dir.empty())
+      WriteShardResults(shard_dir, request.suite, request.shard, {},
+                        ShardJunit(request, started_at));
     std::cout << "0 passed, 0 failed" << std::endl;
     return kExitOk;
   }
@@ -313,8 +315,8 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
     const BootSnapshot saved = SaveBootSnapshot(cases.front(), vm["snapshot-at"].as<std::string>(),
                                                 snapshot_dir->file(), run);
     std::cout << "kvmrun boot-test: booted in " << SecondsText(saved.boot) << ", saved at '"
-              << SafeText(saved.line) << "' in " << SecondsText(saved.save) << "; every case restores that"
-              << std::endl;
+              << SafeText(saved.line) << "' in " << SecondsText(saved.save)
+              << "; every case restores that" << std::endl;
     const std::vector<DiskSpec> booted_disks = cases.front().spec.disks;
     for (BootCase& c : request.cases) {
       c.spec.restore_from = saved.file;
@@ -338,7 +340,8 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
                   JunitXml(results, {"kvmrun boot-test", started_at, HostName()}), "--junit");
   }
   if (!shard_dir.empty()) {
-    WriteShardResults(shard_dir, request.suite, request.shard, results, ShardJunit(request, started_at));
+    WriteShardResults(shard_dir, request.suite, request.shard, results,
+                      ShardJunit(request, started_at));
   }
   std::cout << passed << " passed, " << results.size() - passed << " failed";
   if (const auto reason = stop->Take()) std::cout << " (interrupted by " << *reason << ")";

@@ -2,11 +2,11 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/firmware.h"
 #include "kvmrun/host_timekeeping.h"
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/qemu_probe.h"
+#include "kvmrun/qmp_codec.h"
 #include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
 #include "policy/text_table.h"

@@ -2,13 +2,13 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_os.h"
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_probe.h"
+#include "kvmrun/qmp_codec.h"
 #include "policy/names.h"
 #include "policy/text_table.h"
 
@@ -71,8 +71,9 @@ Accel AccelRunWouldChoose(const std::string& qemu, ProcessRunner& runner, std::s
     return Accel::kTcg;
   }
   if (kvm.functional_check_assumed) {
-    note = "rendered for KVM: /dev/kvm passes the device checks here, but no probe guest has "
-           "proved it yet ('kvmrun doctor' does; 'run' falls back to TCG if it fails)";
+    note =
+        "rendered for KVM: /dev/kvm passes the device checks here, but no probe guest has "
+        "proved it yet ('kvmrun doctor' does; 'run' falls back to TCG if it fails)";
   }
   return Accel::kKvm;
 }
@@ -156,7 +157,8 @@ int PolicyCommand(const Args& args) {
         "PIT lost-tick policy, HPET, Hyper-V clock and enlightenments, kvm-clock), why, and the\n"
         "QEMU arguments it renders to for a QEMU version and accelerator (by default the one\n"
         "'kvmrun run' would use here). Every setting the policy decides is written, QEMU's\n"
-        "default or not; 'other' keeps QEMU's defaults. Overrides win over the OS defaults. --explain also shows the\n"
+        "default or not; 'other' keeps QEMU's defaults. Overrides win over the OS defaults. "
+        "--explain also shows the\n"
         "hardware 'kvmrun run' gives the OS (size, firmware, TPM, buses, network card, display).\n"
         "Exit: 0 shown, 2 an unknown OS, a bad value or bad usage (the valid ones named).\n\n"
         "Examples:\n"

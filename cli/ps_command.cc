@@ -57,8 +57,8 @@ int PsCommand(const Args& args) {
   std::vector<LastRun> ended;
   if (all) {
     for (LastRun& run : ListLastRuns()) {
-      const bool running = std::any_of(vms.begin(), vms.end(),
-                                       [&](const NamedVm& v) { return v.name == run.name; });
+      const bool running =
+          std::any_of(vms.begin(), vms.end(), [&](const NamedVm& v) { return v.name == run.name; });
       if (!running) ended.push_back(std::move(run));
     }
   }
@@ -89,12 +89,13 @@ int PsCommand(const Args& args) {
     if (all) rows.back().push_back("running");
   }
   for (const LastRun& run : ended) {
-    rows.push_back({run.name, "-", "-", "-", "-", "-", run.summary + " (exit " +
-                                                          std::to_string(run.exit_code) + ")"});
+    rows.push_back({run.name, "-", "-", "-", "-", "-",
+                    run.summary + " (exit " + std::to_string(run.exit_code) + ")"});
   }
   std::cout << FormatTable(rows);
   if (all && !ended.empty()) {
-    std::cout << "kept state: " << std::filesystem::path(DefaultStateDir("x")).parent_path().string()
+    std::cout << "kept state: "
+              << std::filesystem::path(DefaultStateDir("x")).parent_path().string()
               << "/NAME (remove it to forget a VM)\n";
   }
   return kExitOk;

@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_client.h"
+#include "kvmrun/qmp_codec.h"
 
 namespace kvmrun::cli {
 namespace {

@@ -3,10 +3,10 @@
 
 #include "cli/commands.h"
 #include "core/safe_text.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/boot_report.h"
 #include "kvmrun/error.h"
 #include "kvmrun/junit.h"
+#include "kvmrun/qmp_codec.h"
 #include "policy/text_table.h"
 
 namespace kvmrun::cli {

@@ -19,11 +19,11 @@
 #include "cli/vm_file.h"
 #include "cli/vm_options.h"
 #include "io/safe_file.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/process.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/vm.h"
 #include "kvmrun/vm_registry.h"
 #include "kvmrun/vm_run.h"
@@ -353,8 +353,8 @@ int ReportRunEnd(Vm& vm, const VmSpec& spec, const RunOutcome& out, bool json, b
 }
 
 // What a named VM's supervisor leaves behind when the run ends: how, and its log's end.
-void KeepLastRun(const VmRegistration& registration, const std::string& name,
-                 const RunOutcome& out, int code) {
+void KeepLastRun(const VmRegistration& registration, const std::string& name, const RunOutcome& out,
+                 int code) {
   const NamedVm self = FindNamedVm(name).value_or(NamedVm{});
   LastRun run;
   run.name = name;

@@ -6,9 +6,9 @@
 #include "cli/commands.h"
 #include "cli/snapshot_run.h"
 #include "core/safe_text.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/snapshot.h"
 #include "kvmrun/vm_registry.h"
 
@@ -99,9 +99,9 @@ int Show(const po::variables_map& vm, const std::vector<std::string>& operands) 
             << "os         " << SafeText(id.os) << (id.agent ? ", guest agent port" : "") << "\n"
             << "overrides  "
             << (!id.policy ? "(not recorded: saved by an older kvmrun)"
-                           : OverridesText(OverridesOf(*id.policy)).empty()
-                                 ? "none"
-                                 : OverridesText(OverridesOf(*id.policy)))
+                : OverridesText(OverridesOf(*id.policy)).empty()
+                    ? "none"
+                    : OverridesText(OverridesOf(*id.policy)))
             << "\n"
             << "state      " << MiB(header.state_bytes) << "\n";
   for (const SnapshotDisk& disk : id.disks) {
@@ -201,14 +201,15 @@ std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait
   std::string why;
   while (std::chrono::steady_clock::now() < deadline) {
     if (stop != nullptr && stop->Pending()) {
-      return line + "; the guest's clock, as old as the snapshot, was not set: stopped while "
-                    "waiting for the guest agent";
+      return line +
+             "; the guest's clock, as old as the snapshot, was not set: stopped while "
+             "waiting for the guest agent";
     }
     try {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      auto agent = machine.ConnectAgent(std::clamp(left, std::chrono::milliseconds(1),
-                                                   std::chrono::milliseconds(1000)));
+      auto agent = machine.ConnectAgent(
+          std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(1000)));
       return line + "; guest clock: " + FormatResync(ResyncGuestClock(*agent));
     } catch (const GuestAgentUnavailable& e) {
       why = e.what();
@@ -222,8 +223,9 @@ std::string ResyncAfterRestore(Vm& machine, std::chrono::milliseconds agent_wait
       told = true;
     }
   }
-  return line + "; the guest's clock, as old as the snapshot, was not set: no guest agent "
-                "answered within " +
+  return line +
+         "; the guest's clock, as old as the snapshot, was not set: no guest agent "
+         "answered within " +
          SecondsText(std::chrono::duration_cast<std::chrono::milliseconds>(agent_wait)) +
          " (the VM runs on with its clock as restored)";
 }

@@ -3,8 +3,8 @@
 
 #include "cli/commands.h"
 #include "core/safe_text.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/vm_registry.h"
 
 namespace kvmrun::cli {

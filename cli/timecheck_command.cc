@@ -6,9 +6,9 @@
 #include "cli/commands.h"
 #include "cli/vm_file.h"
 #include "cli/vm_options.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/error.h"
 #include "kvmrun/probe_guest.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/timecheck.h"
 
 namespace kvmrun::cli {

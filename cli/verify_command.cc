@@ -2,7 +2,6 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/clock_verify.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -10,6 +9,7 @@
 #include "kvmrun/kvm_diagnosis.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_probe.h"
+#include "kvmrun/qmp_codec.h"
 
 namespace kvmrun::cli {
 
@@ -113,8 +113,7 @@ int VerifyCommand(const Args& args) {
   } else {
     const std::string overridden = OverridesText(OverridesOf(policy));
     std::cout << "QEMU " << ToString(caps.version) << ", " << ToString(accel) << ", policy "
-              << ToString(policy.os)
-              << (overridden.empty() ? "" : " with overrides " + overridden)
+              << ToString(policy.os) << (overridden.empty() ? "" : " with overrides " + overridden)
               << (target.policy ? " (as VM '" + target.name + "' was started)" : "") << "\n"
               << FormatClockReport(report);
   }

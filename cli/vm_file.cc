@@ -134,7 +134,9 @@ std::pair<int, int> TomlDepthBound(std::string_view text) {
   In in = In::kCode;
   int brackets = 0, header = 0, line_dots = 0, line = 1, deepest = 0, deepest_line = 1;
   bool line_start = true, in_header = false;
-  const auto at = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
+  const auto at = [&](std::size_t i, std::string_view what) {
+    return text.substr(i, what.size()) == what;
+  };
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '\n') {
@@ -150,15 +152,19 @@ std::pair<int, int> TomlDepthBound(std::string_view text) {
       case In::kComment:
         continue;
       case In::kBasic:
-        if (c == '\\') ++i;
-        else if (c == '"') in = In::kCode;
+        if (c == '\\')
+          ++i;
+        else if (c == '"')
+          in = In::kCode;
         continue;
       case In::kLiteral:
         if (c == '\'') in = In::kCode;
         continue;
       case In::kMultiBasic:
-        if (c == '\\') ++i;
-        else if (at(i, "\"\"\"")) in = In::kCode, i += 2;
+        if (c == '\\')
+          ++i;
+        else if (at(i, "\"\"\""))
+          in = In::kCode, i += 2;
         continue;
       case In::kMultiLiteral:
         if (at(i, "\'\'\'")) in = In::kCode, i += 2;
@@ -202,8 +208,9 @@ std::pair<int, int> TomlDepthBound(std::string_view text) {
 
 Value ParseToml(const std::string& text, const FileError& error) {
   if (const auto [depth, line] = TomlDepthBound(text); depth > kMaxVmFileDepth) {
-    throw error.At(line, "", "nested deeper than " + std::to_string(kMaxVmFileDepth) +
-                                 " levels (tables, dotted keys, arrays)");
+    throw error.At(line, "",
+                   "nested deeper than " + std::to_string(kMaxVmFileDepth) +
+                       " levels (tables, dotted keys, arrays)");
   }
   try {
     return FromToml(toml::parse(text));
@@ -293,8 +300,8 @@ Value ParseJson(const std::string& text, const FileError& error) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     nesting.Step(text[i]);
     if (nesting.depth > kMaxVmFileDepth) {
-      throw error.At(lines.LineAt(i), "", "nested deeper than " + std::to_string(kMaxVmFileDepth) +
-                                              " levels");
+      throw error.At(lines.LineAt(i), "",
+                     "nested deeper than " + std::to_string(kMaxVmFileDepth) + " levels");
     }
   }
   nlohmann::ordered_json json;

@@ -31,8 +31,8 @@ std::size_t PrintableSequence(std::string_view text, std::size_t i) {
     cp = (cp << 6) | (next & 0x3f);
   }
   const std::uint32_t min = length == 4 ? 0x10000 : length == 3 ? 0x800 : 0x80;
-  const bool ok = cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) &&
-                  cp != 0xfffe && cp != 0xffff && !(cp >= 0x80 && cp <= 0x9f);
+  const bool ok = cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) && cp != 0xfffe &&
+                  cp != 0xffff && !(cp >= 0x80 && cp <= 0x9f);
   return ok ? length : 0;
 }
 

@@ -7,10 +7,9 @@
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "kvmrun/guest_agent.h"
 #include "kvmrun/qmp_codec.h"
@@ -25,7 +24,10 @@ class FuzzTransport : public kvmrun::QmpTransport {
     const std::size_t id = bytes.find("\"id\":");
     last_id_.clear();
     if (id != std::string_view::npos) {
-      for (std::size_t i = id + 5; i < bytes.size() && (bytes[i] == ' ' || std::isdigit(static_cast<unsigned char>(bytes[i]))); ++i) {
+      for (std::size_t i = id + 5;
+           i < bytes.size() &&
+           (bytes[i] == ' ' || std::isdigit(static_cast<unsigned char>(bytes[i])));
+           ++i) {
         if (bytes[i] != ' ') last_id_ += bytes[i];
       }
     }

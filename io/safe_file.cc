@@ -56,7 +56,8 @@ std::vector<std::string> Components(std::string_view relative) {
   std::size_t start = 0;
   while (true) {
     const std::size_t slash = relative.find('/', start);
-    parts.emplace_back(relative.substr(start, slash == relative.npos ? relative.npos : slash - start));
+    parts.emplace_back(
+        relative.substr(start, slash == relative.npos ? relative.npos : slash - start));
     if (slash == relative.npos) break;
     start = slash + 1;
   }
@@ -79,10 +80,12 @@ std::string Octal(mode_t mode) {
 void CheckAncestors(const fs::path& path) {
   for (fs::path dir = path.parent_path(); !dir.empty(); dir = dir.parent_path()) {
     struct stat st {};
-    if (stat(dir.c_str(), &st) != 0) throw UnsafePath("cannot use '" + dir.string() + "': " + Errno());
+    if (stat(dir.c_str(), &st) != 0)
+      throw UnsafePath("cannot use '" + dir.string() + "': " + Errno());
     if (st.st_uid != 0 && st.st_uid != Me()) {
-      throw UnsafePath("'" + path.string() + "' is inside '" + dir.string() + "', which belongs to uid " +
-                       std::to_string(st.st_uid) + ": its owner could replace what kvmrun puts there");
+      throw UnsafePath("'" + path.string() + "' is inside '" + dir.string() +
+                       "', which belongs to uid " + std::to_string(st.st_uid) +
+                       ": its owner could replace what kvmrun puts there");
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
       throw UnsafePath("'" + path.string() + "' is inside '" + dir.string() + "' (mode " +
@@ -102,8 +105,8 @@ UniqueFd OpenRegularFile(const std::string& path, FinalLink link) {
   if (stat_result != 0) CannotOpen(path, errno);
   if (S_ISLNK(before.st_mode)) CannotOpen(path, ELOOP);
   if (!S_ISREG(before.st_mode)) NotRegular(path, before.st_mode);
-  const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                    (link == FinalLink::kRefuse ? O_NOFOLLOW : 0);
+  const int flags =
+      O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (link == FinalLink::kRefuse ? O_NOFOLLOW : 0);
   UniqueFd fd(open(path.c_str(), flags));
   if (fd.get() < 0) CannotOpen(path, errno);
   CheckOpened(fd.get(), before, path);
@@ -150,8 +153,8 @@ UniqueFd OpenRegularFileBeneath(const std::string& dir, std::string_view relativ
   UniqueFd current(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (current.get() < 0) throw UsageError("cannot open '" + dir + "': " + Errno());
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-    UniqueFd next(openat(current.get(), parts[i].c_str(),
-                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd next(
+        openat(current.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (next.get() < 0) {
       if (errno == ELOOP || errno == ENOTDIR) {
         throw UnsafePath("'" + shown + "': '" + parts[i] +
@@ -183,7 +186,8 @@ std::string ReadRegularFileBeneath(const std::string& dir, std::string_view rela
 void EnsureSafeDir(const std::string& path, DirMode mode) {
   if (path.empty()) throw UnsafePath("an empty directory name");
   fs::path absolute = fs::absolute(fs::path(path)).lexically_normal();
-  if (!absolute.has_filename() && absolute != absolute.root_path()) absolute = absolute.parent_path();
+  if (!absolute.has_filename() && absolute != absolute.root_path())
+    absolute = absolute.parent_path();
   // Make what is missing, top down, private: nothing is ever made writable by others.
   fs::path made;
   for (const fs::path& part : absolute) {
@@ -197,11 +201,12 @@ void EnsureSafeDir(const std::string& path, DirMode mode) {
   struct stat st {};
   if (lstat(shown.c_str(), &st) != 0) throw UnsafePath("cannot use '" + shown + "': " + Errno());
   if (S_ISLNK(st.st_mode)) {
-    throw UnsafePath("'" + shown + "' is a symbolic link; kvmrun writes only into a real "
+    throw UnsafePath("'" + shown +
+                     "' is a symbolic link; kvmrun writes only into a real "
                      "directory (name the one it points to)");
   }
-  if (!S_ISDIR(st.st_mode)) throw UnsafePath("'" + shown + "' is " + KindOf(st.st_mode) +
-                                             ", not a directory");
+  if (!S_ISDIR(st.st_mode))
+    throw UnsafePath("'" + shown + "' is " + KindOf(st.st_mode) + ", not a directory");
   if (st.st_uid != Me()) {
     throw UnsafePath("'" + shown + "' belongs to uid " + std::to_string(st.st_uid) +
                      ", not to this user (uid " + std::to_string(Me()) +
@@ -220,7 +225,8 @@ void EnsureSafeDir(const std::string& path, DirMode mode) {
 
 void CheckBaseDir(const std::string& dir) {
   fs::path absolute = fs::absolute(fs::path(dir)).lexically_normal();
-  if (!absolute.has_filename() && absolute != absolute.root_path()) absolute = absolute.parent_path();
+  if (!absolute.has_filename() && absolute != absolute.root_path())
+    absolute = absolute.parent_path();
   struct stat st {};
   if (stat(absolute.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     throw UnsafePath("'" + absolute.string() + "' is not a directory");
@@ -229,8 +235,8 @@ void CheckBaseDir(const std::string& dir) {
 }
 
 UniqueFd CreateFileExclusive(const std::string& path, mode_t mode) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                   mode));
+  UniqueFd fd(
+      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode));
   if (fd.get() < 0) throw Error("cannot create '" + path + "': " + Errno());
   return fd;
 }
@@ -264,7 +270,8 @@ void ReplaceAtomically(const std::string& dir, const std::string& name, mode_t m
   if (fd.get() < 0) throw Error("cannot create '" + shown + "': " + Errno());
   try {
     fill(fd.get(), shown);
-    if (fchmod(fd.get(), mode) != 0) throw Error("cannot set the mode of '" + shown + "': " + Errno());
+    if (fchmod(fd.get(), mode) != 0)
+      throw Error("cannot set the mode of '" + shown + "': " + Errno());
     fd.Reset();
     if (renameat(dir_fd.get(), partial.c_str(), dir_fd.get(), name.c_str()) != 0) {
       throw Error("cannot rename '" + shown + "' to '" + name + "': " + Errno());
@@ -279,13 +286,12 @@ void ReplaceAtomically(const std::string& dir, const std::string& name, mode_t m
 
 void WriteFileAtomically(const std::string& dir, const std::string& name, std::string_view bytes,
                          mode_t mode) {
-  ReplaceAtomically(dir, name, mode, [&](int fd, const std::string& shown) {
-    WriteAllOrThrow(fd, bytes, shown);
-  });
+  ReplaceAtomically(dir, name, mode,
+                    [&](int fd, const std::string& shown) { WriteAllOrThrow(fd, bytes, shown); });
 }
 
-void CopyFileAtomically(const std::string& source, const std::string& dir,
-                        const std::string& name, mode_t mode) {
+void CopyFileAtomically(const std::string& source, const std::string& dir, const std::string& name,
+                        mode_t mode) {
   const UniqueFd in = OpenRegularFile(source, FinalLink::kFollow);
   ReplaceAtomically(dir, name, mode, [&](int fd, const std::string& shown) {
     char buffer[65536];

@@ -90,8 +90,8 @@ void WriteFileAtomically(const std::string& dir, const std::string& name, std::s
 
 // Copies the regular file `source` (links followed: a system file such as OVMF's variable
 // template) to dir/name the same way.
-void CopyFileAtomically(const std::string& source, const std::string& dir,
-                        const std::string& name, mode_t mode);
+void CopyFileAtomically(const std::string& source, const std::string& dir, const std::string& name,
+                        mode_t mode);
 
 // Creates `path` for writing, exclusively, never through a link. Throws Error.
 UniqueFd CreateFileExclusive(const std::string& path, mode_t mode);

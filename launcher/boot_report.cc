@@ -1,4 +1,3 @@
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/boot_report.h"
 
 #include <filesystem>
@@ -12,8 +11,9 @@
 #include "io/safe_file.h"
 #include "kvmrun/boot_case.h"
 #include "kvmrun/error.h"
-#include "qmp/json_fields.h"
+#include "kvmrun/qmp_codec.h"
 #include "policy/names.h"
+#include "qmp/json_fields.h"
 
 namespace kvmrun {
 namespace {
@@ -98,7 +98,8 @@ BootCaseResult ResultFromJson(const JsonFields& j) {
 // name such as /proc/self/environ or ../../secret would copy a host file into the JUnit.
 std::string ReadConsoleLog(const fs::path& dir, const BootCaseResult& r, const std::string& named,
                            std::vector<std::string>& problems) {
-  const std::string expected = std::string(kBootConsoleDir) + "/" + BootCaseFileName(r.name) + ".log";
+  const std::string expected =
+      std::string(kBootConsoleDir) + "/" + BootCaseFileName(r.name) + ".log";
   if (named != expected) {
     problems.push_back((dir / kBootReportFile).string() + ": case '" + r.name +
                        "' names the console log '" + named + "', not its own '" + expected +

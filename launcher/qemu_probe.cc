@@ -13,12 +13,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/unique_fd.h"
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_client.h"
 #include "kvmrun/qmp_commands.h"
 #include "launcher/qemu_install.h"
 #include "launcher/run_capture.h"
-#include "io/unique_fd.h"
 
 namespace kvmrun {
 namespace {

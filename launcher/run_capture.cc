@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "kvmrun/error.h"
 #include "io/unique_fd.h"
+#include "kvmrun/error.h"
 
 namespace kvmrun {
 

@@ -1,4 +1,3 @@
-#include "kvmrun/qmp_codec.h"
 #include "kvmrun/snapshot.h"
 
 #include <fcntl.h>
@@ -12,14 +11,15 @@
 #include <thread>
 #include <vector>
 
+#include "core/safe_text.h"
+#include "io/errno_text.h"
+#include "io/safe_file.h"
+#include "io/unique_fd.h"
 #include "kvmrun/clock_rendering.h"
 #include "kvmrun/error.h"
 #include "kvmrun/policy_format.h"
 #include "kvmrun/qemu_command.h"
-#include "io/errno_text.h"
-#include "io/unique_fd.h"
-#include "core/safe_text.h"
-#include "io/safe_file.h"
+#include "kvmrun/qmp_codec.h"
 #include "kvmrun/qmp_commands.h"
 #include "qmp/json_fields.h"
 
@@ -257,7 +257,8 @@ SnapshotHeader ParseSnapshotHeader(std::string_view text, const std::string& wha
                      "-byte header");
   }
   // The header is JSON and then NUL padding to its fixed size.
-  std::string_view json_text = text.substr(sizeof(kMagic) - 1, kSnapshotHeaderBytes - (sizeof(kMagic) - 1));
+  std::string_view json_text =
+      text.substr(sizeof(kMagic) - 1, kSnapshotHeaderBytes - (sizeof(kMagic) - 1));
   json_text = json_text.substr(0, json_text.find('\0'));
   SnapshotHeader header;
   try {

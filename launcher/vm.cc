@@ -10,14 +10,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
 
+#include "io/errno_text.h"
+#include "io/safe_file.h"
+#include "io/unique_fd.h"
 #include "kvmrun/error.h"
 #include "kvmrun/firmware.h"
 #include "kvmrun/policy_format.h"
@@ -26,12 +29,9 @@
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/stop_requests.h"
 #include "kvmrun/vm_registry.h"
-#include "io/errno_text.h"
-#include "io/safe_file.h"
 #include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
 #include "launcher/swtpm.h"
-#include "io/unique_fd.h"
 
 namespace kvmrun {
 
@@ -230,8 +230,9 @@ void EnsureVarsFile(const std::string& vars, const FirmwareImage& image) {
   struct stat st {};
   if (lstat(vars.c_str(), &st) == 0) {
     if (S_ISREG(st.st_mode)) return;  // kept from an earlier run, with what the guest wrote
-    throw UnsafePath("state_dir", "'" + vars + "' is not a regular file; kvmrun will not hand it "
-                                  "to QEMU as the VM's UEFI variable store");
+    throw UnsafePath("state_dir", "'" + vars +
+                                      "' is not a regular file; kvmrun will not hand it "
+                                      "to QEMU as the VM's UEFI variable store");
   }
   try {
     CopyFileAtomically(image.vars_template, dir, path.filename().string(), 0600);
@@ -407,7 +408,7 @@ struct Vm::Events {
 
   std::mutex mu;
   std::optional<std::string> shutdown_reason;  // the first SHUTDOWN's
-  bool paused = false;  // the last of STOP and RESUME was STOP
+  bool paused = false;                         // the last of STOP and RESUME was STOP
 };
 
 Vm::Vm() : console_(std::make_unique<ConsoleLog>()), events_(std::make_shared<Events>()) {}
@@ -565,9 +566,8 @@ std::unique_ptr<Vm> Vm::Start(const VmSpec& given, VmOptions options) {
     if (!greeted)
       throw QmpTimeout("no QMP greeting within " + std::to_string(o.qmp_timeout.count()) + " ms");
     vm->qmp_ = std::make_unique<QmpClient>(AdoptQmpSocket(qmp_ours.Release()), o.qmp_timeout);
-    vm->qmp_->SetEventHandler([events = vm->events_](const QmpEvent& event) {
-      events->Record(event);
-    });
+    vm->qmp_->SetEventHandler(
+        [events = vm->events_](const QmpEvent& event) { events->Record(event); });
   } catch (const Error& e) {
     if (vm->restored_from_) {
       // QEMU ends during the handshake when the stream it loads is bad ("Illegal RAM offset"):
@@ -991,12 +991,12 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
       return done(ShutdownStep::kPowerdown);
     }
     if (!hurry && !agent_socket_.empty() && AskAgentToPowerOff()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          grace - (Clock::now() - asked));
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(grace - (Clock::now() - asked));
       if (exited_within(std::max(left, 0ms))) return done(ShutdownStep::kAgentPowerdown);
     } else {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          grace - (Clock::now() - asked));
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(grace - (Clock::now() - asked));
       if (exited_within(std::max(left, 0ms))) return done(ShutdownStep::kPowerdown);
     }
   }
@@ -1042,7 +1042,8 @@ std::string Vm::ShutdownReason() {
       // whichever thread reads it hands the SHUTDOWN event to the handler, which records it.
       // The wait only bounds a reader another thread holds, which a loaded host can starve
       // for seconds: long, so that a lost reason never looks like a crash.
-      qmp_->WaitForEvent("SHUTDOWN", std::max(options_.step_timeout, std::chrono::milliseconds(30000)));
+      qmp_->WaitForEvent("SHUTDOWN",
+                         std::max(options_.step_timeout, std::chrono::milliseconds(30000)));
     } catch (const Error&) {
       // No SHUTDOWN event: QEMU crashed or was killed.
     }
@@ -1059,6 +1060,9 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
   // unauthenticated SPICE socket, a QMP monitor). ".commands" cannot be a VM's name.
   const std::string socket_dir =
       options.runtime_base.empty() ? DefaultNamedVmBase() + "/.commands" : options.runtime_base;
+  // The default one is made (private, and checked), so that the command runs as pasted; one the
+  // caller named is the caller's to make.
+  if (options.runtime_base.empty()) EnsureSafeDir(socket_dir, DirMode::kPrivate);
   FillDefaults(options);
   VmTimings timings;
   VmPlan plan;

@@ -1,16 +1,16 @@
 #include "kvmrun/vm_registry.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
-#include "kvmrun/error.h"
-#include "kvmrun/qmp_codec.h"
 #include "io/errno_text.h"
 #include "io/safe_file.h"
+#include "kvmrun/error.h"
+#include "kvmrun/qmp_codec.h"
 #include "qmp/json_fields.h"
 
 namespace kvmrun {
@@ -49,8 +49,9 @@ std::string HomeDir() {
       found != nullptr && found->pw_dir != nullptr && found->pw_dir[0] == '/') {
     return found->pw_dir;
   }
-  throw UsageError("$HOME", "unset, and this user has no home directory to keep kvmrun's files in "
-                             "(set HOME, or XDG_RUNTIME_DIR and XDG_DATA_HOME)");
+  throw UsageError("$HOME",
+                   "unset, and this user has no home directory to keep kvmrun's files in "
+                   "(set HOME, or XDG_RUNTIME_DIR and XDG_DATA_HOME)");
 }
 
 // Removes everything in `dir` but `keep`.

@@ -83,7 +83,8 @@ void RenderPit(const ClockPolicy& policy, const QemuCapabilities& caps, Accel ac
     pit.note = "the pre-3.0 spelling of kvm-pit.lost_tick_policy=discard";
     argv = {pit.rendered};
   } else if (caps.kvm_pit_lost_tick_policy) {
-    const std::string global = std::string("kvm-pit.lost_tick_policy=") + (discard ? "discard" : "delay");
+    const std::string global =
+        std::string("kvm-pit.lost_tick_policy=") + (discard ? "discard" : "delay");
     pit.rendered = "-global " + global;
     argv = {"-global", global};
   } else if (!discard) {
@@ -280,7 +281,8 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   std::size_t start = 0;
   while (true) {
     const std::size_t comma = text.find(',', start);
-    parts.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    parts.push_back(
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) return parts;
     start = comma + 1;
   }

@@ -70,7 +70,8 @@ std::uint64_t AsUint(const nlohmann::json& value, const std::string& what, std::
   const std::string expected = "an integer from 0 to " + std::to_string(max);
   if (value.is_number_unsigned()) {
     const std::uint64_t v = value.get<std::uint64_t>();
-    if (v > max) throw MalformedJson(what, "", "expected " + expected + ", got " + std::to_string(v));
+    if (v > max)
+      throw MalformedJson(what, "", "expected " + expected + ", got " + std::to_string(v));
     return v;
   }
   if (value.is_number_integer()) {

@@ -1,9 +1,9 @@
 #include "kvmrun/qemu_version.h"
 
-#include "qmp/json_fields.h"
-
 #include <charconv>
 #include <nlohmann/json.hpp>
+
+#include "qmp/json_fields.h"
 
 namespace kvmrun {
 namespace {

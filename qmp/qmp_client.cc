@@ -1,9 +1,9 @@
 #include "kvmrun/qmp_client.h"
 
-#include "qmp/json_fields.h"
-
 #include <algorithm>
 #include <array>
+
+#include "qmp/json_fields.h"
 
 namespace kvmrun {
 namespace {
@@ -178,8 +178,8 @@ std::vector<QmpClient::Result> QmpClient::ExecuteAll(const std::vector<Call>& ca
   try {
     // QMP answers in order: the last reply in means all are.
     Pump(
-        lock, deadline, [&] { return replies_.count(last) > 0; }, "waiting for the replies to " + what,
-        "not all within " + Ms(timeout));
+        lock, deadline, [&] { return replies_.count(last) > 0; },
+        "waiting for the replies to " + what, "not all within " + Ms(timeout));
   } catch (...) {
     forget();
     throw;

@@ -119,11 +119,12 @@ std::vector<QomType> QomListTypes(QmpClient& qmp, const std::string& implements,
   nlohmann::json arguments = nlohmann::json::object();
   if (!implements.empty()) arguments["implements"] = implements;
   if (abstract) arguments["abstract"] = true;
-  return Run(qmp, "qom-list-types", arguments, [](const nlohmann::json& r, const std::string& where) {
-    return EachObject(r, where, [](const JsonFields& t) {
-      return QomType{t.String("name"), t.StringOr("parent", "")};
-    });
-  });
+  return Run(qmp, "qom-list-types", arguments,
+             [](const nlohmann::json& r, const std::string& where) {
+               return EachObject(r, where, [](const JsonFields& t) {
+                 return QomType{t.String("name"), t.StringOr("parent", "")};
+               });
+             });
 }
 
 std::vector<QomProperty> DeviceListProperties(QmpClient& qmp, const std::string& type_name) {
@@ -142,9 +143,8 @@ std::vector<CommandLineOption> QueryCommandLineOptions(QmpClient& qmp, const std
                return EachObject(r, where, [](const JsonFields& o) {
                  CommandLineOption entry{o.String("option"), {}};
                  const nlohmann::json& parameters = o.Required("parameters");
-                 for (const JsonFields& p :
-                      EachObject(parameters, o.where() + ".parameters",
-                                 [](const JsonFields& f) { return f; })) {
+                 for (const JsonFields& p : EachObject(parameters, o.where() + ".parameters",
+                                                       [](const JsonFields& f) { return f; })) {
                    entry.parameters.push_back(p.String("name"));
                  }
                  return entry;

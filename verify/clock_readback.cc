@@ -302,7 +302,8 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host, const Readba
     b.hpet = b.Add(cached.hpet.empty() ? QomGetCall("/machine", "hpet")
                                        : QomGetCall(cached.hpet, "type"));
     b.rtc_policy = b.Add(QomGetCall(cached.rtc, "lost_tick_policy"));
-    if (cached.pit_type == "kvm-pit") b.pit_policy = b.Add(QomGetCall(cached.pit, "lost_tick_policy"));
+    if (cached.pit_type == "kvm-pit")
+      b.pit_policy = b.Add(QomGetCall(cached.pit, "lost_tick_policy"));
   }
   const std::vector<QmpClient::Result> first = qmp.ExecuteAll(b.calls);
   r.host_time = host.now();
@@ -343,7 +344,9 @@ ClockReadback ReadClockState(QmpClient& qmp, const HostClock& host, const Readba
 }
 
 nlohmann::json QomLayoutToJson(const QomLayout& layout) {
-  return {{"rtc", layout.rtc}, {"pit", layout.pit}, {"pit_type", layout.pit_type},
+  return {{"rtc", layout.rtc},
+          {"pit", layout.pit},
+          {"pit_type", layout.pit_type},
           {"hpet", layout.hpet}};
 }
 

@@ -97,7 +97,7 @@ class QmpClient {
   };
   struct Result {
     bool ok = false;
-    nlohmann::json value;  // the "return" value when ok
+    nlohmann::json value;                  // the "return" value when ok
     std::string error_class, description;  // when not
   };
   // Sends every command at once and waits for all their replies (QMP answers in order, so a

@@ -41,10 +41,10 @@ struct SnapshotDisk {
 
 // What a state belongs to: everything that must be the same for QEMU to load it.
 struct SnapshotIdentity {
-  std::string qemu;               // the binary that saved it (informative)
-  std::string qemu_version;       // "7.2.22": must match
-  std::string accel;              // "kvm" or "tcg": must match
-  std::string os;                 // the policy's guest OS (informative: the argv has the clocks)
+  std::string qemu;          // the binary that saved it (informative)
+  std::string qemu_version;  // "7.2.22": must match
+  std::string accel;         // "kvm" or "tcg": must match
+  std::string os;            // the policy's guest OS (informative: the argv has the clocks)
   // The whole policy the VM ran under, overrides marked (absent in files saved before it was
   // kept): what a restored VM is judged by, and what `snapshot show` reports.
   std::optional<ClockPolicy> policy;

@@ -273,7 +273,9 @@ class Vm {
 // booted, the KVM probe guest included: a cached verdict is used, else KVM is taken as usable
 // on the device checks. QEMU itself runs only to probe its capabilities when they are not
 // cached. `notes` says what was run or assumed, a line each. The private sockets are fd=3 and
-// fd=4, as in every real start.
+// fd=4, as in every real start. The command's public sockets are in options.runtime_base when
+// given, else in DefaultNamedVmBase()/.commands, which is made (private, checked) so that the
+// command runs as pasted.
 struct VmPlan {
   std::vector<std::string> argv;
   std::vector<std::string> notes;

@@ -242,8 +242,8 @@ TEST_F(HostileAgentTest, AMissingPidOrAStringTimeIsAnErrorNotAnAbort) {
 }
 
 TEST_F(HostileAgentTest, AStatusOutsideEightBitsIsKeptWhole) {
-  for (const std::int64_t code : {std::int64_t{256}, std::int64_t{1} << 32, std::int64_t{-1},
-                                  std::int64_t{3221225477}}) {
+  for (const std::int64_t code :
+       {std::int64_t{256}, std::int64_t{1} << 32, std::int64_t{-1}, std::int64_t{3221225477}}) {
     peer_ = std::make_shared<FakeQmpPeer>();
     ReplyWith([&](const std::string& name) -> nlohmann::json {
       if (name == "guest-exec") return {{"pid", 7}};
@@ -301,8 +301,7 @@ TEST_F(HostileAgentTest, AnExchangeMayNotReadWithoutBound) {
   // Stale replies of 1 MiB each, more than an exchange may read: dropped one by one as they
   // come, but counted.
   const std::string big = Reply(std::string(1 << 20, 'a'), 1);
-  peer_->SetResponder(
-      [&](const nlohmann::json&) { return std::vector<std::string>(100, big); });
+  peer_->SetResponder([&](const nlohmann::json&) { return std::vector<std::string>(100, big); });
   EXPECT_THROW(agent.Execute("guest-info", nullptr, 60s), QmpProtocolError);
 }
 

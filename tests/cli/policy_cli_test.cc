@@ -1,7 +1,6 @@
 // Drives the real kvmrun binary: exit codes, messages, formats.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -108,9 +107,8 @@ TEST(PolicyCliTest, LibvirtXml) {
 }
 
 TEST(PolicyCliTest, JsonParsesAndItsPolicyRoundTrips) {
-  const auto r =
-      RunKvmrun({"policy", "--os", "win2k19", "--pit-policy", "discard", "--accel", "kvm",
-                 "--format", "json"});
+  const auto r = RunKvmrun({"policy", "--os", "win2k19", "--pit-policy", "discard", "--accel",
+                            "kvm", "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ClockOverrides o;

@@ -109,8 +109,8 @@ TEST(LibvirtParityTest, LibvirtTurnsKvmrunsXmlIntoKvmrunsClockForEveryOs) {
     const std::vector<std::string> kvmrun_argv = ClockArgv(rendering, "host");
     const ClockMeaning libvirt = ClockMeaningOf(libvirt_argv);
     const ClockMeaning kvmrun = ClockMeaningOf(kvmrun_argv);
-    EXPECT_EQ(libvirt, kvmrun) << "libvirt: " << native.out << "\nxml:\n" << exported.out
-                               << "\nlibvirt: " << ToString(libvirt)
+    EXPECT_EQ(libvirt, kvmrun) << "libvirt: " << native.out << "\nxml:\n"
+                               << exported.out << "\nlibvirt: " << ToString(libvirt)
                                << "\nkvmrun:  " << ToString(kvmrun);
     // Text for text where both write the same option: the RTC and the PIT, as libvirt, Nova
     // and the seed spell them. (HPET: libvirt 9 writes the deprecated -no-hpet that QEMU 9

@@ -153,9 +153,10 @@ TEST_F(SnapshotQemuTest, VerifyByNameJudgesByThePolicyTheVmWasGiven) {
 TEST_F(SnapshotQemuTest, StopAnswersInARestoresAgentWaitAndDuringAnExec) {
   ASSERT_EQ(Detach("mute", {}, "kvmrun.no-agent").exit_code, 0);
   const std::string file = dir_.path() + "/mute.kvmrun";
-  ASSERT_EQ(WaitForVmFile("mute", "console.log", "KVMRUN-GUEST-HOLDING")
-                .find("KVMRUN-GUEST-HOLDING") != std::string::npos,
-            true);
+  ASSERT_EQ(
+      WaitForVmFile("mute", "console.log", "KVMRUN-GUEST-HOLDING").find("KVMRUN-GUEST-HOLDING") !=
+          std::string::npos,
+      true);
   ASSERT_EQ(Kvmrun({"snapshot", "save", "mute", file}).exit_code, 0);
   ASSERT_EQ(Detach("waiting", {"--restore", file}, "kvmrun.no-agent").exit_code, 0);
   // The supervisor is in its agent wait now (up to --agent-wait, 120 s by default).

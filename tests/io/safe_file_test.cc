@@ -4,10 +4,9 @@
 // through a planted link.
 #include "io/safe_file.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
@@ -65,9 +64,9 @@ TEST_F(SafeFileTest, BeneathADirectoryMeansBeneathIt) {
   File("shard/console/a.log", "log");
   File("secret", "hunter2");
   EXPECT_EQ(ReadRegularFileBeneath(Path("shard"), "console/a.log", 100), "log");
-  for (const std::string& bad : {std::string("../secret"), Path("secret"),
-                                 std::string("console/../../secret"), std::string("./x"),
-                                 std::string(""), std::string("console//a.log")}) {
+  for (const std::string& bad :
+       {std::string("../secret"), Path("secret"), std::string("console/../../secret"),
+        std::string("./x"), std::string(""), std::string("console//a.log")}) {
     EXPECT_THROW(ReadRegularFileBeneath(Path("shard"), bad, 100), UnsafePath) << bad;
   }
   fs::create_symlink(Path("secret"), Path("shard/console/b.log"));

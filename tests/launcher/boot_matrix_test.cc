@@ -3,9 +3,8 @@
 // and a merge that fails on a missing shard, a duplicate case, a failed case or a corrupt file.
 #include "kvmrun/boot_matrix.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -342,11 +341,16 @@ TEST_F(HostileShardTest, FieldsOfTheWrongTypeOrOutOfRangeAreProblemsNotCrashes) 
   WriteAll(1);
   const nlohmann::json good = Report();
   const std::vector<std::pair<std::string, nlohmann::json>> changes = {
-      {"/results/0/elapsed_s", 1e300},   {"/results/0/elapsed_s", -1},
-      {"/results/0/elapsed_s", "1.5"},   {"/results/0/name", 5},
-      {"/results/0/outcome", "pwned"},   {"/results/0/timeout_s", nullptr},
-      {"/suite", "all"},                 {"/results", nlohmann::json::object()},
-      {"/shard", 7},                     {"/kvmrun_boot_report", "1"},
+      {"/results/0/elapsed_s", 1e300},
+      {"/results/0/elapsed_s", -1},
+      {"/results/0/elapsed_s", "1.5"},
+      {"/results/0/name", 5},
+      {"/results/0/outcome", "pwned"},
+      {"/results/0/timeout_s", nullptr},
+      {"/suite", "all"},
+      {"/results", nlohmann::json::object()},
+      {"/shard", 7},
+      {"/kvmrun_boot_report", "1"},
   };
   for (const auto& [where, value] : changes) {
     nlohmann::json report = good;

@@ -11,10 +11,10 @@
 #include <fstream>
 #include <thread>
 
+#include "io/unique_fd.h"
 #include "kvmrun/error.h"
 #include "kvmrun/process.h"
 #include "launcher/run_capture.h"
-#include "io/unique_fd.h"
 
 namespace kvmrun {
 namespace {

@@ -201,14 +201,15 @@ TEST_F(SnapshotFileTest, ARestoreIsRefusedForAnotherQemuAccelArgumentOrDisk) {
 // the RTC) restores under today's spelling of the same policy; a different clock is refused,
 // naming the policy it was saved with.
 TEST_F(SnapshotFileTest, AnOlderSpellingOfTheSamePolicyRestoresAnotherClockDoesNot) {
-  header_.identity.argv = {"qemu", "-accel", "tcg", "-m", "512", "-cpu", "max", "-rtc",
-                           "driftfix=slew", "-machine", "hpet=off"};
+  header_.identity.argv = {"qemu", "-accel", "tcg",           "-m",       "512",     "-cpu",
+                           "max",  "-rtc",   "driftfix=slew", "-machine", "hpet=off"};
   ClockOverrides o;
   o.rtc_policy = RtcTickPolicy::kDiscard;
   header_.identity.policy = MakeClockPolicy(GuestOs::kLinux, o);
   SnapshotIdentity now = header_.identity;
-  now.argv = {"qemu", "-accel", "tcg", "-m", "512", "-cpu", "max", "-rtc",
-              "base=utc,driftfix=slew", "-machine", "hpet=off"};
+  now.argv = {
+      "qemu",     "-accel",  "tcg", "-m", "512", "-cpu", "max", "-rtc", "base=utc,driftfix=slew",
+      "-machine", "hpet=off"};
   EXPECT_EQ(Refusal([&] { CheckSnapshotMatches(header_, now, "s"); }), "");
 
   now.argv[8] = "base=utc,driftfix=none";
@@ -217,8 +218,8 @@ TEST_F(SnapshotFileTest, AnOlderSpellingOfTheSamePolicyRestoresAnotherClockDoesN
   EXPECT_NE(refusal.find("(linux, rtc-policy=discard)"), std::string::npos) << refusal;
 
   // The policy travels in the header and comes back whole.
-  const SnapshotIdentity back =
-      SnapshotIdentityFromJson(nlohmann::json::parse(SnapshotIdentityToJson(header_.identity).dump()));
+  const SnapshotIdentity back = SnapshotIdentityFromJson(
+      nlohmann::json::parse(SnapshotIdentityToJson(header_.identity).dump()));
   ASSERT_TRUE(back.policy.has_value());
   EXPECT_EQ(*back.policy, *header_.identity.policy);
 }

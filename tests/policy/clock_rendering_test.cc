@@ -236,12 +236,32 @@ std::string RenderEverything() {
 
 // Command lines compared by meaning: an older spelling of the same policy is the same VM.
 TEST(ClockMeaningTest, SpellingsAndOrderDoNotMatterValuesDo) {
-  const Argv old_spelling = {"qemu", "-m", "512", "-rtc", "driftfix=slew", "-global",
-                             "kvm-pit.lost_tick_policy=discard", "-machine", "hpet=off",
-                             "-cpu", "max", "-kernel", "k"};
-  const Argv new_spelling = {"qemu", "-m", "512", "-global", "kvm-pit.lost_tick_policy=discard",
-                             "-rtc", "base=utc,driftfix=slew", "-machine", "hpet=off",
-                             "-cpu", "max", "-kernel", "k"};
+  const Argv old_spelling = {"qemu",
+                             "-m",
+                             "512",
+                             "-rtc",
+                             "driftfix=slew",
+                             "-global",
+                             "kvm-pit.lost_tick_policy=discard",
+                             "-machine",
+                             "hpet=off",
+                             "-cpu",
+                             "max",
+                             "-kernel",
+                             "k"};
+  const Argv new_spelling = {"qemu",
+                             "-m",
+                             "512",
+                             "-global",
+                             "kvm-pit.lost_tick_policy=discard",
+                             "-rtc",
+                             "base=utc,driftfix=slew",
+                             "-machine",
+                             "hpet=off",
+                             "-cpu",
+                             "max",
+                             "-kernel",
+                             "k"};
   EXPECT_EQ(ClockMeaningOf(old_spelling), ClockMeaningOf(new_spelling));
   EXPECT_EQ(WithoutClockOptions(old_spelling), WithoutClockOptions(new_spelling));
   EXPECT_EQ(WithoutClockOptions(new_spelling),

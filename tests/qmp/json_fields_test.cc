@@ -21,8 +21,8 @@ std::string ErrorOf(const std::function<void()>& read) {
 }
 
 TEST(JsonFieldsTest, TypedReadsAndDefaults) {
-  const nlohmann::json j = {{"s", "x"}, {"b", true}, {"i", -5}, {"u", 7}, {"d", 1.5},
-                            {"o", {{"k", "v"}}}, {"a", {"p", "q"}}};
+  const nlohmann::json j = {{"s", "x"}, {"b", true},         {"i", -5},        {"u", 7},
+                            {"d", 1.5}, {"o", {{"k", "v"}}}, {"a", {"p", "q"}}};
   const JsonFields f(j, "reply");
   EXPECT_EQ(f.String("s"), "x");
   EXPECT_TRUE(f.Bool("b"));
@@ -38,8 +38,8 @@ TEST(JsonFieldsTest, TypedReadsAndDefaults) {
 }
 
 TEST(JsonFieldsTest, EveryWrongShapeNamesWhereAndWhat) {
-  const nlohmann::json j = {{"exited", "yes"}, {"code", "0"}, {"big", 1u << 31}, {"neg", -1},
-                            {"list", {1, "two"}}, {"null", nullptr}};
+  const nlohmann::json j = {{"exited", "yes"}, {"code", "0"},        {"big", 1u << 31},
+                            {"neg", -1},       {"list", {1, "two"}}, {"null", nullptr}};
   const JsonFields f(j, "guest-exec-status's reply");
   EXPECT_EQ(ErrorOf([&] { f.Bool("exited"); }),
             "guest-exec-status's reply: field 'exited': expected true or false, got a string");

@@ -506,7 +506,6 @@ TEST_F(HardeningTest, CaseNamesStayInsideTheLogDirectory) {
   }
 }
 
-
 // ---- The second pass (docs/security.md, "Inputs and their rules"): one test per class, through
 // the CLI, each with its hostile input and a check that nothing outside its place changed.
 
@@ -565,15 +564,19 @@ TEST_F(HardeningTest, FifosAreRefusedNotWaitedOn) {
 
 // What a file says is shown escaped: a snapshot header whose saved_at is an escape sequence.
 TEST_F(HardeningTest, TextFromFilesReachesTheTerminalEscaped) {
-  nlohmann::json header = {
-      {"format", 1},
-      {"identity",
-       {{"qemu", "/q\x1b[2J"}, {"qemu_version", "7.2.0"}, {"accel", "tcg"}, {"os", "linux"},
-        {"argv", {"-m", "512"}}, {"disks", nlohmann::json::array()}, {"agent", false}}},
-      {"saved_realtime_ns", 1},
-      {"saved_at", "\x1b]0;pwned\x07\x1b[31m"},
-      {"state_bytes", 0},
-      {"checksum", "0000000000000000"}};
+  nlohmann::json header = {{"format", 1},
+                           {"identity",
+                            {{"qemu", "/q\x1b[2J"},
+                             {"qemu_version", "7.2.0"},
+                             {"accel", "tcg"},
+                             {"os", "linux"},
+                             {"argv", {"-m", "512"}},
+                             {"disks", nlohmann::json::array()},
+                             {"agent", false}}},
+                           {"saved_realtime_ns", 1},
+                           {"saved_at", "\x1b]0;pwned\x07\x1b[31m"},
+                           {"state_bytes", 0},
+                           {"checksum", "0000000000000000"}};
   std::string text = "KVMRUN-SNAPSHOT\n" + header.dump();
   text.resize(65536, ' ');
   const std::string file = scratch_.File("evil.kvmrun", text);

@@ -14,6 +14,7 @@
 
 #include "kvmrun/boot_case.h"
 #include "kvmrun/error.h"
+#include "kvmrun/qemu_command.h"
 #include "kvmrun/qmp_client.h"
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/vm.h"
@@ -496,7 +497,8 @@ TEST_F(VmFaultTest, KillNineLeavesNoQemuAndTheNextRunRemovesOnlyItsStaleDirector
     argv.insert(argv.end(), args.begin(), args.end());
     testing::ScopedProcess kvmrun(argv, Env(), scratch_.Path("kvmrun.log"));
     for (int i = 0; i < 400; ++i) {
-      const auto pids = testing::QemusWithArgument(args[10]);  // the --append value
+      // The --append value, as QEMU gets it under TCG (KernelCommandLine adds no_timer_check).
+      const auto pids = testing::QemusWithArgument(args[10] + " no_timer_check");
       qemu = pids.empty() ? -1 : pids[0];
       if (qemu > 0) break;
       std::this_thread::sleep_for(25ms);
@@ -591,7 +593,9 @@ TEST_F(VmFaultTest, ArgumentsNeverPassThroughAShell) {
   auto vm = Vm::Start(spec, options);
   std::ifstream in("/proc/" + std::to_string(vm->pid()) + "/cmdline", std::ios::binary);
   const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(cmdline.find(std::string("\0-append\0", 9) + spec.append + '\0'), std::string::npos);
+  EXPECT_NE(
+      cmdline.find(std::string("\0-append\0", 9) + KernelCommandLine(spec, Accel::kTcg) + '\0'),
+      std::string::npos);
   vm->Shutdown(0ms);
   EXPECT_FALSE(fs::exists(witness));
 }
