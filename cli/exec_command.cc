@@ -38,7 +38,10 @@ int ExecCommand(const Args& args) {
       ("help,h", "show this help")
       ("timeout", po::value<double>()->default_value(600)->value_name("S"),
        "kill the command in the guest after S seconds")
-      ("agent-wait", po::value<double>()->default_value(60)->value_name("S"),
+      ("agent-wait",
+       po::value<double>()
+           ->default_value(std::chrono::duration<double>(GuestAgent::kDefaultAgentWait).count())
+           ->value_name("S"),
        "how long to wait for the guest agent (a guest that is still booting)")
       ("env", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
        "set a variable for the command (repeatable)")

@@ -172,7 +172,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (option == "-initrd") {
       Check(value == kvmrun::LocalPath(spec.initrd));
     } else if (option == "-append") {
-      Check(value == spec.append);
+      Check(value == kvmrun::KernelCommandLine(spec, plan.accel));
     } else if (option == "-machine") {
       const auto keys = Keys(value, {"", "hpet", "smm"});
       if (keys.count("")) Check(keys.at("") == plan.hardware.machine);

@@ -99,7 +99,12 @@ struct AgentOsInfo {
 
 class GuestAgent {
  public:
+  // How long one command may take by default.
   static constexpr std::chrono::milliseconds kDefaultTimeout{10000};
+  // How long a caller waits by default for an agent that may still be starting: a guest that
+  // was just continued boots for seconds (tens of seconds under TCG) before qemu-ga answers.
+  // Vm::ConnectAgent, Vm::Exec and `kvmrun exec --agent-wait` share it.
+  static constexpr std::chrono::milliseconds kDefaultAgentWait{60000};
 
   // Takes the connection to the agent's port. Nothing is sent yet.
   explicit GuestAgent(std::unique_ptr<QmpTransport> transport);

@@ -164,10 +164,10 @@ class Vm {
   // (GuestAgentUnavailable after). QEMU serves one connection at a time, so while it lives no
   // other process (kvmrun exec) reaches the agent: keep it for a series of calls, not longer.
   std::unique_ptr<GuestAgent> ConnectAgent(
-      std::chrono::milliseconds timeout = GuestAgent::kDefaultTimeout);
+      std::chrono::milliseconds timeout = GuestAgent::kDefaultAgentWait);
   // Runs a command in the guest (ConnectAgent, then GuestAgent::Exec).
   GuestExecResult Exec(const GuestExecRequest& request,
-                       std::chrono::milliseconds agent_timeout = GuestAgent::kDefaultTimeout);
+                       std::chrono::milliseconds agent_timeout = GuestAgent::kDefaultAgentWait);
 
   // Saves the VM's state to `path` (snapshot.h); the VM is paused and stays paused (Continue
   // lets it run on). UsageError when a writable disk's writes go to a temporary overlay
