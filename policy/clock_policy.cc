@@ -307,36 +307,34 @@ void Override(Choice<T>& choice, const std::optional<T>& value, ClockSetting set
                          "user override", true};
 }
 
+// Calls f(a.x, b.x) for every per-timer setting x that both have (ClockOverrides' optionals,
+// ClockPolicy's choices): the one list of them for the functions below.
+template <typename A, typename B, typename F>
+void ForEachSetting(A& a, B& b, F f) {
+  f(a.rtc_base, b.rtc_base);
+  f(a.rtc_policy, b.rtc_policy);
+  f(a.rtc_clock, b.rtc_clock);
+  f(a.pit_policy, b.pit_policy);
+  f(a.hpet, b.hpet);
+  f(a.hv_time, b.hv_time);
+  f(a.hyperv, b.hyperv);
+  f(a.kvmclock, b.kvmclock);
+}
+
 }  // namespace
 
 ClockOverrides OverridesOf(const ClockPolicy& policy) {
   ClockOverrides o;
-  const auto take = [](const auto& choice, auto& out) {
+  ForEachSetting(o, policy, [](auto& out, const auto& choice) {
     if (choice.why.overridden) out = choice.value;
-  };
-  take(policy.rtc_base, o.rtc_base);
-  take(policy.rtc_policy, o.rtc_policy);
-  take(policy.rtc_clock, o.rtc_clock);
-  take(policy.pit_policy, o.pit_policy);
-  take(policy.hpet, o.hpet);
-  take(policy.hv_time, o.hv_time);
-  take(policy.hyperv, o.hyperv);
-  take(policy.kvmclock, o.kvmclock);
+  });
   return o;
 }
 
 ClockOverrides MergeOverrides(ClockOverrides base, const ClockOverrides& over) {
-  const auto merge = [](auto& into, const auto& from) {
+  ForEachSetting(base, over, [](auto& into, const auto& from) {
     if (from) into = from;
-  };
-  merge(base.rtc_base, over.rtc_base);
-  merge(base.rtc_policy, over.rtc_policy);
-  merge(base.rtc_clock, over.rtc_clock);
-  merge(base.pit_policy, over.pit_policy);
-  merge(base.hpet, over.hpet);
-  merge(base.hv_time, over.hv_time);
-  merge(base.hyperv, over.hyperv);
-  merge(base.kvmclock, over.kvmclock);
+  });
   return base;
 }
 

@@ -215,9 +215,9 @@ TEST_F(HostileAgentTest, WrongTypesInAnExecStatusAreErrorsNamingTheField) {
   };
   for (const auto& [status, field] : statuses) {
     peer_ = std::make_shared<FakeQmpPeer>();  // the last agent shut its port down
-    ReplyWith([&](const std::string& name) -> nlohmann::json {
+    ReplyWith([&, reply = status](const std::string& name) -> nlohmann::json {
       if (name == "guest-exec") return {{"pid", 7}};
-      return status;
+      return reply;
     });
     GuestAgent agent(FakeTransport(peer_));
     try {
