@@ -636,11 +636,22 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
     registration->Publish(info);
   }
   if (detachment) {
-    detachment->Started(
-        "kvmrun: VM '" + spec.name + "' runs (" + std::string(ToString(machine->accel().accel)) +
-        ", QEMU " + ToString(machine->capabilities().version) + ", supervisor pid " +
-        std::to_string(getpid()) + ")\n  kvmrun exec " + spec.name + " -- CMD...   kvmrun stop " +
-        spec.name + "   console: " + vm_options.console_log + "\n");
+    // The parent's terminal is the only one the user sees: what they need to reach the VM.
+    std::string started = "kvmrun: VM '" + spec.name + "' runs (" +
+                          std::string(ToString(machine->accel().accel)) + ", QEMU " +
+                          ToString(machine->capabilities().version) + ", supervisor pid " +
+                          std::to_string(getpid()) + ")\n";
+    if (!machine->display().empty()) {
+      started += "  display: " + machine->display() +
+                 (machine->display_password().empty()
+                      ? ""
+                      : "   password: " + machine->display_password()) +
+                 "\n";
+    }
+    started += "  kvmrun console " + spec.name + "   kvmrun exec " + spec.name +
+               " -- CMD...   kvmrun stop " + spec.name + "\n  console log: " +
+               vm_options.console_log + "\n";
+    detachment->Started(started);
   }
   if (snapshot_at) {
     return SaveAtConsolePattern(*machine, *snapshot_at, vm["save"].as<std::string>(),

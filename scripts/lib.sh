@@ -5,12 +5,19 @@ KVMRUN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KVMRUN_BUILD=${KVMRUN_BUILD:-$KVMRUN_ROOT/build}
 KVMRUN_JOBS=${KVMRUN_JOBS:-2}
 
-# Debian packages kvmrun needs to build, test and boot its test guest.
-KVMRUN_PACKAGES=(
-  cmake make g++ help2man
+# Debian packages the demo needs: configure the tree (its tests and benchmarks too, so that a
+# later scripts/test reuses it), build the CLI, make the test guest and boot it.
+KVMRUN_DEMO_PACKAGES=(
+  cmake make g++
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev libre2-dev libpugixml-dev libtomlplusplus-dev pkg-config
-  qemu-system-x86 qemu-utils busybox-static cpio libxml2-utils debootstrap e2fsprogs
+  qemu-system-x86 busybox-static cpio
+)
+# Debian packages kvmrun needs to build, test and boot its test guests: the demo's, and what
+# the man pages, disk images, the Debian guest, UEFI/TPM, Slurm and the recipes' tests use.
+KVMRUN_PACKAGES=(
+  "${KVMRUN_DEMO_PACKAGES[@]}" help2man
+  qemu-utils libxml2-utils debootstrap e2fsprogs
   ovmf swtpm slurmctld slurmd slurm-client munge python3 python3-yaml
 )
 

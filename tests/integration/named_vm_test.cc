@@ -111,11 +111,17 @@ TEST_F(NamedVmTest, ASupervisorKilledWithSigkillLeavesNoQemuAndNoGhost) {
   started_.clear();
 }
 
-TEST_F(NamedVmTest, ExecOnAVmWithoutAnAgentPortSaysSo) {
+TEST_F(NamedVmTest, DetachPrintsTheDisplayAndConsoleAndExecWithoutAnAgentPortSaysSo) {
   std::vector<std::string> args = testing::RunTestGuestArgs("linux", "kvmrun.hold");
-  args.insert(args.end(), {"--name", "mute", "--detach", "--grace", "1", "--no-agent"});
+  args.insert(args.end(), {"--name", "mute", "--detach", "--grace", "1", "--no-agent",
+                           "--display", "vnc"});
   started_.push_back("mute");
-  ASSERT_EQ(Kvmrun(args).exit_code, 0);
+  const auto detached = Kvmrun(args);
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  // The detached supervisor's stderr goes to its log: what the user needs is in this message.
+  EXPECT_NE(detached.out.find("display: vnc 127.0.0.1:59"), std::string::npos) << detached.out;
+  EXPECT_NE(detached.out.find("password: "), std::string::npos) << detached.out;
+  EXPECT_NE(detached.out.find("kvmrun console mute"), std::string::npos) << detached.out;
   const auto r = Kvmrun({"exec", "mute", "--", "true"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("has no guest agent port"), std::string::npos) << r.err;
