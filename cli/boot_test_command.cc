@@ -15,6 +15,7 @@
 #include "cli/vm_file.h"
 #include "cli/vm_options.h"
 #include "core/safe_text.h"
+#include "io/safe_file.h"
 #include "kvmrun/boot_case.h"
 #include "kvmrun/boot_matrix.h"
 #include "kvmrun/boot_report.h"
@@ -99,23 +100,34 @@ BootCase CaseFromOptions(const po::variables_map& vm) {
   return c;
 }
 
-// --cases FILE, read and handed to the library; errors name the file.
+// --cases FILE, read (a regular file of at most 4 MiB) and handed to the library with the
+// file's directory, which its relative paths are relative to; errors name the file.
+constexpr std::uint64_t kMaxCasesFileBytes = 4u << 20;
+
 std::vector<BootCase> CasesFromFile(const std::string& path, const BootCase& defaults) {
   const std::string where = "--cases '" + path + "': ";
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw UsageError(where + "not a readable file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) throw UsageError(where + "cannot be read");
+  std::string text;
   try {
-    return BootCasesFromJson(ParseBoundedJson(text), defaults);
+    text = ReadRegularFile(path, kMaxCasesFileBytes, FinalLink::kFollow);
+  } catch (const std::exception& e) {
+    throw UsageError(where + "not a readable file (" + e.what() + ")");
+  }
+  std::vector<BootCase> cases;
+  try {
+    cases = BootCasesFromJson(ParseBoundedJson(text), defaults,
+                              std::filesystem::absolute(path).parent_path().string());
   } catch (const UsageError& e) {
     throw UsageError(where + e.what());
   } catch (const std::exception& e) {  // malformed, or nested too deep
     throw UsageError(where + "not JSON (" + e.what() + ")");
   }
+  try {
+    ValidateBootCaseNames(cases);
+    for (const BootCase& c : cases) ValidateBootCase(c);
+  } catch (const UsageError& e) {
+    throw UsageError(where + e.what());
+  }
+  return cases;
 }
 
 struct BootTestRequest {
@@ -145,10 +157,13 @@ Shard ShardFrom(const po::variables_map& vm) {
 BootTestRequest RequestFrom(const po::variables_map& vm) {
   BootTestRequest request;
   const BootCase defaults = CaseFromOptions(vm);
-  request.cases = vm.count("cases") ? CasesFromFile(vm["cases"].as<std::string>(), defaults)
-                                    : std::vector<BootCase>{defaults};
-  ValidateBootCaseNames(request.cases);
-  for (const BootCase& c : request.cases) ValidateBootCase(c);
+  if (vm.count("cases")) {
+    request.cases = CasesFromFile(vm["cases"].as<std::string>(), defaults);
+  } else {
+    request.cases = {defaults};
+    ValidateBootCaseNames(request.cases);
+    ValidateBootCase(defaults);
+  }
   request.shard = ShardFrom(vm);
   std::vector<BootCase> mine;
   for (BootCase& c : request.cases) {

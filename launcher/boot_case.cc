@@ -6,10 +6,12 @@
 #include <atomic>
 #include <cctype>
 #include <cstdint>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "core/safe_text.h"
 #include "kvmrun/boot_matrix.h"
 #include "kvmrun/error.h"
 #include "kvmrun/guest_clock.h"
@@ -81,14 +83,30 @@ class ConsoleRecord {
 
 }  // namespace
 
-std::vector<BootCase> BootCasesFromJson(const nlohmann::json& suite, const BootCase& defaults) {
+namespace {
+
+// A path the file gave, relative to the file's directory (an absolute one, or none, as is).
+std::string FromFile(const std::string& path, const std::string& base_dir) {
+  if (base_dir.empty() || path.empty() || path.front() == '/') return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+}  // namespace
+
+std::vector<BootCase> BootCasesFromJson(const nlohmann::json& suite, const BootCase& defaults,
+                                        const std::string& base_dir) {
   const nlohmann::json json = ExpandBootMatrix(suite);
   if (!json.is_array() || json.empty()) {
     throw UsageError("expected a non-empty JSON array of cases");
   }
   std::vector<BootCase> cases;
   for (const nlohmann::json& entry : json) {
-    const std::string which = "case " + std::to_string(cases.size() + 1) + ": ";
+    // Errors name the case by its place, and by its name when the entry has a string one.
+    std::string which = "case " + std::to_string(cases.size() + 1);
+    if (entry.is_object() && entry.contains("name") && entry["name"].is_string()) {
+      which += " ('" + SafeExcerpt(entry["name"].get<std::string>()) + "')";
+    }
+    which += ": ";
     BootCase c = defaults;
     c.name = "case-" + std::to_string(cases.size() + 1);
     try {
@@ -99,13 +117,15 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& suite, const BootC
         } else if (key == "os") {
           c.spec.os = ParseGuestOs(value.get<std::string>());
         } else if (key == "qemu") {
+          // A bare name is looked up in PATH; a path is the file's.
           c.spec.qemu = value.get<std::string>();
+          if (c.spec.qemu.find('/') != std::string::npos) c.spec.qemu = FromFile(c.spec.qemu, base_dir);
         } else if (key == "firmware") {
           c.spec.firmware = ParseFirmware(value.get<std::string>(), "firmware");
         } else if (key == "kernel") {
-          c.spec.kernel = value.get<std::string>();
+          c.spec.kernel = FromFile(value.get<std::string>(), base_dir);
         } else if (key == "initrd") {
-          c.spec.initrd = value.get<std::string>();
+          c.spec.initrd = FromFile(value.get<std::string>(), base_dir);
         } else if (key == "append") {
           c.spec.append = value.get<std::string>();
         } else if (key == "expect") {
@@ -136,6 +156,7 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& suite, const BootC
           c.spec.disks.clear();
           for (const std::string& d : value.get<std::vector<std::string>>()) {
             c.spec.disks.push_back(ParseDiskArgument(d, false, true, "disk"));
+            c.spec.disks.back().path = FromFile(c.spec.disks.back().path, base_dir);
           }
         } else {
           throw UsageError("unknown field '" + key +

@@ -89,9 +89,12 @@ struct BootTestOptions {
 // "FILE[,format=F]", writes discarded),
 // expect, fail (an array), run (an array of steps: each an argv array, or a string for the
 // guest's sh -c), timeout (seconds), memory ("512M"). A case without a name is
-// "case-N". Throws UsageError naming the case and what is wrong with it; the cases are not
-// validated further (ValidateBootCase, ValidateBootCaseNames).
-std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCase& defaults);
+// "case-N". Relative paths the JSON gives (kernel, initrd, disk, a qemu with a '/') are
+// relative to `base_dir`, the cases file's directory (none: as given); the defaults' paths are
+// left as they are. Throws UsageError naming the case (place and name) and what is wrong with
+// it; the cases are not validated further (ValidateBootCase, ValidateBootCaseNames).
+std::vector<BootCase> BootCasesFromJson(const nlohmann::json& json, const BootCase& defaults,
+                                        const std::string& base_dir = "");
 
 // Throws UsageError for a case that cannot run: no pattern, an invalid regex, nothing to boot,
 // a timeout that is not positive, or a spec ValidateVmSpec rejects.

@@ -53,6 +53,37 @@ TEST(BootMatrixTest, EveryCaseRunsWithEveryCombinationNamedByItsAxes) {
   EXPECT_EQ(ExpandBootMatrix(plain), plain);
 }
 
+TEST(BootCasesFromJsonTest, PathsInTheFileAreTheFilesAndErrorsNameTheCase) {
+  BootCase defaults;
+  defaults.spec.kernel = "relative/vmlinuz";  // the command line's: left as it is
+  const nlohmann::json suite = nlohmann::json::parse(R"([
+      {"name": "a", "kernel": "k/vmlinuz", "initrd": "../i.cpio", "disk": ["d.img,format=raw"],
+       "qemu": "./bin/qemu"},
+      {"name": "b", "kernel": "/abs/vmlinuz", "qemu": "qemu-system-x86_64"},
+      {"name": "c"}])");
+  const std::vector<BootCase> cases = BootCasesFromJson(suite, defaults, "/suites/nightly");
+  ASSERT_EQ(cases.size(), 3u);
+  EXPECT_EQ(cases[0].spec.kernel, "/suites/nightly/k/vmlinuz");
+  EXPECT_EQ(cases[0].spec.initrd, "/suites/i.cpio");
+  ASSERT_EQ(cases[0].spec.disks.size(), 1u);
+  EXPECT_EQ(cases[0].spec.disks[0].path, "/suites/nightly/d.img");
+  EXPECT_EQ(cases[0].spec.qemu, "/suites/nightly/bin/qemu");
+  EXPECT_EQ(cases[1].spec.kernel, "/abs/vmlinuz");
+  EXPECT_EQ(cases[1].spec.qemu, "qemu-system-x86_64");  // looked up in PATH
+  EXPECT_EQ(cases[2].spec.kernel, "relative/vmlinuz");
+
+  // Without a directory, as given.
+  EXPECT_EQ(BootCasesFromJson(suite, defaults)[0].spec.kernel, "k/vmlinuz");
+
+  try {
+    BootCasesFromJson(nlohmann::json::parse(R"([{"name": "ok"}, {"name": "late", "timeout": "x"}])"),
+                      defaults);
+    ADD_FAILURE() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("case 2 ('late')"), std::string::npos) << e.what();
+  }
+}
+
 TEST(BootMatrixTest, BadMatricesAreRefusedWithTheReason) {
   for (const char* bad : {
            R"({"cases": []})",
