@@ -164,6 +164,13 @@ BootTestRequest RequestFrom(const po::variables_map& vm) {
     ValidateBootCaseNames(request.cases);
     ValidateBootCase(defaults);
   }
+  if (vm.count("snapshot-at")) {
+    try {
+      ValidateOneVmForSuite(request.cases);
+    } catch (const UsageError& e) {
+      throw UsageError(std::string("--snapshot-at: ") + e.what());
+    }
+  }
   request.shard = ShardFrom(vm);
   std::vector<BootCase> mine;
   for (BootCase& c : request.cases) {

@@ -175,6 +175,50 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& suite, const BootC
   return cases;
 }
 
+namespace {
+
+std::string DisksText(const std::vector<DiskSpec>& disks) {
+  std::string text;
+  for (const DiskSpec& d : disks) {
+    if (!text.empty()) text += " ";
+    text += d.path + ":" + std::string(ToString(d.format)) + (d.read_only ? ":ro" : "") +
+            (d.snapshot ? ":snapshot" : "") + (d.bus ? ":" + std::string(ToString(*d.bus)) : "");
+  }
+  return text.empty() ? "none" : text;
+}
+
+// The fields that make the VM a case boots, as text to compare and to quote.
+std::vector<std::pair<const char*, std::string>> VmFieldsOf(const BootCase& c) {
+  const VmSpec& s = c.spec;
+  return {{"os", std::string(ToString(s.os))},
+          {"qemu", s.qemu},
+          {"firmware", s.firmware ? std::string(ToString(*s.firmware)) : "default"},
+          {"kernel", s.kernel},
+          {"initrd", s.initrd},
+          {"append", s.append},
+          {"disk", DisksText(s.disks)},
+          {"memory", std::to_string(s.memory_mib) + "M"}};
+}
+
+}  // namespace
+
+void ValidateOneVmForSuite(const std::vector<BootCase>& cases) {
+  if (cases.empty()) return;
+  const auto first = VmFieldsOf(cases.front());
+  for (const BootCase& c : cases) {
+    const auto fields = VmFieldsOf(c);
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i].second == first[i].second) continue;
+      throw UsageError("case '" + SafeExcerpt(c.name) + "' boots another VM than case '" +
+                           SafeExcerpt(cases.front().name) + "' (" + fields[i].first + " '" +
+                           SafeExcerpt(fields[i].second) + "', not '" +
+                           SafeExcerpt(first[i].second) +
+                           "'): one saved VM serves only cases that boot it; run such cases "
+                           "as separate suites");
+    }
+  }
+}
+
 void ValidateBootTestOptions(int jobs, const BootTestOptions& options) {
   if (jobs < 1 || jobs > 256) {
     throw UsageError("jobs", "invalid value '" + std::to_string(jobs) + "'; valid: 1 to 256");

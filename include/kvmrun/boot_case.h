@@ -114,7 +114,13 @@ std::string BootCaseFileName(std::string_view name);
 // case's result.
 BootCaseResult RunBootCase(const BootCase& boot_case, const BootTestOptions& options);
 
-// A booted guest saved for the cases of a suite to restore (boot-test --snapshot-at).
+// Throws UsageError unless every case boots the VM the first one boots (the fields a cases
+// file can set: os, qemu, firmware, kernel, initrd, append, disks, memory), naming the first
+// case and field that differ: one saved VM can only be restored by cases that boot it, so a
+// suite whose cases differ there is refused before anything boots.
+void ValidateOneVmForSuite(const std::vector<BootCase>& cases);
+
+// A booted guest saved for the cases of a suite to restore (boot-test's snapshot mode).
 struct BootSnapshot {
   std::string file;
   std::string console;  // what the guest printed until it was paused for the save

@@ -127,6 +127,17 @@ TEST_F(BootTestCli, SnapshotAtGivesTheVerdictsOfColdBootsWithEachClockSet) {
   const std::string bytes((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(bytes.substr(0, 3), "KVM") << "a case wrote the disk itself";
   EXPECT_TRUE(testing::Leftovers(dir_.path()).empty());
+
+  // A matrix whose axis changes the VM cannot share one saved VM: refused before any boot.
+  const std::string matrix = dir_.path() + "/matrix.json";
+  std::ofstream(matrix) << R"({"cases": [{"name": "m"}], "matrix": {"append": ["a", "b"]}})";
+  const auto refused = BootTest({"--cases", matrix, "--expect", "x", "--snapshot-at", "y"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("--snapshot-at: case 'm[append=b]' boots another VM than case "
+                             "'m[append=a]' (append 'b', not 'a')"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(refused.out.find("booted in"), std::string::npos) << refused.out;
 }
 
 TEST_F(BootTestCli, PassesOnTheTestGuestWithValidJunitAndTheConsoleLog) {

@@ -84,6 +84,33 @@ TEST(BootCasesFromJsonTest, PathsInTheFileAreTheFilesAndErrorsNameTheCase) {
   }
 }
 
+TEST(BootCasesFromJsonTest, OneSavedVmServesOnlyCasesThatBootIt) {
+  BootCase defaults;
+  defaults.spec.kernel = "/k";
+  const auto suite = [&](const char* json) {
+    return BootCasesFromJson(nlohmann::json::parse(json), defaults);
+  };
+  // Cases that differ only in what they expect, fail on, run or wait for share one VM.
+  EXPECT_NO_THROW(ValidateOneVmForSuite(suite(
+      R"([{"name": "a", "expect": "x"}, {"name": "b", "run": ["true"], "timeout": 5,
+          "fail": ["y"]}])")));
+  EXPECT_NO_THROW(ValidateOneVmForSuite({}));
+  for (const auto& [json, field] : std::vector<std::pair<const char*, std::string>>{
+           {R"([{"name": "a"}, {"name": "b", "os": "windows-11"}])", "(os 'windows-11'"},
+           {R"([{"name": "a"}, {"name": "b", "memory": "1G"}])", "(memory '1024M', not '512M')"},
+           {R"([{"name": "a"}, {"name": "b", "disk": ["d.img"]}])", "(disk 'd.img:raw"},
+           {R"([{"name": "a"}, {"name": "b", "kernel": "/other"}])", "(kernel '/other'"}}) {
+    try {
+      ValidateOneVmForSuite(suite(json));
+      ADD_FAILURE() << "no error for " << json;
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("case 'b' boots another VM than case 'a' " + field),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(BootMatrixTest, BadMatricesAreRefusedWithTheReason) {
   for (const char* bad : {
            R"({"cases": []})",
