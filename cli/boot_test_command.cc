@@ -309,6 +309,17 @@ int BootTestWith(const po::variables_map& vm, const VmCommandLine& command_line,
       std::cout << "  last console lines:\n"
                 << SafeText(LastLines(r.console, kFailureContextLines), KeepLayout::kNewlines);
     }
+    // One case: its steps' output here (stdout to stdout, stderr to stderr), escaped.
+    if (cases.size() != 1) return;
+    for (std::size_t i = 0; i < r.steps.size(); ++i) {
+      const BootStepResult& step = r.steps[i];
+      std::cout << "--- step " << i + 1 << ": " << SafeExcerpt(step.command()) << " ("
+                << SafeText(step.status()) << ")\n"
+                << SafeText(step.out, KeepLayout::kNewlines);
+      if (!step.out.empty() && step.out.back() != '\n') std::cout << "\n";
+      std::cout << std::flush;
+      std::cerr << SafeText(step.err, KeepLayout::kNewlines) << std::flush;
+    }
   };
   // SIGINT/SIGTERM end the running cases (their VMs stopped) and skip the rest.
   const auto stop = StopRequests::ForSignals({SIGINT, SIGTERM, SIGHUP});

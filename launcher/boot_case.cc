@@ -282,6 +282,12 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
   return out;
 }
 
+// The last kMaxStepOutputBytes of a step's stream.
+std::string StepTail(const std::string& bytes) {
+  return bytes.size() <= kMaxStepOutputBytes ? bytes
+                                             : bytes.substr(bytes.size() - kMaxStepOutputBytes);
+}
+
 // The case's run steps, through the guest agent, within what is left of its timeout.
 void RunSteps(Vm& vm, const BootCase& c, Clock::time_point deadline, ConsoleRecord& console,
               BootCaseResult& result) {
@@ -292,24 +298,27 @@ void RunSteps(Vm& vm, const BootCase& c, Clock::time_point deadline, ConsoleReco
   std::unique_ptr<GuestAgent> agent = vm.ConnectAgent(left());
   for (std::size_t i = 0; i < c.run.size(); ++i) {
     const std::string what = "'" + JoinArgv(c.run[i]) + "'";
+    BootStepResult& step = result.steps.emplace_back();
+    step.argv = c.run[i];
     GuestExecRequest request;
     request.argv = c.run[i];
     request.timeout = left();
     try {
       const GuestExecResult r = agent->Exec(request);
-      const std::string status = r.signal != 0 ? "killed by signal " + std::to_string(r.signal)
-                                               : "exit " + std::to_string(r.exit_code);
-      console.Append("\n--- run: " + JoinArgv(c.run[i]) + " (" + status + ") ---\n" + r.out +
-                     r.err);
-      if (!r.Success()) {
-        result.outcome = BootOutcome::kCommandFailed;
-        result.message = "step " + std::to_string(i + 1) + " " + what + ": " + status;
-        result.matched_line = r.err.empty() ? r.out : r.err;
-        return;
-      }
+      step.ran = true;
+      step.exit_code = r.exit_code;
+      step.signal = r.signal;
+      step.out = StepTail(r.out);
+      step.err = StepTail(r.err);
+      console.Append("\n--- run: " + JoinArgv(c.run[i]) + " (" + step.status() + ") ---\n" +
+                     r.out + r.err);
     } catch (const Error& e) {  // timed out, no such program, the agent went away
+      step.error = e.what();
+    }
+    if (!step.passed()) {
       result.outcome = BootOutcome::kCommandFailed;
-      result.message = "step " + std::to_string(i + 1) + " " + what + ": " + e.what();
+      result.message = "step " + std::to_string(i + 1) + " " + what + ": " + step.status();
+      if (step.ran) result.matched_line = step.err.empty() ? step.out : step.err;
       return;
     }
   }
@@ -545,6 +554,14 @@ std::vector<BootCaseResult> RunBootCases(const std::vector<BootCase>& cases, int
   for (int t = 0; t < count; ++t) threads.emplace_back(worker);
   for (std::thread& t : threads) t.join();
   return results;
+}
+
+std::string BootStepResult::command() const { return JoinArgv(argv); }
+
+std::string BootStepResult::status() const {
+  if (!ran) return error;
+  if (signal != 0) return "killed by signal " + std::to_string(signal);
+  return "exit " + std::to_string(exit_code);
 }
 
 }  // namespace kvmrun

@@ -89,7 +89,43 @@ BootCaseResult ResultFromJson(const JsonFields& j) {
   r.accel = j.StringOr("accel", "tcg") == "kvm" ? Accel::kKvm : Accel::kTcg;
   r.elapsed = Millis(j.NumberOr("elapsed_s", 0.0, 0.0, kMaxCaseSeconds));
   r.timeout = Millis(j.NumberOr("timeout_s", 0.0, 0.0, kMaxCaseSeconds));
+  if (const auto* steps = j.ArrayOrNull("steps")) {
+    for (std::size_t i = 0; i < steps->size(); ++i) {
+      const JsonFields f((*steps)[i], j.where() + ": steps[" + std::to_string(i) + "]");
+      BootStepResult& step = r.steps.emplace_back();
+      step.argv = f.StringArray("argv");
+      step.ran = f.Bool("ran");
+      step.exit_code = static_cast<int>(f.IntOr("exit_code", 0, 0, 255));
+      step.signal = static_cast<int>(f.IntOr("signal", 0, 0, 128));
+      step.out = f.StringOr("stdout", "");
+      step.err = f.StringOr("stderr", "");
+      step.error = f.StringOr("error", "");
+    }
+  }
   return r;
+}
+
+// A step as the reports write it; `with_output`: its stdout and stderr too.
+nlohmann::json StepJson(const BootStepResult& step, bool with_output) {
+  nlohmann::json j = {{"argv", step.argv},     {"ran", step.ran},
+                      {"passed", step.passed()}, {"status", step.status()}};
+  if (step.ran) {
+    j["exit_code"] = step.exit_code;
+    j["signal"] = step.signal;
+  } else {
+    j["error"] = step.error;
+  }
+  if (with_output) {
+    j["stdout"] = step.out;
+    j["stderr"] = step.err;
+  }
+  return j;
+}
+
+nlohmann::json StepsJson(const std::vector<BootStepResult>& steps, bool with_output) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const BootStepResult& step : steps) out.push_back(StepJson(step, with_output));
+  return out;
 }
 
 // A case's console log as its shard wrote it: console/<BootCaseFileName(name)>.log beneath the
@@ -195,7 +231,8 @@ nlohmann::json BootReportJson(const std::vector<std::string>& suite, const Shard
          {"accel", ToString(r.accel)},
          {"elapsed_s", Seconds(r.elapsed)},
          {"timeout_s", Seconds(r.timeout)},
-         {"console_log", std::string(kBootConsoleDir) + "/" + BootCaseFileName(r.name) + ".log"}});
+         {"console_log", std::string(kBootConsoleDir) + "/" + BootCaseFileName(r.name) + ".log"},
+         {"steps", StepsJson(r.steps, true)}});
   }
   return out;
 }
@@ -322,7 +359,8 @@ nlohmann::json MergedBootReportJson(const MergedBootReport& report) {
                      {"outcome", ToString(c.result.outcome)},
                      {"passed", c.result.passed()},
                      {"message", c.result.message},
-                     {"elapsed_s", Seconds(c.result.elapsed)}});
+                     {"elapsed_s", Seconds(c.result.elapsed)},
+                     {"steps", StepsJson(c.result.steps, false)}});
   }
   return {{"ok", report.ok()},
           {"passed", report.passed()},

@@ -84,7 +84,11 @@ std::string JunitXml(const std::vector<BootCaseResult>& results, const JunitRepo
          " skipped=\"0\" time=\"" + SecondsAttr(total) + "\" timestamp=\"" +
          Attribute(report.timestamp) + "\" hostname=\"" + Attribute(report.hostname) + "\">\n";
   for (const BootCaseResult& r : results) {
-    xml += "    <testcase name=\"" + Attribute(r.name) + "\" classname=\"" + Attribute(suite_name) +
+    // A matrix's cases ("smoke[os=linux]") are grouped by their base case.
+    const std::size_t axes = r.name.find('[');
+    const std::string classname =
+        axes == std::string::npos ? suite_name : suite_name + "." + r.name.substr(0, axes);
+    xml += "    <testcase name=\"" + Attribute(r.name) + "\" classname=\"" + Attribute(classname) +
            "\" time=\"" + SecondsAttr(r.elapsed) + "\">\n";
     if (!r.passed()) {
       const std::string tag = r.outcome == BootOutcome::kError ? "error" : "failure";

@@ -56,6 +56,23 @@ enum class BootOutcome {
 };
 std::string_view ToString(BootOutcome outcome);
 
+// A run step as it ended. Its output is also in the case's console; here it is kept apart,
+// the last kMaxStepOutputBytes of each stream.
+struct BootStepResult {
+  std::vector<std::string> argv;
+  bool ran = false;   // the agent ran it to its end (else `error` says why not)
+  int exit_code = 0;  // with ran: the exit status (0..255), unless a signal ended it
+  int signal = 0;     // with ran: the signal that ended it, or 0
+  std::string out;
+  std::string err;
+  std::string error;  // why it did not run to its end: timed out, no such program, no agent
+
+  bool passed() const { return ran && signal == 0 && exit_code == 0; }
+  std::string status() const;   // "exit 0", "killed by signal 9", or the error
+  std::string command() const;  // argv joined by spaces, for a person
+};
+inline constexpr std::size_t kMaxStepOutputBytes = 64 * 1024;
+
 struct BootCaseResult {
   std::string name;
   BootOutcome outcome = BootOutcome::kError;
@@ -65,6 +82,7 @@ struct BootCaseResult {
   Accel accel = Accel::kTcg;
   std::chrono::milliseconds timeout{0};  // as applied (after the TCG factor)
   std::chrono::milliseconds elapsed{0};
+  std::vector<BootStepResult> steps;  // the run steps that started, in order
 
   bool passed() const { return outcome == BootOutcome::kPassed; }
 };

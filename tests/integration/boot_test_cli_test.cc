@@ -84,6 +84,30 @@ TEST_F(BootTestCli, RunStepsDecideTheCaseByTheirExitStatus) {
   EXPECT_EQ(ValidateJunit().exit_code, 0);
 }
 
+// One case: its steps' output reaches the terminal (stdout and stderr), and every step's
+// status and output the results directory's JSON.
+TEST_F(BootTestCli, OneCasesStepsPrintTheirOutputAndReachTheResults) {
+  const std::string results = dir_.path() + "/results";
+  const auto r = BootTest({"--expect", "KVMRUN-GUEST-HOLDING", "--run", "echo out-of-step-1",
+                           "--run", "echo err-of-step-2 >&2; exit 6", "--results", results},
+                          "kvmrun.hold");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("--- step 1: sh -c echo out-of-step-1 (exit 0)\nout-of-step-1\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("--- step 2: sh -c echo err-of-step-2 >&2; exit 6 (exit 6)\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.err.find("err-of-step-2\n"), std::string::npos) << r.err;
+  std::ifstream in(results + "/shard-1-of-1/results.json");
+  const nlohmann::json report = nlohmann::json::parse(in);
+  const nlohmann::json& steps = report["results"][0]["steps"];
+  ASSERT_EQ(steps.size(), 2u) << report.dump(2);
+  EXPECT_EQ(steps[0]["stdout"], "out-of-step-1\n");
+  EXPECT_EQ(steps[1]["exit_code"], 6);
+  EXPECT_EQ(steps[1]["stderr"], "err-of-step-2\n");
+}
+
 // Boot once, restore per case: the same verdicts as cold boots, each restored guest's clock set
 // from behind, and a disk given to the cases written only through overlays.
 TEST_F(BootTestCli, SnapshotAtGivesTheVerdictsOfColdBootsWithEachClockSet) {

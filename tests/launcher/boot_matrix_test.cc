@@ -281,6 +281,46 @@ TEST_F(MergeTest, AllShardsAllPassedIsOkWithEveryCaseOnce) {
   EXPECT_EQ(MergedBootReportJson(m)["passed"], 12);
 }
 
+TEST_F(MergeTest, RunStepsKeepTheirStatusAndOutputThroughTheMerge) {
+  BootCaseResult r = Result(suite_[0], false);
+  r.outcome = BootOutcome::kCommandFailed;
+  BootStepResult ok;
+  ok.argv = {"make", "-C", "/mnt", "check"};
+  ok.ran = true;
+  ok.out = "3 tests passed\n";
+  BootStepResult failed = ok;
+  failed.exit_code = 3;
+  failed.err = "broken\n";
+  BootStepResult lost;
+  lost.argv = {"true"};
+  lost.error = "guest-exec timed out";
+  r.steps = {ok, failed, lost};
+  const nlohmann::json report = BootReportJson({suite_[0]}, {1, 1}, {r});
+  const nlohmann::json& steps = report["results"][0]["steps"];
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[1]["exit_code"], 3);
+  EXPECT_EQ(steps[1]["stderr"], "broken\n");
+  EXPECT_EQ(steps[2]["status"], "guest-exec timed out");
+
+  const std::string dir = dir_.path() + "/results/" + ShardDirName({1, 1});
+  fs::create_directories(dir + "/console");
+  std::ofstream(dir + "/console/" + BootCaseFileName(r.name) + ".log") << r.console;
+  std::ofstream(dir + "/junit.xml") << JunitXml({r}, {"s", "2026-12-01T00:00:00", "h"});
+  std::ofstream(dir + "/results.json") << report.dump();
+  suite_ = {suite_[0]};
+  const MergedBootReport m = MergeBootReports({dir_.path() + "/results"});
+  ASSERT_EQ(m.cases.size(), 1u) << nlohmann::json(m.problems).dump();
+  const std::vector<BootStepResult>& merged = m.cases[0].result.steps;
+  ASSERT_EQ(merged.size(), 3u);
+  EXPECT_EQ(merged[0].out, "3 tests passed\n");
+  EXPECT_TRUE(merged[0].passed());
+  EXPECT_EQ(merged[1].status(), "exit 3");
+  EXPECT_FALSE(merged[2].ran);
+  const nlohmann::json summary = MergedBootReportJson(m)["cases"][0]["steps"];
+  EXPECT_EQ(summary[1]["status"], "exit 3");
+  EXPECT_FALSE(summary[1].contains("stdout")) << "the merged summary carries statuses only";
+}
+
 TEST_F(MergeTest, AShardThatDiedIsNotAPass) {
   WriteAll(3);
   fs::remove_all(dir_.path() + "/results/" + ShardDirName({2, 3}));
@@ -405,6 +445,10 @@ TEST_F(HostileShardTest, FieldsOfTheWrongTypeOrOutOfRangeAreProblemsNotCrashes) 
       {"/results/0/name", 5},
       {"/results/0/outcome", "pwned"},
       {"/results/0/timeout_s", nullptr},
+      {"/results/0/steps", "all"},
+      {"/results/0/steps", nlohmann::json::array({{{"argv", "make"}, {"ran", true}}})},
+      {"/results/0/steps", nlohmann::json::array({{{"argv", {"x"}}, {"ran", true},
+                                                   {"exit_code", 999}}})},
       {"/suite", "all"},
       {"/results", nlohmann::json::object()},
       {"/shard", 7},

@@ -36,7 +36,7 @@ TEST(JunitXmlTest, ValidAgainstTheSchemaWhateverTheConsoleHolds) {
                               "bad UTF-8 \xff\xfe, surrogate \xed\xa0\x80, ]]> CDATA end, " +
                               "<tags> & ampersands, \xc3\xa9t\xc3\xa9 and \xe2\x9c\x93\n";
   const std::vector<BootCaseResult> results = {
-      Result("passes", BootOutcome::kPassed, "KVMRUN-GUEST-READY\n"),
+      Result("passes[os=linux]", BootOutcome::kPassed, "KVMRUN-GUEST-READY\n"),
       Result("panics", BootOutcome::kPanic, hostile),
       Result("errs \"x\"", BootOutcome::kError, ""),
   };
@@ -49,6 +49,10 @@ TEST(JunitXmlTest, ValidAgainstTheSchemaWhateverTheConsoleHolds) {
                      "type=\"kernel panic\">"),
             std::string::npos);
   EXPECT_NE(xml.find("<error message="), std::string::npos);
+  // A matrix's cases are grouped by their base case; the others by the suite.
+  EXPECT_NE(xml.find("name=\"passes[os=linux]\" classname=\"kvmrun boot-test.passes\""),
+            std::string::npos);
+  EXPECT_NE(xml.find("classname=\"kvmrun boot-test\" time"), std::string::npos);
   EXPECT_NE(xml.find("ANSI \\x1b[31mred"), std::string::npos);
   EXPECT_NE(xml.find("NUL \\x00 here"), std::string::npos);
   EXPECT_NE(xml.find("bad UTF-8 \\xff\\xfe"), std::string::npos);
