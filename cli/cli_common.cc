@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "core/safe_text.h"
@@ -168,7 +170,17 @@ int ReportCurrentException(const std::string& prefix, std::ostream& out) {
 }
 
 std::string HelpText(const std::string& usage, const std::string& summary,
-                     const po::options_description& options) {
+                     const po::options_description& options,
+                     const po::positional_options_description* positional) {
+  std::set<std::string> words;  // the options behind positional words
+  if (positional) {
+    const unsigned count = std::min(positional->max_total_count(), 16u);
+    for (unsigned i = 0; i < count; ++i) words.insert(positional->name_for_position(i));
+  }
+  po::options_description shown("Options");
+  for (const auto& option : options.options()) {
+    if (!words.count(option->long_name())) shown.add(option);
+  }
   // One line per form of the command, the second and later as "  or:  kvmrun ...": the GNU
   // layout, which help2man turns into the man page's SYNOPSIS. A line that does not start a
   // form continues the one before.
@@ -187,7 +199,7 @@ std::string HelpText(const std::string& usage, const std::string& summary,
     }
     first = false;
   }
-  out << "\n\n" << summary << "\n\n" << options;
+  out << "\n\n" << summary << "\n\n" << shown;
   return out.str();
 }
 

@@ -54,9 +54,12 @@ std::string CliMessage(const UsageError& error);
 // returns the exit code for it. Rethrows what is not a kvmrun::Error.
 int ReportCurrentException(const std::string& prefix, std::ostream& out);
 
-// The subcommand's --help text: usage line, summary, options.
+// The subcommand's --help text: usage line, summary, options. The options that hold the
+// positional words (`positional`: NAME, CMD, ACTION...) are not listed: the usage line shows
+// them as words.
 std::string HelpText(const std::string& usage, const std::string& summary,
-                     const po::options_description& options);
+                     const po::options_description& options,
+                     const po::positional_options_description* positional = nullptr);
 
 // Adds --rtc-base, --rtc-policy, --pit-policy, --hpet, --hv-time, --kvmclock.
 void AddOverrideOptions(po::options_description& options);

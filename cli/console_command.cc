@@ -87,7 +87,7 @@ int ConsoleCommand(const Args& args) {
         "Examples:\n"
         "  kvmrun run --os linux --kernel K --append console=ttyS0 --name web --detach\n"
         "  kvmrun console web",
-        options);
+        options, &positional);
     return kExitOk;
   }
   const std::string name = RequiredName(vm);

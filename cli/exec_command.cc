@@ -67,7 +67,7 @@ int ExecCommand(const Args& args) {
         "  kvmrun exec vm -- uname -r\n"
         "  kvmrun exec vm --timeout 1800 -- sh -c 'cd /mnt/src && make check'\n"
         "  tar c . | kvmrun exec vm -- tar x -C /tmp",
-        options);
+        options, &positional);
     return kExitOk;
   }
   const std::string name = RequiredName(vm);

@@ -96,7 +96,7 @@ int QmpCommand(const Args& args) {
         "  kvmrun qmp --qmp-socket NAME qom-get '{\"path\": \"/machine\", \"property\": "
         "\"hpet\"}'\n"
         "  kvmrun qmp --qmp-socket NAME --events --count 1 stop",
-        options);
+        options, &positional);
     return kExitOk;
   }
   if (!vm.count("qmp-socket")) {

@@ -72,7 +72,7 @@ int ReportCommand(const Args& args) {
         "Examples:\n"
         "  kvmrun report merge results/ --junit all.xml --json all.json\n"
         "  kvmrun report merge shard-1-of-2 shard-2-of-2",
-        options);
+        options, &positional);
     return kExitOk;
   }
   const auto operands =

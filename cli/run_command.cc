@@ -83,9 +83,10 @@ void AddRunVmOptions(po::options_description& options) {
        "$XDG_DATA_HOME/kvmrun/vms/NAME; without: thrown away with the VM)")
       ("no-reboot", "a guest reboot ends the VM")
       ("no-agent", "no virtio-serial port for the QEMU guest agent (kvmrun exec needs one)")
-      ("name", po::value<std::string>()->default_value("kvmrun")->value_name("NAME"),
+      ("name", po::value<std::string>()->value_name("NAME"),
        "name the VM: ps, exec, stop, verify and qmp find it by NAME (its sockets and logs\n"
-       "live in $XDG_RUNTIME_DIR/kvmrun/NAME); one VM per name")
+       "live in $XDG_RUNTIME_DIR/kvmrun/NAME); one VM per name (without: an unnamed VM,\n"
+       "'kvmrun' to QEMU)")
       ("detach", "with --name: return once the guest runs (clocks verified), leaving a\n"
                  "supervisor that owns the VM; 'kvmrun stop NAME' ends it")
       ("qmp-socket", po::value<std::string>()->value_name("PATH"),
@@ -182,13 +183,13 @@ VmSpec SpecFrom(const po::variables_map& vm) {
   if (vm.count("state-dir")) spec.state_dir = vm["state-dir"].as<std::string>();
   spec.no_reboot = vm.count("no-reboot") > 0;
   spec.agent = vm.count("no-agent") == 0;
-  spec.name = vm["name"].as<std::string>();
+  if (vm.count("name")) spec.name = vm["name"].as<std::string>();  // else VmSpec's "kvmrun"
   if (vm.count("qmp-socket")) spec.qmp_socket = vm["qmp-socket"].as<std::string>();
   spec.firmware_dirs = Many<std::string>(vm, "firmware-dir");
   spec.extra_args = Many<std::string>(vm, "extra-arg");
   spec.verify = ParseVerifyMode(vm["verify"].as<std::string>());
   if (vm.count("restore")) spec.restore_from = vm["restore"].as<std::string>();
-  if (spec.state_dir.empty() && !vm["name"].defaulted()) {
+  if (spec.state_dir.empty() && vm.count("name")) {
     // A VM someone named is one they come back to: its UEFI variables and TPM are kept.
     const HardwareProfile hardware = ResolveHardware(spec);
     if (hardware.firmware != Firmware::kBios || hardware.tpm) {
@@ -512,7 +513,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
     return kExitOk;
   }
   // A name given makes the VM findable (vm_registry.h): its directory holds the sockets.
-  const bool named = !vm["name"].defaulted();
+  const bool named = vm.count("name") > 0;
   const bool detach = vm.count("detach") > 0;
   if (detach && !named) {
     throw UsageError(

@@ -143,7 +143,7 @@ int SnapshotCommand(const Args& args) {
         "Examples:\n"
         "  kvmrun snapshot save web booted.kvmrun\n"
         "  kvmrun snapshot show booted.kvmrun",
-        options);
+        options, &positional);
     return kExitOk;
   }
   const auto operands =

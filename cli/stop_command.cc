@@ -38,7 +38,7 @@ int StopCommand(const Args& args) {
         "Examples:\n"
         "  kvmrun stop web\n"
         "  kvmrun stop web --timeout 120 --json",
-        options);
+        options, &positional);
     return kExitOk;
   }
   const std::string name = RequiredName(vm);

@@ -34,7 +34,7 @@ int SyncCommand(const Args& args) {
         "Examples:\n"
         "  kvmrun sync web\n"
         "  kvmrun sync web --max-offset 0.5 --json",
-        options);
+        options, &positional);
     return kExitOk;
   }
   const std::string given = RequiredName(vm);
