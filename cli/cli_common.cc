@@ -169,6 +169,80 @@ int ReportCurrentException(const std::string& prefix, std::ostream& out) {
   }
 }
 
+namespace {
+
+// Boost prints each option's description at one column, wrapping it at 80 columns; the hand
+// line breaks in the descriptions then come out as ragged short lines. Each description is
+// joined back into one paragraph and wrapped again at that column.
+std::string RewrapOptions(const std::string& printed) {
+  std::vector<std::string> lines;
+  std::istringstream in(printed);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  // The description column: where continuation lines start (all at the same indentation).
+  std::size_t column = std::string::npos;
+  for (const std::string& line : lines) {
+    const std::size_t indent = line.find_first_not_of(' ');
+    if (indent != std::string::npos && indent > 4) column = std::min(column, indent);
+  }
+  if (column == std::string::npos) return printed;
+  constexpr std::size_t kWidth = 80;
+  const std::size_t room = kWidth > column + 20 ? kWidth - column : 20;
+  std::string out;
+  std::string name;
+  std::vector<std::string> words;
+  const auto flush = [&] {
+    if (name.empty() && words.empty()) return;
+    std::string line = name;
+    bool first_on_line = true;
+    if (line.size() >= column) {  // a name too long for its column: the text starts below
+      out += line + "\n";
+      line.clear();
+    }
+    for (const std::string& word : words) {
+      const std::size_t used = line.size() > column ? line.size() - column : 0;
+      if (!first_on_line && used + 1 + word.size() > room) {
+        out += line + "\n";
+        line.clear();
+        first_on_line = true;
+      }
+      if (line.size() < column) line.resize(column, ' ');
+      if (!first_on_line) line += ' ';
+      line += word;
+      first_on_line = false;
+    }
+    out += line + "\n";
+    name.clear();
+    words.clear();
+  };
+  for (const std::string& line : lines) {
+    const bool option = line.rfind("  -", 0) == 0;
+    const bool continuation =
+        !option && line.size() > column && line.find_first_not_of(' ') == column && !name.empty();
+    if (!option && !continuation) {
+      flush();
+      out += line + "\n";
+      continue;
+    }
+    std::string text;
+    if (option) {
+      flush();
+      const std::size_t end = line.find("  ", 2);  // the name ends at two spaces
+      const std::size_t text_at =
+          end == std::string::npos ? std::string::npos : line.find_first_not_of(' ', end);
+      name = line.substr(0, end == std::string::npos ? line.size() : end);
+      if (text_at != std::string::npos) text = line.substr(text_at);
+    } else {
+      text = line.substr(column);
+    }
+    std::istringstream split(text);
+    for (std::string word; split >> word;) words.push_back(word);
+  }
+  flush();
+  return out;
+}
+
+}  // namespace
+
 std::string HelpText(const std::string& usage, const std::string& summary,
                      const po::options_description& options,
                      const po::positional_options_description* positional) {
@@ -199,7 +273,9 @@ std::string HelpText(const std::string& usage, const std::string& summary,
     }
     first = false;
   }
-  out << "\n\n" << summary << "\n\n" << shown;
+  std::ostringstream printed;
+  printed << shown;
+  out << "\n\n" << summary << "\n\n" << RewrapOptions(printed.str());
   return out.str();
 }
 

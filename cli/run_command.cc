@@ -643,15 +643,15 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
                           ToString(machine->capabilities().version) + ", supervisor pid " +
                           std::to_string(getpid()) + ")\n";
     if (!machine->display().empty()) {
-      started += "  display: " + machine->display() +
-                 (machine->display_password().empty()
-                      ? ""
-                      : "   password: " + machine->display_password()) +
-                 "\n";
+      started +=
+          "  display: " + machine->display() +
+          (machine->display_password().empty() ? ""
+                                               : "   password: " + machine->display_password()) +
+          "\n";
     }
     started += "  kvmrun console " + spec.name + "   kvmrun exec " + spec.name +
-               " -- CMD...   kvmrun stop " + spec.name + "\n  console log: " +
-               vm_options.console_log + "\n";
+               " -- CMD...   kvmrun stop " + spec.name +
+               "\n  console log: " + vm_options.console_log + "\n";
     detachment->Started(started);
   }
   if (snapshot_at) {

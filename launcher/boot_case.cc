@@ -119,7 +119,8 @@ std::vector<BootCase> BootCasesFromJson(const nlohmann::json& suite, const BootC
         } else if (key == "qemu") {
           // A bare name is looked up in PATH; a path is the file's.
           c.spec.qemu = value.get<std::string>();
-          if (c.spec.qemu.find('/') != std::string::npos) c.spec.qemu = FromFile(c.spec.qemu, base_dir);
+          if (c.spec.qemu.find('/') != std::string::npos)
+            c.spec.qemu = FromFile(c.spec.qemu, base_dir);
         } else if (key == "firmware") {
           c.spec.firmware = ParseFirmware(value.get<std::string>(), "firmware");
         } else if (key == "kernel") {
@@ -210,11 +211,10 @@ void ValidateOneVmForSuite(const std::vector<BootCase>& cases) {
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (fields[i].second == first[i].second) continue;
       throw UsageError("case '" + SafeExcerpt(c.name) + "' boots another VM than case '" +
-                           SafeExcerpt(cases.front().name) + "' (" + fields[i].first + " '" +
-                           SafeExcerpt(fields[i].second) + "', not '" +
-                           SafeExcerpt(first[i].second) +
-                           "'): one saved VM serves only cases that boot it; run such cases "
-                           "as separate suites");
+                       SafeExcerpt(cases.front().name) + "' (" + fields[i].first + " '" +
+                       SafeExcerpt(fields[i].second) + "', not '" + SafeExcerpt(first[i].second) +
+                       "'): one saved VM serves only cases that boot it; run such cases "
+                       "as separate suites");
     }
   }
 }
@@ -310,8 +310,8 @@ void RunSteps(Vm& vm, const BootCase& c, Clock::time_point deadline, ConsoleReco
       step.signal = r.signal;
       step.out = StepTail(r.out);
       step.err = StepTail(r.err);
-      console.Append("\n--- run: " + JoinArgv(c.run[i]) + " (" + step.status() + ") ---\n" +
-                     r.out + r.err);
+      console.Append("\n--- run: " + JoinArgv(c.run[i]) + " (" + step.status() + ") ---\n" + r.out +
+                     r.err);
     } catch (const Error& e) {  // timed out, no such program, the agent went away
       step.error = e.what();
     }

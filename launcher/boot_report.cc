@@ -107,8 +107,8 @@ BootCaseResult ResultFromJson(const JsonFields& j) {
 
 // A step as the reports write it; `with_output`: its stdout and stderr too.
 nlohmann::json StepJson(const BootStepResult& step, bool with_output) {
-  nlohmann::json j = {{"argv", step.argv},     {"ran", step.ran},
-                      {"passed", step.passed()}, {"status", step.status()}};
+  nlohmann::json j = {
+      {"argv", step.argv}, {"ran", step.ran}, {"passed", step.passed()}, {"status", step.status()}};
   if (step.ran) {
     j["exit_code"] = step.exit_code;
     j["signal"] = step.signal;

@@ -78,6 +78,37 @@ TEST(CliConsistencyTest, SharedConceptsHaveOneNameAndOnePlaceholder) {
   }
 }
 
+// Every option's description is one paragraph wrapped at 80 columns: no line longer, and no
+// line broken early (the next line's first word would have fitted), as hand breaks made them.
+// The positional words are in the usage line, not listed as options.
+TEST(CliConsistencyTest, HelpWrapsEvenlyAndListsNoPositionalHolders) {
+  for (const std::string& sub : Subcommands()) {
+    SCOPED_TRACE(sub);
+    const auto r = RunKvmrun({sub, "--help"});
+    const std::vector<std::string> lines = testing::Lines(r.out);
+    bool in_options = false;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i] == "Options:") in_options = true;
+      if (!in_options) continue;
+      EXPECT_LE(lines[i].size(), 80u) << lines[i];
+      if (i + 1 == lines.size() || lines[i + 1].rfind("      ", 0) != 0) continue;
+      // lines[i + 1] continues the description lines[i] holds.
+      const std::string next = lines[i + 1].substr(lines[i + 1].find_first_not_of(' '));
+      const std::string first_word = next.substr(0, next.find(' '));
+      // (A line that holds only an option's name too long for its column is not text.)
+      const std::size_t column = lines[i + 1].find_first_not_of(' ');
+      if (lines[i].size() > column && lines[i].compare(column - 2, 2, "  ") == 0) {
+        EXPECT_GT(lines[i].size() + 1 + first_word.size(), 80u) << "broken early:\n"
+                                                                << lines[i] << "\n"
+                                                                << lines[i + 1];
+      }
+    }
+    for (const char* holder : {"--operands", "--command", "--arguments"}) {
+      EXPECT_EQ(r.out.find(std::string("\n  ") + holder), std::string::npos) << holder;
+    }
+  }
+}
+
 // A bare `kvmrun` is a usage error (exit 2, the subcommands on stderr); --help is not.
 TEST(CliConsistencyTest, BareKvmrunIsAUsageErrorAndHelpIsNot) {
   const auto bare = RunKvmrun({});

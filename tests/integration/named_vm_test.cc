@@ -113,8 +113,8 @@ TEST_F(NamedVmTest, ASupervisorKilledWithSigkillLeavesNoQemuAndNoGhost) {
 
 TEST_F(NamedVmTest, DetachPrintsTheDisplayAndConsoleAndExecWithoutAnAgentPortSaysSo) {
   std::vector<std::string> args = testing::RunTestGuestArgs("linux", "kvmrun.hold");
-  args.insert(args.end(), {"--name", "mute", "--detach", "--grace", "1", "--no-agent",
-                           "--display", "vnc"});
+  args.insert(args.end(),
+              {"--name", "mute", "--detach", "--grace", "1", "--no-agent", "--display", "vnc"});
   started_.push_back("mute");
   const auto detached = Kvmrun(args);
   ASSERT_EQ(detached.exit_code, 0) << detached.err;

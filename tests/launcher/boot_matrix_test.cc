@@ -76,8 +76,8 @@ TEST(BootCasesFromJsonTest, PathsInTheFileAreTheFilesAndErrorsNameTheCase) {
   EXPECT_EQ(BootCasesFromJson(suite, defaults)[0].spec.kernel, "k/vmlinuz");
 
   try {
-    BootCasesFromJson(nlohmann::json::parse(R"([{"name": "ok"}, {"name": "late", "timeout": "x"}])"),
-                      defaults);
+    BootCasesFromJson(
+        nlohmann::json::parse(R"([{"name": "ok"}, {"name": "late", "timeout": "x"}])"), defaults);
     ADD_FAILURE() << "no error";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("case 2 ('late')"), std::string::npos) << e.what();
@@ -447,8 +447,8 @@ TEST_F(HostileShardTest, FieldsOfTheWrongTypeOrOutOfRangeAreProblemsNotCrashes) 
       {"/results/0/timeout_s", nullptr},
       {"/results/0/steps", "all"},
       {"/results/0/steps", nlohmann::json::array({{{"argv", "make"}, {"ran", true}}})},
-      {"/results/0/steps", nlohmann::json::array({{{"argv", {"x"}}, {"ran", true},
-                                                   {"exit_code", 999}}})},
+      {"/results/0/steps",
+       nlohmann::json::array({{{"argv", {"x"}}, {"ran", true}, {"exit_code", 999}}})},
       {"/suite", "all"},
       {"/results", nlohmann::json::object()},
       {"/shard", 7},
