@@ -65,8 +65,9 @@ void AddRunVmOptions(po::options_description& options) {
       ("cdrom", po::value<std::vector<std::string>>()->value_name("FILE"),
        "an ISO image, read-only (repeatable: an installer, then a driver ISO such as\n"
        "virtio-win); on sata, or ide for the OSes that predate AHCI")
-      ("boot", po::value<std::string>()->default_value("disk")->value_name("disk|cdrom"),
-       "what the firmware tries first (cdrom: install from the first --cdrom)")
+      ("boot", po::value<std::string>()->default_value("auto")->value_name("auto|disk|cdrom"),
+       "what the firmware tries first. auto: the first --cdrom when every --disk is blank (a\n"
+       "new disk to install on), else the disks; cdrom: the installer even on a used disk")
       ("net", "a user-mode network card (off by default)")
       ("net-model", po::value<std::string>()->value_name("virtio|e1000e|e1000|rtl8139"),
        "the network card (default: the OS's; e1000e for Windows, virtio for Linux)")
@@ -590,6 +591,10 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
                 << machine->qemu() << "), " << ToString(machine->accel().accel) << ", -cpu "
                 << machine->accel().cpu_model << ", os " << ToString(spec.os) << "\n";
       const HardwareProfile& hw = machine->hardware();
+      if (!spec.cdroms.empty()) {
+        std::cerr << "kvmrun: boots from the " << ToString(hw.boot_from) << " first ("
+                  << hw.boot_reason << ")\n";
+      }
       if (hw.firmware != Firmware::kBios || hw.tpm) {
         std::cerr << "kvmrun: firmware " << ToString(hw.firmware)
                   << (hw.tpm ? ", TPM 2.0 (swtpm)" : "") << ", kept in "

@@ -172,7 +172,7 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec, const LaunchPlan& pla
                  "kvmrun-cd" + std::to_string(i), hw.cdrom_bus, true);
     }
   };
-  if (spec.boot_from == BootFrom::kCdrom) {
+  if (hw.boot_from == BootFrom::kCdrom) {
     add_cdroms();
     add_disks();
   } else {

@@ -166,6 +166,7 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
   d.firmware_dirs =
       spec.firmware_dirs.empty() ? FirmwareDirsFor(d.qemu) : std::vector<std::string>{};
   d.hardware = ResolveHardware(spec);
+  ResolveBootOrder(spec, d.hardware);
   if (d.hardware.firmware != Firmware::kBios) {
     d.firmware = FindFirmware(d.hardware.firmware, d.hardware.machine);
   }

@@ -13,8 +13,10 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
 
 #include "kvmrun/error.h"
+#include "kvmrun/hardware_profile.h"
 #include "policy/names.h"
 
 namespace kvmrun {
@@ -109,6 +111,8 @@ std::string_view ToString(DisplayKind kind) {
 
 std::string_view ToString(BootFrom from) {
   switch (from) {
+    case BootFrom::kAuto:
+      return "auto";
     case BootFrom::kDisk:
       return "disk";
     case BootFrom::kCdrom:
@@ -426,6 +430,69 @@ bool HasQcow2Header(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
   return in.read(magic, sizeof(magic)) && std::memcmp(magic, "QFI\xfb", 4) == 0;
+}
+
+namespace {
+
+std::uint64_t BigEndian(const unsigned char* bytes, int count) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < count; ++i) value = (value << 8) | bytes[i];
+  return value;
+}
+
+// Reads up to `length` bytes at `offset`; whether they are all zeros (a short read: the rest
+// of the file is zeros to its end).
+bool ZerosAt(std::ifstream& in, std::uint64_t offset, std::uint64_t length) {
+  in.clear();
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::vector<char> buffer(64 * 1024);
+  while (length > 0 && in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(length, buffer.size())));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (got == 0) break;
+    if (std::any_of(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(got),
+                    [](char c) { return c != 0; })) {
+      return false;
+    }
+    length -= got;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool DiskIsBlank(const DiskSpec& disk) {
+  std::ifstream in(disk.path, std::ios::binary);
+  if (!in) return false;
+  unsigned char header[48] = {};
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  const auto got = static_cast<std::size_t>(in.gcount());
+  if (got == 0) return in.eof();  // an empty file
+  if (disk.format == DiskFormat::kQcow2) {
+    if (got < sizeof header || std::memcmp(header, "QFI\xfb", 4) != 0) return false;
+    if (BigEndian(header + 8, 8) != 0) return false;  // a backing file holds data
+    // The L1 table: a zero entry is an unallocated range. At most 1 MiB of it is read (an
+    // image with a larger table is not a new one).
+    const std::uint64_t l1_entries = BigEndian(header + 36, 4);
+    const std::uint64_t l1_offset = BigEndian(header + 40, 8);
+    if (l1_entries > (1u << 17)) return false;
+    return ZerosAt(in, l1_offset, l1_entries * 8);
+  }
+  return ZerosAt(in, 0, 1 << 20);
+}
+
+void ResolveBootOrder(const VmSpec& spec, HardwareProfile& profile) {
+  if (spec.boot_from != BootFrom::kAuto || spec.cdroms.empty() || spec.disks.empty()) return;
+  const bool blank = std::all_of(spec.disks.begin(), spec.disks.end(), [](const DiskSpec& d) {
+    return d.read_only || DiskIsBlank(d);
+  });
+  if (blank) {
+    profile.boot_from = BootFrom::kCdrom;
+    profile.boot_reason = "every disk is blank: the cdrom's installer boots";
+  } else {
+    profile.boot_from = BootFrom::kDisk;
+    profile.boot_reason = "a disk holds data: it boots (the cdrom after it)";
+  }
 }
 
 bool IsQemuModelName(std::string_view name) {

@@ -153,6 +153,20 @@ HardwareProfile ResolveHardware(const VmSpec& spec) {
       break;
   }
 
+  if (spec.boot_from != BootFrom::kAuto) {
+    p.boot_from = spec.boot_from;
+    p.boot_reason = "asked for";
+  } else if (spec.cdroms.empty()) {
+    p.boot_from = BootFrom::kDisk;
+    p.boot_reason = spec.disks.empty() ? "nothing else to boot" : "no cdrom";
+  } else if (spec.disks.empty()) {
+    p.boot_from = BootFrom::kCdrom;
+    p.boot_reason = "no disk";
+  } else {
+    p.boot_from = BootFrom::kDisk;
+    p.boot_reason = "the disk, unless every disk is blank: then the cdrom, as for an install";
+  }
+
   // Ports: a cdrom is never virtio; a bus has so many ports.
   int counts[4] = {0, 0, 0, 0};
   for (const DiskSpec& disk : spec.disks) ++counts[static_cast<int>(disk.bus.value_or(p.disk_bus))];
@@ -187,6 +201,7 @@ std::vector<HardwareRow> HardwareRows(const HardwareProfile& p, const VmSpec& sp
       {"network card", std::string(ToString(p.nic)),
        p.nic_reason + (spec.network || !spec.forwards.empty() ? "" : " (with --net)")},
       {"display", p.display_device.empty() ? "none" : p.display_device, p.display_reason},
+      {"boot", std::string(ToString(p.boot_from)) + " first", p.boot_reason},
   };
   return rows;
 }

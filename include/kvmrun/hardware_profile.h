@@ -32,6 +32,10 @@ struct HardwareProfile {
   std::string nic_reason;
   std::string display_device;  // a QEMU device name; empty without a display
   std::string display_reason;
+  // Never kAuto here: ResolveHardware decides what it can from the spec alone (the disks
+  // unless there are only cdroms), ResolveBootOrder what needs the disks read.
+  BootFrom boot_from = BootFrom::kDisk;
+  std::string boot_reason;
 };
 
 // The profile for `spec`. Throws UsageError for choices that cannot go together: Secure Boot
@@ -46,6 +50,10 @@ struct Sizing {
   std::string reason;
 };
 Sizing RecommendedSizing(GuestOs os, bool kernel_boot);
+
+// With BootFrom::kAuto and a cdrom: the cdrom first when every writable disk is blank
+// (DiskIsBlank: a new disk for an installer), with the reason. Reads the disks' first bytes.
+void ResolveBootOrder(const VmSpec& spec, HardwareProfile& profile);
 
 // Whether `machine` is a q35 machine type ("q35", "pc-q35-7.2").
 bool IsQ35Machine(std::string_view machine);

@@ -90,8 +90,10 @@ std::string ToString(const PortForward& forward);  // "tcp:127.0.0.1:2222-:22", 
 bool IsLoopbackAddress(std::string_view address);
 
 // Which the firmware tries first when the VM has both disks and cdroms (an installation).
-enum class BootFrom { kDisk, kCdrom };
-inline constexpr std::array kAllBootFroms{BootFrom::kDisk, BootFrom::kCdrom};
+// What the firmware tries first. kAuto: the first cdrom when every writable disk is blank (a new
+// disk for an installer), else the disks (HardwareProfile::boot_from, ResolveBootOrder).
+enum class BootFrom { kAuto, kDisk, kCdrom };
+inline constexpr std::array kAllBootFroms{BootFrom::kAuto, BootFrom::kDisk, BootFrom::kCdrom};
 std::string_view ToString(BootFrom from);
 
 // A disk image. Its format is never taken from the file's content: a guest writes its own
@@ -135,7 +137,7 @@ struct VmSpec {
   std::string append;
   std::vector<DiskSpec> disks;
   std::vector<std::string> cdroms;  // ISO images, read-only, on the OS's cdrom bus
-  BootFrom boot_from = BootFrom::kDisk;
+  BootFrom boot_from = BootFrom::kAuto;
   bool network = false;                 // a user-mode (SLIRP) NIC; off by default
   std::vector<PortForward> forwards;    // host ports into the guest; they imply `network`
   std::optional<NicModel> nic_model{};  // empty: the guest OS's default
@@ -190,6 +192,11 @@ ShareSpec ParseShareArgument(std::string_view text, std::size_t index,
 // Whether the file at `path` starts with a qcow2 header (for a warning when it is opened as
 // raw; never to choose the format). False when it cannot be read.
 bool HasQcow2Header(const std::string& path);
+
+// Whether the disk image holds nothing yet: an empty file, a raw image whose first MiB is zeros
+// (no partition table, no boot sector), or a qcow2 image with no backing file and no cluster
+// allocated. False when it cannot be read (its own check reports that).
+bool DiskIsBlank(const DiskSpec& disk);
 
 // The names QEMU options accept for a machine type or CPU model: letters, digits, '.', '_',
 // '-' (not first). Anything else would be read as more of QEMU's option syntax.

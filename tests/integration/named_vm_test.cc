@@ -122,6 +122,10 @@ TEST_F(NamedVmTest, DetachPrintsTheDisplayAndConsoleAndExecWithoutAnAgentPortSay
   EXPECT_NE(detached.out.find("display: vnc 127.0.0.1:59"), std::string::npos) << detached.out;
   EXPECT_NE(detached.out.find("password: "), std::string::npos) << detached.out;
   EXPECT_NE(detached.out.find("kvmrun console mute"), std::string::npos) << detached.out;
+  // docs/hardware.md's recovery line, as written there.
+  const auto key = Kvmrun({"qmp", "--qmp-socket", "mute", "send-key",
+                           R"({"keys": [{"type": "qcode", "data": "ret"}]})"});
+  EXPECT_EQ(key.exit_code, 0) << key.err;
   const auto r = Kvmrun({"exec", "mute", "--", "true"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("has no guest agent port"), std::string::npos) << r.err;

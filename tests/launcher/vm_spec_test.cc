@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "kvmrun/error.h"
+#include "kvmrun/hardware_profile.h"
 #include "tests/support/qemu_process.h"
 
 namespace kvmrun {
@@ -149,6 +150,57 @@ TEST_F(ValidateVmSpecTest, DiskFormatIsNeverTakenFromTheContent) {
           << e.what();
     }
   }
+}
+
+// An installer's cdrom boots first on a new disk, and never on a disk that holds a system.
+TEST_F(ValidateVmSpecTest, TheCdromBootsFirstOnlyWhenEveryDiskIsBlank) {
+  const auto file = [&](const std::string& name, const std::string& bytes) {
+    const std::string path = dir_.path() + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  };
+  const std::string zeros(2 << 20, '\0');
+  std::string mbr = zeros;
+  mbr[510] = '\x55';
+  mbr[511] = '\xaa';
+  // qcow2 headers: magic, version 3, no backing file, L1 table of 2 entries at 4096.
+  const auto qcow2 = [&](const std::string& name, std::uint64_t l1_entry, bool backing) {
+    std::string bytes(8192, '\0');
+    bytes.replace(0, 4, "QFI\xfb");
+    bytes[7] = 3;
+    if (backing) bytes[15] = 0x70;  // a backing file name at 0x70
+    bytes[39] = 2;                  // l1_size
+    bytes[46] = 0x10;               // l1_table_offset 4096
+    for (int i = 0; i < 8; ++i) bytes[4096 + i] = static_cast<char>(l1_entry >> (56 - 8 * i));
+    return file(name, bytes);
+  };
+  const auto disk = [](const std::string& path) { return ParseDiskArgument(path, false, false); };
+  EXPECT_TRUE(DiskIsBlank(disk(file("empty.img", ""))));
+  EXPECT_TRUE(DiskIsBlank(disk(file("new.img", zeros))));
+  EXPECT_FALSE(DiskIsBlank(disk(file("mbr.img", mbr))));
+  EXPECT_TRUE(DiskIsBlank(disk(qcow2("new.qcow2", 0, false))));
+  EXPECT_FALSE(DiskIsBlank(disk(qcow2("used.qcow2", 0x8000000000050000ULL, false))));
+  EXPECT_FALSE(DiskIsBlank(disk(qcow2("overlay.qcow2", 0, true))));
+  EXPECT_FALSE(DiskIsBlank(disk(dir_.path() + "/missing.img")));
+
+  VmSpec spec;
+  spec.os = GuestOs::kWindows11;
+  spec.cdroms = {file("win.iso", "CD001")};
+  spec.disks = {disk(dir_.path() + "/new.img")};
+  HardwareProfile hw = ResolveHardware(spec);
+  ResolveBootOrder(spec, hw);
+  EXPECT_EQ(hw.boot_from, BootFrom::kCdrom) << hw.boot_reason;
+  EXPECT_NE(hw.boot_reason.find("blank"), std::string::npos) << hw.boot_reason;
+  spec.disks.push_back(disk(dir_.path() + "/mbr.img"));
+  hw = ResolveHardware(spec);
+  ResolveBootOrder(spec, hw);
+  EXPECT_EQ(hw.boot_from, BootFrom::kDisk) << hw.boot_reason;
+  // Asked for: as asked, whatever the disks hold.
+  spec.boot_from = BootFrom::kCdrom;
+  hw = ResolveHardware(spec);
+  ResolveBootOrder(spec, hw);
+  EXPECT_EQ(hw.boot_from, BootFrom::kCdrom);
+  EXPECT_EQ(hw.boot_reason, "asked for");
 }
 
 TEST_F(ValidateVmSpecTest, SharesNeedADirectoryAndUniqueTags) {

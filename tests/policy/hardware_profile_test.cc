@@ -152,7 +152,7 @@ TEST(HardwareProfileTest, EveryRowHasAValueAndAReason) {
     EXPECT_FALSE(row.reason.empty()) << row.item;
   }
   EXPECT_EQ(items, (std::vector<std::string>{"size", "firmware", "tpm", "machine", "disk bus",
-                                             "cdrom bus", "network card", "display"}));
+                                             "cdrom bus", "network card", "display", "boot"}));
 }
 
 }  // namespace
