@@ -62,10 +62,10 @@ std::string RtcBaseHint(const ClockPolicy& policy, const GuestOffset& offset,
   const std::string zone = "UTC" + UtcOffsetText(host_utc_offset_s);
   return local ? "; off by the host's UTC offset (" + zone +
                      "): the policy keeps the RTC in local time and the guest reads it as UTC "
-                     "(a Linux guest: timedatectl set-local-rtc 1, or a --os whose RTC is UTC)"
+                     "(a Linux guest: timedatectl set-local-rtc 1, or a guest OS whose RTC is UTC)"
                : "; off by the host's UTC offset (" + zone +
                      "): the policy keeps the RTC in UTC and the guest reads it as local time "
-                     "(a Windows guest: RealTimeIsUniversal, or a --os whose RTC is local)";
+                     "(a Windows guest: RealTimeIsUniversal, or a guest OS whose RTC is local)";
 }
 
 // Runs `read`, recording its result or the reason it failed. A lost connection propagates.
@@ -236,7 +236,7 @@ std::vector<ClockCheck> CompareGuestClock(const ClockPolicy& policy, Accel accel
     if (offset->guest_stepped) time.detail += "; the guest's clock moved while measured";
     if (time.outcome == CheckOutcome::kMismatch) {
       time.detail += RtcBaseHint(policy, *offset, reading.host_utc_offset_s, max_ns);
-      time.detail += "; 'kvmrun sync' sets it";
+      time.detail += "; setting it from the host's clock over the agent corrects it";
     }
   } else {
     time.observed = std::string("?");

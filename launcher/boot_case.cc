@@ -371,7 +371,7 @@ VmSpec WithSavedOverlays(VmSpec spec, const std::string& file, const BootTestOpt
     }
     if (qemu_img.empty()) {
       throw UsageError(
-          "--snapshot-at with a disk needs qemu-img (Debian: qemu-utils) for the "
+          "a saved VM with a disk needs qemu-img (Debian: qemu-utils) for the "
           "overlay the saved VM writes to");
     }
     const std::string overlay = file + ".disk" + std::to_string(i) + ".qcow2";
@@ -425,7 +425,7 @@ BootSnapshot SaveBootSnapshot(const BootCase& boot, const std::string& pattern,
   if (match.outcome != ConsoleMatch::Outcome::kMatched || match.pattern != 0) {
     vm->Shutdown(0ms);
     throw VmError(
-        "--snapshot-at: '" + pattern + "' did not appear (" +
+        "the line to save at, '" + pattern + "', did not appear (" +
             (match.outcome == ConsoleMatch::Outcome::kMatched  ? "kernel panic: " + match.line
              : match.outcome == ConsoleMatch::Outcome::kClosed ? "QEMU exited"
                                                                : "not within the case's timeout") +

@@ -143,7 +143,7 @@ Shard ShardFromEnvironment(const EnvLookup& getenv, std::optional<int> count) {
     if (!count) {
       throw UsageError("shard",
                        "$JOB_COMPLETION_INDEX is set, but Kubernetes does not say how many "
-                       "completions there are: give --shard-count N (the Job's completions)");
+                       "completions there are: give the shard count (the Job's completions)");
     }
     return checked(*index + 1, *count, "Kubernetes ($JOB_COMPLETION_INDEX)");
   }
@@ -154,7 +154,7 @@ Shard ShardFromEnvironment(const EnvLookup& getenv, std::optional<int> count) {
   }
   throw UsageError("shard",
                    "auto: none of the engines' variables is set ($SLURM_ARRAY_TASK_ID, "
-                   "$JOB_COMPLETION_INDEX, $CI_NODE_INDEX); give --shard I/N");
+                   "$JOB_COMPLETION_INDEX, $CI_NODE_INDEX); give the shard as I/N");
 }
 
 int ShardOfCase(std::string_view name, int count) {

@@ -480,9 +480,9 @@ AccelDecision ChooseAccel(AccelRequest request, const KvmDiagnosis& diagnosis) {
       return {Accel::kKvm, diagnosis.cpu_model, ""};
     case AccelRequest::kAuto:
       if (diagnosis.usable) return {Accel::kKvm, diagnosis.cpu_model, ""};
-      return {Accel::kTcg, std::string(DefaultCpuModel(Accel::kTcg)),
-              "KVM is not usable (" + Brief(diagnosis.problem) +
-                  "); running under TCG, 10-50x slower ('kvmrun doctor' says more)"};
+      return {
+          Accel::kTcg, std::string(DefaultCpuModel(Accel::kTcg)),
+          "KVM is not usable (" + Brief(diagnosis.problem) + "); running under TCG, 10-50x slower"};
   }
   return {Accel::kTcg, std::string(DefaultCpuModel(Accel::kTcg)), ""};
 }

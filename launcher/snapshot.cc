@@ -334,11 +334,11 @@ void CheckSnapshotMatches(const SnapshotHeader& saved, const SnapshotIdentity& n
   if (was.qemu_version != now.qemu_version) {
     throw UsageError(prefix + "it was saved by QEMU " + was.qemu_version + " (" + was.qemu +
                      "), this is QEMU " + now.qemu_version + " (" + now.qemu +
-                     "); restore it with that QEMU (--qemu)");
+                     "); restore it with that QEMU");
   }
   if (was.accel != now.accel) {
     throw UsageError(prefix + "it was saved under " + was.accel + ", this VM runs under " +
-                     now.accel + " (--accel " + was.accel + ")");
+                     now.accel + " (restore it under " + was.accel + ")");
   }
   // The clock options are compared by what they mean: kvmrun has spelt the same policy
   // differently over time (QEMU's defaults left out, then every decision written), and a file

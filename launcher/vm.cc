@@ -148,7 +148,7 @@ Decisions Decide(const VmSpec& spec, VmOptions& o, const std::string& work_dir, 
     if (planning_notes != nullptr && d.kvm.functional_check_assumed) {
       planning_notes->push_back(
           "KVM taken as usable: /dev/kvm passes the device checks, but no probe guest was "
-          "booted to prove it (a real start does; 'kvmrun doctor' shows the verdict)");
+          "booted to prove it (a real start does)");
     }
   }
   timings.kvm_check = Since(start);
@@ -722,7 +722,9 @@ std::string Vm::SnapshotRefusal() const {
       return "the writes to disk '" + disk->path +
              "' go to a temporary overlay that ends with this QEMU, so a restore would see the "
              "disk without them (" +
-             (restored_from_ ? "the VM was itself restored" : "a --snapshot disk") + ")";
+             (restored_from_ ? "the VM was itself restored"
+                             : "a disk whose writes are thrown away") +
+             ")";
     }
   }
   return "";
@@ -1087,10 +1089,9 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
                            d.firmware->vars_template + " " + launch.firmware_vars);
     }
     if (spec.display.kind == DisplayKind::kVnc && spec.display.listen != "unix") {
-      plan.notes.push_back(
-          "VNC asks for a password, which kvmrun would set; set one: kvmrun qmp --qmp-socket " +
-          launch.standalone_qmp_socket +
-          " set_password '{\"protocol\": \"vnc\", \"password\": \"8-CHARS\"}'");
+      plan.notes.push_back("VNC asks for a password, which kvmrun would set; set one over QMP at " +
+                           launch.standalone_qmp_socket +
+                           ": set_password {\"protocol\": \"vnc\", \"password\": \"8-CHARS\"}");
     }
     if (!launch.tpm_socket.empty()) {
       const std::string swtpm = FindExecutable("swtpm");
@@ -1105,10 +1106,10 @@ VmPlan PlanVm(const VmSpec& given, VmOptions options) {
         "a command to run without kvmrun: the console on its terminal, QMP at " +
         launch.standalone_qmp_socket +
         (spec.agent ? ", the guest agent at " + launch.agent_socket : std::string()) +
-        "; not paused, so nothing checks the clocks before the guest runs ('kvmrun verify "
-        "--qmp-socket " +
-        launch.standalone_qmp_socket + " --os " + std::string(ToString(spec.os)) +
-        "' can); the sockets' directory must be yours alone: mkdir -p -m 700 " + socket_dir);
+        "; not paused, so nothing checks the clocks before the guest runs (a verify against "
+        "that QMP socket and the " +
+        std::string(ToString(spec.os)) +
+        " policy can); the sockets' directory must be yours alone: mkdir -p -m 700 " + socket_dir);
   } else {
     // No runtime directory exists for a plan: the agent's socket is shown where it would be.
     const LaunchPlan launch =

@@ -178,7 +178,7 @@ VmRegistration VmRegistration::Claim(const std::string& base, const std::string&
                                    (running.supervisor_pid > 0
                                         ? " (pid " + std::to_string(running.supervisor_pid) + ")"
                                         : "") +
-                                   "; 'kvmrun stop " + name + "' ends it, or choose another name");
+                                   "; stop it first, or choose another name");
     }
     if (!SameFile(fd, lock)) {  // its last owner removed it meanwhile: start again
       close(fd);
@@ -338,7 +338,7 @@ StopResult StopNamedVm(const std::string& name, std::chrono::milliseconds timeou
                        const std::string& base) {
   const std::optional<NamedVm> found = FindNamedVm(name, base);
   if (!found) {
-    throw UsageError("name", "no running VM called '" + name + "' ('kvmrun ps' lists them)");
+    throw UsageError("name", "no running VM called '" + name + "'");
   }
   if (found->supervisor_pid <= 0) {
     throw Error("VM '" + name + "' is starting and has no supervisor pid yet; try again");

@@ -447,7 +447,8 @@ bool ZerosAt(std::ifstream& in, std::uint64_t offset, std::uint64_t length) {
   in.seekg(static_cast<std::streamoff>(offset));
   std::vector<char> buffer(64 * 1024);
   while (length > 0 && in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(length, buffer.size())));
+    in.read(buffer.data(),
+            static_cast<std::streamsize>(std::min<std::uint64_t>(length, buffer.size())));
     const auto got = static_cast<std::size_t>(in.gcount());
     if (got == 0) break;
     if (std::any_of(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(got),
@@ -483,9 +484,8 @@ bool DiskIsBlank(const DiskSpec& disk) {
 
 void ResolveBootOrder(const VmSpec& spec, HardwareProfile& profile) {
   if (spec.boot_from != BootFrom::kAuto || spec.cdroms.empty() || spec.disks.empty()) return;
-  const bool blank = std::all_of(spec.disks.begin(), spec.disks.end(), [](const DiskSpec& d) {
-    return d.read_only || DiskIsBlank(d);
-  });
+  const bool blank = std::all_of(spec.disks.begin(), spec.disks.end(),
+                                 [](const DiskSpec& d) { return d.read_only || DiskIsBlank(d); });
   if (blank) {
     profile.boot_from = BootFrom::kCdrom;
     profile.boot_reason = "every disk is blank: the cdrom's installer boots";

@@ -34,7 +34,7 @@ bool IsQ35Machine(std::string_view machine) {
 Sizing RecommendedSizing(GuestOs os, bool kernel_boot) {
   const GuestOsInfo& info = Describe(os);
   if (kernel_boot || info.family != GuestFamily::kWindows) {
-    return {512, 1, "enough for a kernel and its initramfs; --memory and --cpus for more"};
+    return {512, 1, "enough for a kernel and its initramfs; more when asked for"};
   }
   if (os == GuestOs::kWindows11) {
     return {4096, 2, "Windows 11's installer refuses less than 4 GiB and 2 CPUs"};
@@ -62,7 +62,7 @@ HardwareProfile ResolveHardware(const VmSpec& spec) {
   } else {
     p.firmware = Firmware::kBios;
     p.firmware_reason = kernel_boot ? "a direct kernel boot needs no firmware features "
-                                      "(--firmware uefi boots the kernel as an EFI program)"
+                                      "(UEFI firmware boots the kernel as an EFI program)"
                                     : "SeaBIOS, QEMU's default, boots every x86 OS in the catalog";
   }
   if (spec.tpm) {
@@ -73,7 +73,7 @@ HardwareProfile ResolveHardware(const VmSpec& spec) {
     p.tpm_reason = "Windows 11 requires a TPM 2.0: swtpm, its state kept with the VM";
   } else {
     p.tpm = false;
-    p.tpm_reason = "none unless asked for (--tpm)";
+    p.tpm_reason = "none unless asked for";
   }
 
   // Secure Boot needs SMM to protect its variables, which only q35 emulates with OVMF.
@@ -81,9 +81,10 @@ HardwareProfile ResolveHardware(const VmSpec& spec) {
     p.machine = spec.machine;
     p.machine_reason = "asked for";
     if (p.firmware == Firmware::kUefiSecure && !IsQ35Machine(spec.machine)) {
-      throw UsageError("machine", "'" + spec.machine +
-                                      "' cannot run uefi-secure firmware, which needs SMM on "
-                                      "q35; valid: q35 or pc-q35-X.Y, or --firmware uefi");
+      throw UsageError("machine",
+                       "'" + spec.machine +
+                           "' cannot run uefi-secure firmware, which needs SMM on "
+                           "q35; valid: q35 or pc-q35-X.Y, or UEFI firmware without Secure Boot");
     }
   } else if (p.firmware == Firmware::kUefiSecure) {
     p.machine = "q35";
@@ -133,8 +134,7 @@ HardwareProfile ResolveHardware(const VmSpec& spec) {
   switch (spec.display.kind) {
     case DisplayKind::kNone:
       p.display_reason =
-          "no display: the serial console is the way in (--display vnc for a "
-          "screen)";
+          "no display: the serial console is the way in (a VNC display for a screen)";
       break;
     case DisplayKind::kSpice:
       p.display_device = "qxl-vga";
@@ -199,7 +199,7 @@ std::vector<HardwareRow> HardwareRows(const HardwareProfile& p, const VmSpec& sp
       {"disk bus", std::string(ToString(p.disk_bus)), p.disk_bus_reason},
       {"cdrom bus", std::string(ToString(p.cdrom_bus)), p.cdrom_bus_reason},
       {"network card", std::string(ToString(p.nic)),
-       p.nic_reason + (spec.network || !spec.forwards.empty() ? "" : " (with --net)")},
+       p.nic_reason + (spec.network || !spec.forwards.empty() ? "" : " (with a network)")},
       {"display", p.display_device.empty() ? "none" : p.display_device, p.display_reason},
       {"boot", std::string(ToString(p.boot_from)) + " first", p.boot_reason},
   };

@@ -12,8 +12,8 @@
 namespace kvmrun {
 
 struct JunitReport {
-  std::string suite_name = "kvmrun boot-test";
-  std::string timestamp;  // when the run began, ISO 8601 in UTC: "2026-11-30T12:00:00"
+  std::string suite_name = "kvmrun";  // the CLI names it after its command
+  std::string timestamp;              // when the run began, ISO 8601 in UTC: "2026-11-30T12:00:00"
   std::string hostname;
 };
 

@@ -94,7 +94,7 @@ TEST(HardwareProfileTest, SecureBootNeedsQ35) {
   } catch (const UsageError& e) {
     EXPECT_EQ(std::string(e.what()),
               "machine: 'pc' cannot run uefi-secure firmware, which needs SMM on q35; valid: "
-              "q35 or pc-q35-X.Y, or --firmware uefi");
+              "q35 or pc-q35-X.Y, or UEFI firmware without Secure Boot");
   }
   EXPECT_TRUE(IsQ35Machine("q35"));
   EXPECT_TRUE(IsQ35Machine("pc-q35-10.0"));
