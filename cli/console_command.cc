@@ -6,9 +6,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/console_server.h"
@@ -59,6 +63,31 @@ std::string ReadGreeting(int fd, const std::string& name) {
                      " (one client at a time)");
   }
   throw Error("unexpected greeting on the console of VM '" + name + "': " + line);
+}
+
+// Whether QEMU `pid` has exited (gone, or a zombie its supervisor has not reaped yet).
+bool QemuExited(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return true;
+  const std::size_t paren = text.rfind(')');  // the name may hold spaces and parentheses
+  if (paren == std::string::npos || paren + 2 >= text.size()) return false;
+  const char state = text[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+// After the console connection ended: whether the VM did. The connection's end says nothing of
+// the VM; the registry and QEMU's process do. QEMU closes the console as it exits and the
+// supervisor then releases the name, on a loaded machine a moment later: up to 2 s are given
+// for either to show.
+bool VmEnded(const std::string& name) {
+  for (int i = 0; i < 20; ++i) {
+    const std::optional<NamedVm> vm = FindNamedVm(name);
+    if (!vm || QemuExited(vm->qemu_pid)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
 }
 
 }  // namespace
@@ -147,11 +176,9 @@ int ConsoleCommand(const Args& args) {
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         code = kExitFailure;
-        // The connection's end says nothing of the VM: ask the registry whether it still runs.
-        end = FindNamedVm(name)
-                  ? "the console connection of VM '" + name + "' was closed (input not " +
-                        "delivered, said above); the VM runs on"
-                  : "the console of VM '" + name + "' closed (the VM ended)";
+        end = VmEnded(name) ? "the console of VM '" + name + "' closed (the VM ended)"
+                            : "the console connection of VM '" + name +
+                                  "' was closed (input not delivered, said above); the VM runs on";
         break;
       }
       out.assign(buffer, static_cast<std::size_t>(n));
