@@ -33,7 +33,7 @@ int VerifyCommand(const Args& args) {
   AddOverrideOptions(options);
   po::positional_options_description positional;
   positional.add("qmp-socket", 1);  // kvmrun verify NAME
-  const po::variables_map vm = Parse(args, options);
+  const po::variables_map vm = Parse(args, options, &positional);
   if (vm.count("help")) {
     std::cout << HelpText(
         "kvmrun verify NAME | --qmp-socket PATH --os OS [overrides] [--json]",

@@ -89,9 +89,9 @@ PortForward ParseForwardArgument(std::string_view text, std::string_view field =
 std::string ToString(const PortForward& forward);  // "tcp:127.0.0.1:2222-:22", QEMU's hostfwd
 bool IsLoopbackAddress(std::string_view address);
 
-// Which the firmware tries first when the VM has both disks and cdroms (an installation).
-// What the firmware tries first. kAuto: the first cdrom when every writable disk is blank (a new
-// disk for an installer), else the disks (HardwareProfile::boot_from, ResolveBootOrder).
+// What the firmware tries first when the VM has both disks and cdroms (an installation).
+// kAuto: the first cdrom when every writable disk is blank (a new disk for an installer), else
+// the disks (HardwareProfile::boot_from, ResolveBootOrder).
 enum class BootFrom { kAuto, kDisk, kCdrom };
 inline constexpr std::array kAllBootFroms{BootFrom::kAuto, BootFrom::kDisk, BootFrom::kCdrom};
 std::string_view ToString(BootFrom from);

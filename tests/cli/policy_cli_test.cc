@@ -155,6 +155,8 @@ TEST(PolicyCliTest, BadInputExitsTwoWithOneLineNamingTheValue) {
   // with nothing to boot ("vmlinuz" was meant for --kernel).
   ExpectUsageError({"run", "--os", "linux", "vmlinuz"}, "unexpected argument 'vmlinuz'");
   ExpectUsageError({"boot-test", "--expect", "x", "stray"}, "unexpected argument 'stray'");
+  // verify's one word is a VM's name (or a socket), not a stray argument.
+  ExpectUsageError({"verify", "no-such-vm-here"}, "no running VM is called 'no-such-vm-here'");
 }
 
 // Found by the CLI fuzzer: Boost.Program_options looped forever formatting an error about an
