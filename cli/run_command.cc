@@ -303,6 +303,7 @@ int ReportRunEnd(Vm& vm, const VmSpec& spec, const RunOutcome& out, bool json, b
         {"exit_status", out.status.ToString()},
         {"shutdown_reason", out.shutdown_reason},
         {"stopped_by", stopped_by},
+        {"shutdown_note", out.shutdown_note},
         {"console_log_error", log_error},
         {"qemu", vm.qemu()},
         {"qemu_version", ToString(vm.capabilities().version)},
@@ -336,7 +337,8 @@ int ReportRunEnd(Vm& vm, const VmSpec& spec, const RunOutcome& out, bool json, b
     std::cerr << "kvmrun: VM stopped: " << out.stopped_by << ": "
               << (powered_off_when_asked ? "the guest powered off when asked"
                                          : "the guest did not power off, QEMU was stopped")
-              << " (stopped by " << ToString(out.step) << ")\n";
+              << " (stopped by " << ToString(out.step) << ")"
+              << (out.shutdown_note.empty() ? "" : "; " + out.shutdown_note) << "\n";
   } else if (out.ok() && !quiet) {
     std::cerr << "kvmrun: guest powered off"
               << (out.shutdown_reason.empty() ? "" : " (" + out.shutdown_reason + ")") << "\n";
@@ -377,6 +379,7 @@ void KeepLastRun(const VmRegistration& registration, const std::string& name, co
                                             std::string(ToString(out.step))
                                       : "the guest powered off when asked (" +
                                             std::string(ToString(out.step)) + ")");
+  if (!out.shutdown_note.empty()) run.summary += "; " + out.shutdown_note;
   std::string log;
   try {
     log = ReadRegularFile(registration.Path("kvmrun.log"), 64u << 20, FinalLink::kRefuse);

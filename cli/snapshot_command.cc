@@ -58,7 +58,13 @@ int Save(const po::variables_map& vm, const std::vector<std::string>& operands) 
   } catch (const QmpDisconnected&) {
     throw;
   } catch (const Error&) {
-    if (was_running) qmp.Execute("cont");  // nothing was saved: the VM runs on as it was
+    if (was_running) {
+      try {
+        qmp.Execute("cont");  // nothing was saved: the VM runs on as it was
+      } catch (const Error&) {
+        // QEMU is going (a stop cancelled the save): the save's own error is the one to tell.
+      }
+    }
     throw;
   }
   if (keep_running) {

@@ -169,7 +169,12 @@ void WaitForMigration(QmpClient& qmp, std::chrono::milliseconds timeout) {
     const JsonFields info(reply, "query-migrate's reply");
     const std::string status = info.StringOr("status", "");
     if (status == "completed") return;
-    if (status == "failed" || status == "cancelled") {
+    if (status == "cancelled") {
+      // kvmrun's stop of the VM cancels a save in progress (as may any QMP client).
+      throw Error("the snapshot save was cancelled (the VM is being stopped, or a QMP client "
+                  "cancelled it); nothing was saved");
+    }
+    if (status == "failed") {
       throw Error("QEMU's migration to the snapshot file " + status + ": " +
                   info.StringOr("error-desc", "(no reason given)"));
     }

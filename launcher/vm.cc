@@ -29,6 +29,7 @@
 #include "kvmrun/qmp_commands.h"
 #include "kvmrun/stop_requests.h"
 #include "kvmrun/vm_registry.h"
+#include "launcher/power_button.h"
 #include "launcher/qemu_install.h"
 #include "launcher/runtime_dir.h"
 #include "launcher/swtpm.h"
@@ -964,9 +965,10 @@ void Vm::RemovePublicSocket() {
 
 ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop) {
   const auto start = Clock::now();
+  std::string note;
   const auto done = [&](ShutdownStep step) {
     timings_.shutdown = Since(start);
-    return ShutdownResult{*exit_status_, step};
+    return ShutdownResult{*exit_status_, step, note};
   };
   if (exit_status_ || WaitForExit(0ms)) return done(ShutdownStep::kAlreadyExited);
   // A stop request while the ladder runs means "now": the remaining steps are skipped.
@@ -986,7 +988,17 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
       // of the ladder deals with it.
     }
   };
-  if (grace > 0ms && qmp_) {
+  bool hear = grace > 0ms && qmp_ != nullptr;
+  if (hear) {
+    try {
+      const PowerButtonReadiness ready = ReadyForPowerButton(*qmp_, options_.step_timeout);
+      hear = ready.can_hear;
+      note = ready.note;
+    } catch (const Error&) {
+      // QEMU is going, or too stuck to answer: the power button is tried all the same.
+    }
+  }
+  if (hear) {
     ask("system_powerdown");
     const auto asked = Clock::now();
     // The power button first; a guest that answers it is done within a second or so.

@@ -246,6 +246,7 @@ RunOutcome RunUntilExit(Vm& vm, const RunLimits& limits) {
     const ShutdownResult result = vm.Shutdown(limits.grace, limits.stop);
     status = result.status;
     outcome.step = result.step;
+    outcome.shutdown_note = result.note;
   }
   outcome.status = *status;
   outcome.marker_after = watch.Finish();

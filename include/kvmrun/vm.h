@@ -105,6 +105,10 @@ std::string_view ToString(ShutdownStep step);
 struct ShutdownResult {
   ExitStatus status;
   ShutdownStep step = ShutdownStep::kAlreadyExited;  // the step QEMU exited at
+  // What the ladder did before the power button, or why it skipped it ("" when the guest
+  // simply ran): a snapshot save in progress cancelled, a paused guest resumed so that it can
+  // hear the button, a guest that had not started.
+  std::string note;
 };
 
 class Vm {

@@ -86,6 +86,7 @@ struct RunOutcome {
   std::string stopped_by;
   ShutdownStep step = ShutdownStep::kAlreadyExited;  // where the ladder ended, when it ran
   std::string shutdown_reason;                       // from QEMU's SHUTDOWN event, if any
+  std::string shutdown_note;                         // ShutdownResult::note, when it ran
   std::optional<std::chrono::milliseconds> marker_after;
   std::chrono::milliseconds ran{0};
   std::vector<VmStall> stalls;          // with the stall watch on

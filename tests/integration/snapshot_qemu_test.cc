@@ -1,7 +1,9 @@
 // Snapshots of the busybox test guest under TCG, through the CLI: saved from a named VM and at
 // a console line, restored three times (each with its own disk overlay, its console running
 // on, its clock set from seconds behind), and every refusal with nothing left behind.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "kvmrun/qmp_client.h"
+#include "kvmrun/qmp_transport.h"
 #include "tests/support/named_vm_fixture.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/scratch.h"
@@ -177,6 +181,41 @@ TEST_F(SnapshotQemuTest, StopAnswersInARestoresAgentWaitAndDuringAnExec) {
   ASSERT_TRUE(exec_status.has_value()) << exec.Output();
   EXPECT_EQ(*exec_status, 1) << exec.Output();
   EXPECT_NE(exec.Output().find("kvmrun exec:"), std::string::npos) << exec.Output();
+  started_.clear();
+  EXPECT_TRUE(NothingRuns());
+}
+
+// A stop during a snapshot save: QEMU as a save holds it (paused by "stop", an outgoing
+// migration to a file under way, slowed here to 64 KiB/s so that it lasts minutes). The power
+// button cannot reach a paused guest, so the ladder cancels the save and resumes the guest,
+// which then powers off when asked: a clean stop within seconds, saying what it did, not a
+// grace spent waiting and a forced quit.
+TEST_F(SnapshotQemuTest, StopDuringASaveCancelsItAndTheGuestPowersOffWhenAsked) {
+  ASSERT_EQ(Detach("saving").exit_code, 0);
+  ASSERT_EQ(Exec("saving", "true").exit_code, 0);  // booted and answering
+  QmpClient qmp(ConnectQmpSocket(VmFile("saving", "qmp.sock"), 5s));
+  qmp.Execute("stop");
+  qmp.Execute("migrate-set-parameters", {{"max-bandwidth", 64 << 10}});
+  const std::string target = dir_.path() + "/unfinished.state";
+  const int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  qmp.ExecuteWithFd("getfd", {{"fdname", "save"}}, fd);
+  close(fd);
+  qmp.Execute("migrate", {{"uri", "fd:save"}});
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(qmp.Execute("query-migrate").value("status", ""), "active");
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto stopped = Kvmrun({"stop", "saving", "--timeout", "30", "--json"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(stopped.exit_code, 4) << stopped.err;  // powered off when asked
+  EXPECT_LT(took, 15s);
+  EXPECT_NE(stopped.err.find("a snapshot save in progress was cancelled; the paused guest was "
+                             "resumed to hear the power button"),
+            std::string::npos)
+      << stopped.err;
+  const auto record = nlohmann::json::parse(stopped.out);
+  EXPECT_EQ(record["forced"], false) << stopped.out;
   started_.clear();
   EXPECT_TRUE(NothingRuns());
 }
