@@ -79,6 +79,9 @@ void AddRunVmOptions(po::options_description& options) {
        "random password; both printed), vnc=unix (a socket in the VM's runtime directory,\n"
        "no password), vnc=ADDR:PORT (with a password; an ADDR other than loopback is\n"
        "announced), spice (a Unix socket), gtk")
+      ("wait-for-viewer", "hold the guest paused until a viewer has connected to its vnc or\n"
+       "spice display, so that its first frames are seen (an installer's \"press any\n"
+       "key to boot from CD\"); 'kvmrun stop' ends the wait")
       ("state-dir", po::value<std::string>()->value_name("DIR"),
        "keep the UEFI variables and TPM state here (default with --name: \n"
        "$XDG_DATA_HOME/kvmrun/vms/NAME; without: thrown away with the VM)")
@@ -181,6 +184,11 @@ VmSpec SpecFrom(const po::variables_map& vm) {
     spec.forwards.push_back(ParseForwardArgument(arg, "--forward"));
   }
   spec.display = ParseDisplayArgument(vm["display"].as<std::string>(), "--display");
+  if (vm.count("wait-for-viewer") && spec.display.kind != DisplayKind::kVnc &&
+      spec.display.kind != DisplayKind::kSpice) {
+    throw UsageError("--wait-for-viewer: no viewer can connect to --display " +
+                     vm["display"].as<std::string>() + "; valid with --display vnc[=...] or spice");
+  }
   if (vm.count("state-dir")) spec.state_dir = vm["state-dir"].as<std::string>();
   spec.no_reboot = vm.count("no-reboot") > 0;
   spec.agent = vm.count("no-agent") == 0;
@@ -424,6 +432,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
   }
   VmSpec spec = SpecFrom(vm);
   const bool json = vm.count("json") > 0;
+  const bool wait_for_viewer = vm.count("wait-for-viewer") > 0;
   RejectConflicts(vm, {"verbose", "quiet"});
   const bool verbose = vm.count("verbose") > 0;
   const bool quiet = vm.count("quiet") > 0 || json;
@@ -624,7 +633,7 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
         std::cerr << "kvmrun: " << SummarizeClockReport(*report) << " (--verbose: the table)\n";
       }
     }
-    machine->Continue();
+    if (!wait_for_viewer) machine->Continue();
   } catch (...) {
     if (!detachment) throw;
     std::ostringstream message;  // for the parent, which is still waiting to hear
@@ -657,10 +666,18 @@ int RunWith(const po::variables_map& vm, const VmCommandLine& command_line,
                                                : "   password: " + machine->display_password()) +
           "\n";
     }
+    if (wait_for_viewer) started += "  the guest is paused until a viewer connects\n";
     started += "  kvmrun console " + spec.name + "   kvmrun exec " + spec.name +
                " -- CMD...   kvmrun stop " + spec.name +
                "\n  console log: " + vm_options.console_log + "\n";
     detachment->Started(started);
+  }
+  if (wait_for_viewer) {
+    StderrLine("kvmrun: the guest is paused until a viewer connects to " + machine->display());
+    if (machine->WaitForViewer(stop.get())) {
+      StderrLine("kvmrun: a viewer connected; the guest runs");
+      machine->Continue();
+    }  // else the run loop below sees the stop request, and the ladder quits the unstarted VM
   }
   if (snapshot_at) {
     return SaveAtConsolePattern(*machine, *snapshot_at, vm["save"].as<std::string>(),

@@ -868,6 +868,29 @@ void Vm::Continue() {
   timings_.cont = Since(start);
 }
 
+bool Vm::WaitForViewer(StopRequests* stop) {
+  const char* event = spec_.display.kind == DisplayKind::kVnc     ? "VNC_INITIALIZED"
+                      : spec_.display.kind == DisplayKind::kSpice ? "SPICE_INITIALIZED"
+                                                                  : nullptr;
+  if (event == nullptr) {
+    throw UsageError("waiting for a viewer needs a VNC or SPICE display; this VM's is " +
+                     std::string(ToString(spec_.display.kind)));
+  }
+  while (true) {
+    if (stop != nullptr && stop->Pending()) return false;
+    if (WaitForExit(0ms)) {
+      throw VmError("QEMU " + exit_status_->ToString() + " while the guest waited for a viewer",
+                    argv_, StderrTail());
+    }
+    try {
+      // Events queue until taken: a viewer that came before this wait is seen at once.
+      qmp_->WaitForEvent(event, 250ms);
+      return true;
+    } catch (const QmpTimeout&) {
+    }
+  }
+}
+
 void Vm::Pause() { qmp_->Execute("stop"); }
 
 std::unique_ptr<GuestAgent> Vm::ConnectAgent(std::chrono::milliseconds timeout) {

@@ -123,6 +123,13 @@ class Vm {
   // Lets the paused guest run.
   void Continue();
 
+  // Waits, the guest still paused, until a display client has connected to the VM's VNC or
+  // SPICE display and passed its authentication (QEMU's VNC_INITIALIZED, SPICE_INITIALIZED):
+  // for a guest that must be watched from its first frame (an installer's "press any key to
+  // boot from CD"). Returns false when a stop request came first (left pending). Throws
+  // UsageError for a VM without a VNC or SPICE display, VmError when QEMU exits meanwhile.
+  bool WaitForViewer(StopRequests* stop = nullptr);
+
   // Pauses the guest (QMP stop).
   void Pause();
   // Resumes a paused guest (QMP cont). With kCatchUp (QEMU's own behaviour) a guest whose RTC

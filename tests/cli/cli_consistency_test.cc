@@ -150,5 +150,19 @@ TEST(CliConsistencyTest, OldOptionNamesStillWork) {
   EXPECT_NE(old_name.err.find("/nonexistent/qmp.sock"), std::string::npos) << old_name.err;
 }
 
+// --wait-for-viewer without a display a viewer could reach: refused before anything starts,
+// naming the display and the valid ones.
+TEST(CliConsistencyTest, WaitForViewerNeedsAVncOrSpiceDisplay) {
+  for (const char* display : {"none", "gtk"}) {
+    const auto r = RunKvmrun({"run", "--kernel", "/nonexistent", "--display", display,
+                              "--wait-for-viewer", "--dry-run"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(std::string("--wait-for-viewer: no viewer can connect to --display ") +
+                         display + "; valid with --display vnc[=...] or spice"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace kvmrun

@@ -62,6 +62,7 @@ std::map<std::string, std::string> SampleValues(const Scratch& s) {
       {"display", "vnc=unix"},
       {"state-dir", dir},
       {"no-reboot", ""},
+      {"wait-for-viewer", ""},
       {"no-agent", ""},
       {"name", "filevm"},
       {"detach", ""},
@@ -109,6 +110,7 @@ TEST(VmFileTest, EveryRunOptionIsAKeyThatMeansTheSame) {
     std::vector<std::string> partner;
     if (key == "snapshot-at") partner = {"--save", samples.at("save")};
     if (key == "save") partner = {"--snapshot-at", samples.at("snapshot-at")};
+    if (key == "wait-for-viewer") partner = {"--display", samples.at("display")};
     const std::string file = s.File("one.toml", TomlLine(key, sample->second));
     std::vector<std::string> file_argv = {"run", file, "--dump-config"};
     file_argv.insert(file_argv.end(), partner.begin(), partner.end());

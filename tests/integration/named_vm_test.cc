@@ -2,11 +2,20 @@
 // two names at once, a reused name, and a supervisor killed with SIGKILL.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "kvmrun/qmp_client.h"
+#include "kvmrun/qmp_commands.h"
+#include "kvmrun/qmp_transport.h"
 #include "tests/support/named_vm_fixture.h"
 #include "tests/support/qemu_binary.h"
 #include "tests/support/qemu_process.h"
@@ -129,6 +138,76 @@ TEST_F(NamedVmTest, DetachPrintsTheDisplayAndConsoleAndExecWithoutAnAgentPortSay
   const auto r = Kvmrun({"exec", "mute", "--", "true"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("has no guest agent port"), std::string::npos) << r.err;
+}
+
+// A VNC viewer's side of RFB 3.8 on a socket without authentication, up to the server's
+// ServerInit, after which QEMU counts the client as connected (VNC_INITIALIZED).
+void ShakeHandsAsAViewer(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << path;
+  char version[12];
+  ASSERT_EQ(recv(fd, version, sizeof(version), MSG_WAITALL), 12);
+  ASSERT_EQ(write(fd, "RFB 003.008\n", 12), 12);
+  unsigned char count = 0;
+  ASSERT_EQ(recv(fd, &count, 1, MSG_WAITALL), 1);
+  std::string types(count, '\0');
+  ASSERT_EQ(recv(fd, types.data(), count, MSG_WAITALL), count);
+  ASSERT_NE(types.find('\x01'), std::string::npos) << "no 'None' security type";
+  ASSERT_EQ(write(fd, "\x01", 1), 1);  // None
+  char result[4];
+  ASSERT_EQ(recv(fd, result, 4, MSG_WAITALL), 4);
+  EXPECT_EQ(std::string(result, 4), std::string(4, '\0'));
+  ASSERT_EQ(write(fd, "\x01", 1), 1);  // ClientInit: shared
+  char server_init[24];
+  ASSERT_EQ(recv(fd, server_init, sizeof(server_init), MSG_WAITALL), 24);
+  close(fd);
+}
+
+// --wait-for-viewer: a detached VM with a display holds its guest paused (QEMU in prelaunch,
+// not a console byte) until a VNC viewer has shaken hands, then the guest runs; a VM stopped
+// while it waits ends at once, as one that never ran.
+TEST_F(NamedVmTest, WaitForViewerHoldsTheGuestUntilAViewerConnects) {
+  const auto detached = Detach("watched", {"--display", "vnc=unix", "--wait-for-viewer"});
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  EXPECT_NE(detached.out.find("the guest is paused until a viewer connects"), std::string::npos)
+      << detached.out;
+  const std::string marker = "display: vnc unix:";
+  const std::size_t at = detached.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << detached.out;
+  const std::string socket_path = detached.out.substr(
+      at + marker.size(), detached.out.find_first_of(" \n", at + marker.size()) - at - marker.size());
+  std::this_thread::sleep_for(2s);
+  {
+    QmpClient qmp(ConnectQmpSocket(VmFile("watched", "qmp.sock"), 5s));
+    EXPECT_EQ(QueryStatus(qmp).status, "prelaunch");
+  }
+  EXPECT_EQ(fs::file_size(VmFile("watched", "console.log")), 0u);
+  ShakeHandsAsAViewer(socket_path);
+  std::string console;
+  for (int i = 0; i < 600 && console.find("KVMRUN-GUEST-HOLDING") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    std::ifstream in(VmFile("watched", "console.log"));
+    console.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_NE(console.find("KVMRUN-GUEST-HOLDING"), std::string::npos) << "the guest never ran";
+  EXPECT_EQ(Kvmrun({"stop", "watched"}).exit_code, 4);
+
+  ASSERT_EQ(Detach("unwatched", {"--display", "vnc=unix", "--wait-for-viewer"}).exit_code, 0);
+  const auto start = std::chrono::steady_clock::now();
+  const auto stopped = Kvmrun({"stop", "unwatched"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(stopped.exit_code, 5) << stopped.err;  // it did not power off: it never ran
+  EXPECT_NE(stopped.err.find("the guest had not started (prelaunch): nothing to power off"),
+            std::string::npos)
+      << stopped.err;
+  started_.clear();
 }
 
 }  // namespace
