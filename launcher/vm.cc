@@ -388,6 +388,7 @@ struct Vm::Events {
     if (event.name == "STOP" || event.name == "RESUME") {
       std::lock_guard lock(mu);
       paused = event.name == "STOP";
+      resumed = resumed || !paused;
       return;
     }
     if (event.name != "SHUTDOWN") return;
@@ -407,10 +408,17 @@ struct Vm::Events {
     std::lock_guard lock(mu);
     return paused;
   }
+  // Whether the guest may not be running: paused since, or never resumed (QEMU starts with -S
+  // and sends no STOP for it).
+  bool MayNotRun() {
+    std::lock_guard lock(mu);
+    return paused || !resumed;
+  }
 
   std::mutex mu;
   std::optional<std::string> shutdown_reason;  // the first SHUTDOWN's
   bool paused = false;                         // the last of STOP and RESUME was STOP
+  bool resumed = false;                        // a RESUME came
 };
 
 Vm::Vm() : console_(std::make_unique<ConsoleLog>()), events_(std::make_shared<Events>()) {}
@@ -1012,7 +1020,8 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
     }
   };
   bool hear = grace > 0ms && qmp_ != nullptr;
-  if (hear) {
+  // A guest that runs (its events say so) is asked at once; only one that may not is looked at.
+  if (hear && events_->MayNotRun()) {
     try {
       const PowerButtonReadiness ready = ReadyForPowerButton(*qmp_, options_.step_timeout);
       hear = ready.can_hear;

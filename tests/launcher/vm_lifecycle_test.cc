@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "kvmrun/error.h"
@@ -52,11 +54,25 @@ TEST_F(VmLifecycleTest, StartsPausedThenContinuesAndReadsTheConsole) {
 
 TEST_F(VmLifecycleTest, LadderStopsAtPowerdownWhenTheGuestCooperates) {
   auto vm = Start({});
+  vm->Continue();  // a guest hears the power button only once it runs
   const ShutdownResult r = vm->Shutdown(1s);
   EXPECT_EQ(r.step, ShutdownStep::kPowerdown);
   EXPECT_EQ(r.status, (ExitStatus{0, 0}));
   EXPECT_EQ(vm->ShutdownReason(), "guest-shutdown");
   EXPECT_EQ(vm->Shutdown(1s).step, ShutdownStep::kAlreadyExited);
+}
+
+// A VM stopped before its guest ever ran (QEMU in prelaunch) has nothing to power off: the
+// ladder quits QEMU at once instead of spending the grace on a button nobody hears, and says so.
+TEST_F(VmLifecycleTest, AVmThatNeverRanIsQuitWithoutWaitingForThePowerButton) {
+  auto vm = Start({});
+  const auto start = std::chrono::steady_clock::now();
+  const ShutdownResult r = vm->Shutdown(10s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(r.step, ShutdownStep::kQuit);
+  EXPECT_EQ(r.note, "the guest had not started (prelaunch): nothing to power off");
+  const auto commands = runner_->commands();
+  EXPECT_EQ(std::count(commands.begin(), commands.end(), "system_powerdown"), 0);
 }
 
 TEST_F(VmLifecycleTest, LadderFallsToQuit) {

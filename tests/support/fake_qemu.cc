@@ -218,7 +218,9 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
                    {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}, {"package", "fake"}}},
                   {"capabilities", nlohmann::json::array()}}}});
     }
-    bool paused = false;  // QMP stop/cont, as query-status reports it
+    // As QEMU started with -S: paused ("prelaunch") until the first cont; then QMP stop/cont.
+    bool paused = true;
+    bool launched = false;
     ServeLines(fd, state->stop_event, [&](const nlohmann::json& command) {
       const std::string name = command.value("execute", "");
       {
@@ -234,9 +236,10 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
         // As QEMU does: the event first (when the state changes), then the reply.
         if (paused != (name == "stop")) Send(fd, Event(name == "stop" ? "STOP" : "RESUME", {}));
         paused = name == "stop";
+        launched = launched || name == "cont";
       }
       if (name == "query-status") {
-        Send(fd, {{"return", {{"running", !paused}, {"status", paused ? "paused" : "running"}}},
+        Send(fd, {{"return", {{"running", !paused}, {"status", !launched ? "prelaunch" : paused ? "paused" : "running"}}},
                   {"id", id}});
         return true;
       }
