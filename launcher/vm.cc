@@ -1020,18 +1020,23 @@ ShutdownResult Vm::Shutdown(std::chrono::milliseconds grace, StopRequests* stop)
     }
   };
   bool hear = grace > 0ms && qmp_ != nullptr;
-  // A guest that runs (its events say so) is asked at once; only one that may not is looked at.
-  if (hear && events_->MayNotRun()) {
-    try {
-      const PowerButtonReadiness ready = ReadyForPowerButton(*qmp_, options_.step_timeout);
-      hear = ready.can_hear;
-      note = ready.note;
-    } catch (const Error&) {
-      // QEMU is going, or too stuck to answer: the power button is tried all the same.
+  if (hear) {
+    // Pressed first: a paused guest finds it pressed once it runs. Its reply comes after every
+    // event QEMU sent before it, so the events now say whether the guest runs; one that may
+    // not (never resumed, or paused since: a save, a QMP stop) is looked at, and made to hear
+    // the button where that is safe (power_button.h).
+    ask("system_powerdown");
+    if (events_->MayNotRun()) {
+      try {
+        const PowerButtonReadiness ready = ReadyForPowerButton(*qmp_, options_.step_timeout);
+        hear = ready.can_hear;
+        note = ready.note;
+      } catch (const Error&) {
+        // QEMU is going, or too stuck to answer: the ladder goes on as for a running guest.
+      }
     }
   }
   if (hear) {
-    ask("system_powerdown");
     const auto asked = Clock::now();
     // The power button first; a guest that answers it is done within a second or so.
     if (exited_within(std::min(grace / 2, std::chrono::milliseconds(1500)))) {

@@ -306,7 +306,8 @@ void QmpClient::ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline) 
       Disconnect(std::string("malformed QMP message: ") + e.what());
     }
   }
-  cv_.notify_all();
+  // Waiters are woken once the handler has seen the new events: a reply is never seen before
+  // the events QEMU sent ahead of it have been handled.
   if (!new_events.empty() && handler_) {
     // Still marked as the reader, so events reach the handler in order.
     const auto handler = handler_;

@@ -13,7 +13,8 @@
 // background thread; the threads that wait (in Execute or WaitForEvent) take turns reading
 // the socket, and whichever reads delivers replies and events to all the others. The event
 // handler runs on that reading thread, with no lock held, and must not call back into the
-// client. Destruction must not race with calls in flight.
+// client; a reply is handed to its waiter only after the handler has seen every event that
+// came before it. Destruction must not race with calls in flight.
 #ifndef KVMRUN_QMP_CLIENT_H_
 #define KVMRUN_QMP_CLIENT_H_
 

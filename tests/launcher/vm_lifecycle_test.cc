@@ -62,8 +62,9 @@ TEST_F(VmLifecycleTest, LadderStopsAtPowerdownWhenTheGuestCooperates) {
   EXPECT_EQ(vm->Shutdown(1s).step, ShutdownStep::kAlreadyExited);
 }
 
-// A VM stopped before its guest ever ran (QEMU in prelaunch) has nothing to power off: the
-// ladder quits QEMU at once instead of spending the grace on a button nobody hears, and says so.
+// A VM stopped before its guest ever ran (QEMU in prelaunch) has nothing to power off: once
+// its run state is read, the ladder quits QEMU instead of spending the grace on a button nobody
+// hears, and says so.
 TEST_F(VmLifecycleTest, AVmThatNeverRanIsQuitWithoutWaitingForThePowerButton) {
   auto vm = Start({});
   const auto start = std::chrono::steady_clock::now();
@@ -72,7 +73,20 @@ TEST_F(VmLifecycleTest, AVmThatNeverRanIsQuitWithoutWaitingForThePowerButton) {
   EXPECT_EQ(r.step, ShutdownStep::kQuit);
   EXPECT_EQ(r.note, "the guest had not started (prelaunch): nothing to power off");
   const auto commands = runner_->commands();
-  EXPECT_EQ(std::count(commands.begin(), commands.end(), "system_powerdown"), 0);
+  EXPECT_EQ(std::count(commands.begin(), commands.end(), "query-status"), 1);
+  EXPECT_EQ(std::count(commands.begin(), commands.end(), "quit"), 1);
+}
+
+// A guest paused over QMP hears the button only once it runs again: the ladder resumes it,
+// and it powers off when asked, a clean stop rather than a grace spent and a forced quit.
+TEST_F(VmLifecycleTest, APausedGuestIsResumedToHearThePowerButton) {
+  auto vm = Start({});
+  vm->Continue();
+  vm->Pause();
+  const ShutdownResult r = vm->Shutdown(10s);
+  EXPECT_EQ(r.step, ShutdownStep::kPowerdown);
+  EXPECT_EQ(r.note, "the paused guest was resumed to hear the power button");
+  EXPECT_EQ(vm->ShutdownReason(), "guest-shutdown");
 }
 
 TEST_F(VmLifecycleTest, LadderFallsToQuit) {

@@ -221,6 +221,7 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
     // As QEMU started with -S: paused ("prelaunch") until the first cont; then QMP stop/cont.
     bool paused = true;
     bool launched = false;
+    bool pressed = false;  // system_powerdown came
     ServeLines(fd, state->stop_event, [&](const nlohmann::json& command) {
       const std::string name = command.value("execute", "");
       {
@@ -244,7 +245,11 @@ std::unique_ptr<Process> FakeQemuRunner::Spawn(const SpawnRequest& request) {
         return true;
       }
       Send(fd, {{"return", nlohmann::json::object()}, {"id", id}});
-      if (name == "system_powerdown" && b.powerdown_works) {
+      // A guest acts on the power button only while it runs; pressed while it does not, it
+      // powers off once resumed (the ACPI event stays pending), as in QEMU.
+      if (name == "system_powerdown") pressed = true;
+      if (pressed && b.powerdown_works && launched && !paused &&
+          (name == "system_powerdown" || name == "cont")) {
         Send(fd, Event("SHUTDOWN", {{"guest", true}, {"reason", "guest-shutdown"}}));
         state->Exit({0, 0});
         return false;
