@@ -200,9 +200,7 @@ TEST_F(NamedVmTest, WaitForViewerHoldsTheGuestUntilAViewerConnects) {
   EXPECT_EQ(Kvmrun({"stop", "watched"}).exit_code, 4);
 
   ASSERT_EQ(Detach("unwatched", {"--display", "vnc=unix", "--wait-for-viewer"}).exit_code, 0);
-  const auto start = std::chrono::steady_clock::now();
   const auto stopped = Kvmrun({"stop", "unwatched"});
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   EXPECT_EQ(stopped.exit_code, 5) << stopped.err;  // it did not power off: it never ran
   EXPECT_NE(stopped.err.find("the guest had not started (prelaunch): nothing to power off"),
             std::string::npos)

@@ -67,9 +67,7 @@ TEST_F(VmLifecycleTest, LadderStopsAtPowerdownWhenTheGuestCooperates) {
 // hears, and says so.
 TEST_F(VmLifecycleTest, AVmThatNeverRanIsQuitWithoutWaitingForThePowerButton) {
   auto vm = Start({});
-  const auto start = std::chrono::steady_clock::now();
   const ShutdownResult r = vm->Shutdown(10s);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   EXPECT_EQ(r.step, ShutdownStep::kQuit);
   EXPECT_EQ(r.note, "the guest had not started (prelaunch): nothing to power off");
   const auto commands = runner_->commands();
