@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/utf8.h"
 #include "io/safe_file.h"
 #include "kvmrun/error.h"
 #include "kvmrun/qmp_codec.h"
@@ -126,18 +128,50 @@ Value FromToml(const toml::node& node) {
 constexpr int kMaxVmFileDepth = 32;
 constexpr std::uint64_t kMaxVmFileBytes = 1 << 20;
 
-// An upper bound of how deep TOML `text` nests, and the line where it is deepest: per line, the
-// current [table] header's depth, the dots of the line's dotted keys (every dot outside strings
-// and comments counts, a float's too: an over-estimate is safe) and open brackets.
-std::pair<int, int> TomlDepthBound(std::string_view text) {
+// What toml++ is given: the file in ASCII, with the same meaning and the same lines, and an upper
+// bound of how deep it nests.
+//
+// Debian 12's toml++ (3.3.0) asks whether a non-ASCII character is whitespace through a
+// generated table with holes: for U+00A1-U+0499, U+2C5E-U+3057 and U+FB26-U+FEFE its switch
+// reaches __builtin_unreachable(), undefined behaviour the fuzzer found. So toml++ never sees a
+// non-ASCII byte: in a basic string one becomes a \u escape, a literal string is written as the
+// basic string it means ('C:\x' as "C:\\x"), a comment's becomes '?', and one anywhere else is a
+// syntax error TOML 1.0 already makes it, said here. Bytes that are not UTF-8 are refused.
+//
+// The depth bound, per line: the current [table] header's depth, the dots of the line's dotted
+// keys (every dot outside strings and comments counts, a float's too: an over-estimate is safe)
+// and open brackets.
+struct AsciiToml {
+  std::string text;
+  int depth = 0;
+  int depth_line = 1;
+};
+
+AsciiToml ToAsciiToml(std::string_view text, const FileError& error) {
   enum class In { kCode, kBasic, kLiteral, kMultiBasic, kMultiLiteral, kComment };
   In in = In::kCode;
-  int brackets = 0, header = 0, line_dots = 0, line = 1, deepest = 0, deepest_line = 1;
+  AsciiToml out;
+  out.text.reserve(text.size());
+  int brackets = 0, header = 0, line_dots = 0, line = 1;
   bool line_start = true, in_header = false;
   const auto at = [&](std::size_t i, std::string_view what) {
     return text.substr(i, what.size()) == what;
   };
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  // The closing run of a multi-line string: 3 to 5 quotes, all but the last 3 its content.
+  const auto close_multi = [&](std::size_t& i, char quote) {
+    std::size_t run = 0;
+    while (i + run < text.size() && text[i + run] == quote && run < 5) ++run;
+    if (run < 3) {
+      out.text.append(run, quote);
+    } else {
+      out.text.append(run - 3, quote);
+      out.text += "\"\"\"";
+      in = In::kCode;
+    }
+    i += run;
+  };
+  std::size_t i = at(0, "\xef\xbb\xbf") ? 3 : 0;  // a byte-order mark, as toml++ skips it
+  while (i < text.size()) {
     const char c = text[i];
     if (c == '\n') {
       ++line;
@@ -146,44 +180,87 @@ std::pair<int, int> TomlDepthBound(std::string_view text) {
       line_dots = 0;
       line_start = true;
       in_header = false;
+      out.text += c;
+      ++i;
+      continue;
+    }
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const std::optional<Utf8Char> u = DecodeUtf8(text, i);
+      if (!u) throw error.At(line, "", "not UTF-8 text (a VM file is UTF-8)");
+      char escaped[16];
+      if (in == In::kComment) {
+        out.text += '?';
+      } else if (in == In::kCode) {
+        std::snprintf(escaped, sizeof(escaped), "U+%04X", static_cast<unsigned>(u->code_point));
+        throw error.At(line, "",
+                       std::string("syntax error: the character ") + escaped +
+                           " outside a string or comment (keys are ASCII or quoted)");
+      } else {
+        std::snprintf(escaped, sizeof(escaped), u->code_point > 0xffff ? "\\U%08X" : "\\u%04X",
+                      static_cast<unsigned>(u->code_point));
+        out.text += escaped;
+      }
+      i += u->length;
       continue;
     }
     switch (in) {
       case In::kComment:
+        out.text += c;
+        ++i;
         continue;
       case In::kBasic:
-        if (c == '\\')
+      case In::kMultiBasic:
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] == '\n') {
+          out.text += c;  // a line-ending backslash: the line break is counted above
           ++i;
-        else if (c == '"')
-          in = In::kCode;
+        } else if (c == '\\' && i + 1 < text.size()) {
+          if (static_cast<unsigned char>(text[i + 1]) >= 0x80) {
+            throw error.At(line, "",
+                           "syntax error: an escape TOML does not know ('\\' before a non-ASCII "
+                           "character)");
+          }
+          out.text.append(text.substr(i, 2));
+          i += 2;
+        } else if (c == '"' && in == In::kMultiBasic) {
+          close_multi(i, '"');
+        } else {
+          if (c == '"') in = In::kCode;
+          out.text += c;
+          ++i;
+        }
         continue;
       case In::kLiteral:
-        if (c == '\'') in = In::kCode;
-        continue;
-      case In::kMultiBasic:
-        if (c == '\\')
-          ++i;
-        else if (at(i, "\"\"\""))
-          in = In::kCode, i += 2;
-        continue;
       case In::kMultiLiteral:
-        if (at(i, "\'\'\'")) in = In::kCode, i += 2;
+        if (c == '\'' && in == In::kMultiLiteral) {
+          close_multi(i, '\'');
+          continue;
+        }
+        if (c == '\'') {
+          in = In::kCode;
+          out.text += '"';
+        } else {
+          if (c == '\\' || c == '"') out.text += '\\';
+          out.text += c;
+        }
+        ++i;
         continue;
       case In::kCode:
         break;
     }
+    if (at(i, "\"\"\"") || at(i, "'''")) {
+      in = c == '"' ? In::kMultiBasic : In::kMultiLiteral;
+      out.text += "\"\"\"";
+      i += 3;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      in = c == '"' ? In::kBasic : In::kLiteral;
+      out.text += '"';
+      ++i;
+      continue;
+    }
     if (c == '#') {
       in = In::kComment;
-    } else if (at(i, "\"\"\"")) {
-      in = In::kMultiBasic;
-      i += 2;
-    } else if (at(i, "\'\'\'")) {
-      in = In::kMultiLiteral;
-      i += 2;
-    } else if (c == '"') {
-      in = In::kBasic;
-    } else if (c == '\'') {
-      in = In::kLiteral;
     } else if (c == '[' || c == '{') {
       if (line_start && brackets == 0 && c == '[') {
         in_header = true;
@@ -197,23 +274,25 @@ std::pair<int, int> TomlDepthBound(std::string_view text) {
       if (in_header) ++header;
     }
     if (c != ' ' && c != '\t') line_start = false;
-    const int depth = header + line_dots + brackets;
-    if (depth > deepest) {
-      deepest = depth;
-      deepest_line = line;
+    if (const int depth = header + line_dots + brackets; depth > out.depth) {
+      out.depth = depth;
+      out.depth_line = line;
     }
+    out.text += c;
+    ++i;
   }
-  return {deepest, deepest_line};
+  return out;
 }
 
 Value ParseToml(const std::string& text, const FileError& error) {
-  if (const auto [depth, line] = TomlDepthBound(text); depth > kMaxVmFileDepth) {
-    throw error.At(line, "",
+  const AsciiToml ascii = ToAsciiToml(text, error);
+  if (ascii.depth > kMaxVmFileDepth) {
+    throw error.At(ascii.depth_line, "",
                    "nested deeper than " + std::to_string(kMaxVmFileDepth) +
                        " levels (tables, dotted keys, arrays)");
   }
   try {
-    return FromToml(toml::parse(text));
+    return FromToml(toml::parse(ascii.text));
   } catch (const toml::parse_error& e) {
     throw error.At(static_cast<int>(e.source().begin.line), "",
                    "syntax error: " + std::string(e.description()));

@@ -2,6 +2,9 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
+
+#include "core/utf8.h"
 
 namespace kvmrun {
 namespace {
@@ -21,19 +24,11 @@ bool Kept(unsigned char c, KeepLayout keep) {
 // The length of the well-formed UTF-8 sequence at text[i] of a character that is neither a
 // C1 control nor a non-character, or 0.
 std::size_t PrintableSequence(std::string_view text, std::size_t i) {
-  const unsigned char c = static_cast<unsigned char>(text[i]);
-  const std::size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-  if (length == 0 || c > 0xf4 || i + length > text.size()) return 0;
-  std::uint32_t cp = c & (0x7f >> length);
-  for (std::size_t k = 1; k < length; ++k) {
-    const unsigned char next = static_cast<unsigned char>(text[i + k]);
-    if ((next & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (next & 0x3f);
-  }
-  const std::uint32_t min = length == 4 ? 0x10000 : length == 3 ? 0x800 : 0x80;
-  const bool ok = cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) && cp != 0xfffe &&
-                  cp != 0xffff && !(cp >= 0x80 && cp <= 0x9f);
-  return ok ? length : 0;
+  const std::optional<Utf8Char> c = DecodeUtf8(text, i);
+  if (!c) return 0;
+  const std::uint32_t cp = c->code_point;
+  const bool ok = cp != 0xfffe && cp != 0xffff && !(cp >= 0x80 && cp <= 0x9f);
+  return ok ? c->length : 0;
 }
 
 }  // namespace
