@@ -95,7 +95,7 @@ nlohmann::json QmpClient::Run(std::string_view command, const nlohmann::json& ar
   const Deadline deadline = Clock::now() + timeout;
   const std::string name(command);
   std::unique_lock lock(mu_);
-  if (!disconnect_reason_.empty()) ThrowDisconnected("sending '" + name + "'");
+  CheckCanSend("sending '" + name + "'");
   const std::int64_t id = next_id_++;
   waiting_.insert(id);
   lock.unlock();
@@ -109,12 +109,10 @@ nlohmann::json QmpClient::Run(std::string_view command, const nlohmann::json& ar
       transport_->Write(bytes, deadline);
     }
   } catch (const Error& e) {
-    // A half-written command leaves the stream unusable: end the connection.
     lock.lock();
     waiting_.erase(id);
-    Disconnect(e.what());
-    cv_.notify_all();
-    ThrowDisconnected("sending '" + name + "'");
+    SendFailed(e.what());
+    CheckCanSend("sending '" + name + "'");
   }
 
   lock.lock();
@@ -147,7 +145,7 @@ std::vector<QmpClient::Result> QmpClient::ExecuteAll(const std::vector<Call>& ca
   const std::string what = "a batch of " + std::to_string(calls.size()) + " commands (" +
                            calls.front().command + ", ...)";
   std::unique_lock lock(mu_);
-  if (!disconnect_reason_.empty()) ThrowDisconnected("sending " + what);
+  CheckCanSend("sending " + what);
   const std::int64_t first = next_id_;
   next_id_ += static_cast<std::int64_t>(calls.size());
   std::string bytes;
@@ -169,9 +167,8 @@ std::vector<QmpClient::Result> QmpClient::ExecuteAll(const std::vector<Call>& ca
   } catch (const Error& e) {
     lock.lock();
     forget();
-    Disconnect(e.what());
-    cv_.notify_all();
-    ThrowDisconnected("sending " + what);
+    SendFailed(e.what());
+    CheckCanSend("sending " + what);
   }
   lock.lock();
   const std::int64_t last = first + static_cast<std::int64_t>(calls.size()) - 1;
@@ -238,7 +235,7 @@ void QmpClient::SetEventHandler(std::function<void(const QmpEvent&)> handler) {
 
 bool QmpClient::connected() const {
   std::lock_guard lock(mu_);
-  return disconnect_reason_.empty();
+  return disconnect_reason_.empty() && send_failure_.empty();
 }
 
 std::uint64_t QmpClient::unmatched_replies() const {
@@ -285,7 +282,7 @@ void QmpClient::ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline) 
   }
   lock.lock();
 
-  std::vector<QmpEvent> new_events;
+  Delivery delivery;
   if (timed_out) {
     // Nothing to deliver; the caller's loop reports its own timeout.
   } else if (!failure.empty()) {
@@ -297,7 +294,7 @@ void QmpClient::ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline) 
   } else {
     decoder_.Feed(std::string_view(buffer.data(), n));
     try {
-      while (auto message = decoder_.Next()) Dispatch(std::move(*message), new_events);
+      while (auto message = decoder_.Next()) Dispatch(std::move(*message), delivery);
     } catch (const QmpProtocolError& e) {
       protocol_error_ = true;
       Disconnect(e.what());
@@ -306,20 +303,26 @@ void QmpClient::ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline) 
       Disconnect(std::string("malformed QMP message: ") + e.what());
     }
   }
-  // Waiters are woken once the handler has seen the new events: a reply is never seen before
-  // the events QEMU sent ahead of it have been handled.
-  if (!new_events.empty() && handler_) {
+  // The read's replies and events are published once the handler has seen its events: a
+  // waiter that checks for its reply (or event) without waiting, as one just arriving does,
+  // must not see it before the events QEMU sent ahead of it have been handled.
+  if (!delivery.events.empty() && handler_) {
     // Still marked as the reader, so events reach the handler in order.
     const auto handler = handler_;
     lock.unlock();
-    for (const QmpEvent& event : new_events) handler(event);
+    for (const QmpEvent& event : delivery.events) handler(event);
     lock.lock();
+  }
+  replies_.merge(delivery.replies);
+  for (QmpEvent& event : delivery.events) {
+    events_.push_back(std::move(event));
+    if (events_.size() > kMaxQueuedEvents) events_.pop_front();
   }
   reading_ = false;
   cv_.notify_all();
 }
 
-void QmpClient::Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events) {
+void QmpClient::Dispatch(QmpMessage message, Delivery& delivery) {
   if (!greeted_) {
     if (message.kind != QmpMessageKind::kGreeting) {
       throw QmpProtocolError("expected the QMP greeting first, got a QMP " +
@@ -348,7 +351,7 @@ void QmpClient::Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events) 
         // (one per stray token: 1031 for 2000 levels of nesting, QEMU 7.2); they are dropped
         // until a reply with an id shows QEMU back in step.
         for (std::int64_t waiting : waiting_) {
-          if (replies_.count(waiting) == 0) {
+          if (replies_.count(waiting) == 0 && delivery.replies.count(waiting) == 0) {
             to = waiting;
             resyncing_ = true;
             break;
@@ -359,13 +362,11 @@ void QmpClient::Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events) 
         ++unmatched_replies_;
         return;
       }
-      replies_[*to] = Reply{ok, std::move(message.json[ok ? "return" : "error"])};
+      delivery.replies[*to] = Reply{ok, std::move(message.json[ok ? "return" : "error"])};
       return;
     }
     case QmpMessageKind::kEvent:
-      new_events.push_back(ToEvent(std::move(message.json)));
-      events_.push_back(new_events.back());
-      if (events_.size() > kMaxQueuedEvents) events_.pop_front();
+      delivery.events.push_back(ToEvent(std::move(message.json)));
       return;
   }
 }
@@ -374,6 +375,21 @@ void QmpClient::Disconnect(std::string reason) {
   if (!disconnect_reason_.empty()) return;
   disconnect_reason_ = std::move(reason);
   transport_->Shutdown();
+}
+
+void QmpClient::SendFailed(const std::string& reason) {
+  // A half-written command leaves the stream unusable for commands. What QEMU sent before it
+  // went away is still to be read (its SHUTDOWN event, when a command raced its exit), so the
+  // read side stays open until its EOF.
+  if (send_failure_.empty()) send_failure_ = reason;
+  cv_.notify_all();
+}
+
+void QmpClient::CheckCanSend(const std::string& activity) const {
+  if (!disconnect_reason_.empty()) ThrowDisconnected(activity);
+  if (!send_failure_.empty()) {
+    throw QmpDisconnected(activity + ": " + send_failure_ + " (no more commands can be sent)");
+  }
 }
 
 void QmpClient::ThrowDisconnected(const std::string& activity) const {

@@ -13,8 +13,10 @@
 // background thread; the threads that wait (in Execute or WaitForEvent) take turns reading
 // the socket, and whichever reads delivers replies and events to all the others. The event
 // handler runs on that reading thread, with no lock held, and must not call back into the
-// client; a reply is handed to its waiter only after the handler has seen every event that
-// came before it. Destruction must not race with calls in flight.
+// client. What one read brings (replies and events) is published to waiters only after the
+// handler has seen that read's events: a reply, or an event WaitForEvent returns, is never seen
+// before the handler has seen it and every event that came before it. Destruction must not race
+// with calls in flight.
 #ifndef KVMRUN_QMP_CLIENT_H_
 #define KVMRUN_QMP_CLIENT_H_
 
@@ -119,7 +121,8 @@ class QmpClient {
   // contract above.
   void SetEventHandler(std::function<void(const QmpEvent&)> handler);
 
-  // False once the connection has ended (EOF, protocol error or Close()).
+  // False once the connection has ended (EOF, protocol error or Close()) or a command could not
+  // be sent whole (events QEMU sent before then can still be awaited).
   bool connected() const;
 
   // How many replies arrived that no command was waiting for: late or foreign ids, and the
@@ -134,6 +137,11 @@ class QmpClient {
     bool ok = false;
     nlohmann::json value;  // the "return" value, or the "error" object
   };
+  // What one read dispatched, held back from waiters until the handler has seen its events.
+  struct Delivery {
+    std::vector<QmpEvent> events;
+    std::map<std::int64_t, Reply> replies;
+  };
 
   // Reads and dispatches until `done()` holds (under mu_) or `deadline` passes. Errors read
   // "<activity>: <timeout_detail>" on timeout and "<activity>: <reason>" on disconnection.
@@ -143,8 +151,10 @@ class QmpClient {
   void ReadOnce(std::unique_lock<std::mutex>& lock, Deadline deadline);
   nlohmann::json Run(std::string_view command, const nlohmann::json& arguments, int fd,
                      Milliseconds timeout);
-  void Dispatch(QmpMessage message, std::vector<QmpEvent>& new_events);
+  void Dispatch(QmpMessage message, Delivery& delivery);
   void Disconnect(std::string reason);  // with mu_ held
+  void SendFailed(const std::string& reason);  // with mu_ held
+  void CheckCanSend(const std::string& activity) const;  // with mu_ held
   [[noreturn]] void ThrowDisconnected(const std::string& activity) const;
 
   std::unique_ptr<QmpTransport> transport_;
@@ -157,6 +167,7 @@ class QmpClient {
   bool greeted_ = false;
   std::string disconnect_reason_;  // non-empty once disconnected
   bool protocol_error_ = false;    // disconnected because the peer spoke no QMP
+  std::string send_failure_;       // non-empty once a command could not be sent whole
   std::int64_t next_id_ = 1;
   std::set<std::int64_t> waiting_;
   std::map<std::int64_t, Reply> replies_;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "kvmrun/qmp_commands.h"
@@ -321,6 +322,42 @@ TEST(QmpClientTest, WriteFailureIsADisconnect) {
   peer->FailWrites();
   EXPECT_THROW(client.Execute("query-status"), QmpDisconnected);
   EXPECT_FALSE(client.connected());
+}
+
+// What QEMU sent before a command failed to go out (it exited as the command was written) can
+// still be read: the SHUTDOWN event and its reason are not lost with the write.
+TEST(QmpClientTest, AFailedWriteLeavesWhatQemuSentBeforeItToRead) {
+  auto peer = GreetingPeer();
+  QmpClient client(FakeTransport(peer), 1s);
+  peer->Send("{\"event\": \"SHUTDOWN\", \"data\": {\"reason\": \"guest-shutdown\"}}\r\n");
+  peer->SendEof();
+  peer->FailWrites();
+  EXPECT_THROW(client.Execute("query-status"), QmpDisconnected);
+  EXPECT_FALSE(client.connected());
+  EXPECT_EQ(client.WaitForEvent("SHUTDOWN", 1s).data["reason"], "guest-shutdown");
+  EXPECT_THROW(client.Execute("query-status"), QmpDisconnected);
+  EXPECT_THROW(client.WaitForEvent("SHUTDOWN", 1s), QmpDisconnected);  // the EOF came next
+}
+
+// A waiter does not see an event before the handler has, even while another thread's read is
+// still handing it over (a SHUTDOWN event's reason read back as "" this way under load).
+TEST(QmpClientTest, AWaiterSeesAnEventOnlyAfterTheHandlerHas) {
+  auto peer = GreetingPeer();
+  QmpClient client(FakeTransport(peer), 1s);
+  std::atomic<bool> in_handler{false}, handled{false};
+  client.SetEventHandler([&](const QmpEvent& e) {
+    if (e.name != "SHUTDOWN") return;
+    in_handler = true;
+    std::this_thread::sleep_for(200ms);
+    handled = true;
+  });
+  peer->Send("{\"event\": \"SHUTDOWN\"}\r\n");
+  std::thread reader([&] { client.WaitForEvent("LATER", 5s); });
+  while (!in_handler) std::this_thread::sleep_for(1ms);
+  client.WaitForEvent("SHUTDOWN", 5s);
+  EXPECT_TRUE(handled);
+  peer->Send("{\"event\": \"LATER\"}\r\n");
+  reader.join();
 }
 
 TEST(QmpClientTest, EventQueueIsBounded) {
