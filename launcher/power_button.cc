@@ -38,6 +38,7 @@ PowerButtonReadiness ReadyForPowerButton(QmpClient& qmp, std::chrono::millisecon
     ready.note = "the guest had not started (" + state + "): nothing to power off";
     return ready;
   }
+  bool cancelled = false;
   if (MigrationActive(MigrationState(qmp, step))) {
     // A save's migration holds the VM paused until it ends; cancelled, the VM stays paused and
     // the saver sees "cancelled" and removes its unfinished file.
@@ -46,22 +47,26 @@ PowerButtonReadiness ReadyForPowerButton(QmpClient& qmp, std::chrono::millisecon
     while (MigrationActive(MigrationState(qmp, step)) && Clock::now() < deadline) {
       std::this_thread::sleep_for(20ms);
     }
-    ready.note = "a snapshot save in progress was cancelled; ";
+    cancelled = true;
     state = RunState(qmp, step);
   }
+  // What was done, then what follows from the state it left.
+  const auto said = [&](std::string_view then) {
+    std::string note = cancelled ? "a snapshot save in progress was cancelled" : "";
+    if (!note.empty() && !then.empty()) note += "; ";
+    return note.append(then);
+  };
   // "paused": by a save (its "stop") or over QMP; "postmigrate": a save that had just finished.
   // Any other state is QEMU's own (a disk error, a guest panic, a watchdog): left as it is.
   if (state == "paused" || state == "postmigrate") {
     qmp.Execute("cont", nullptr, step);
-    ready.note += "the paused guest was resumed to hear the power button";
-    return ready;
+    ready.note = said("the paused guest was resumed to hear the power button");
+  } else if (state == "running") {  // a saver that saw its cancel resumed it first
+    ready.note = said("");
+  } else {
+    ready.can_hear = false;
+    ready.note = said("QEMU had stopped the VM (" + state + "): the power button cannot reach it");
   }
-  if (state == "running") {  // a saver that saw its cancel resumed it first
-    if (!ready.note.empty()) ready.note.resize(ready.note.size() - 2);
-    return ready;
-  }
-  ready.can_hear = false;
-  ready.note += "QEMU had stopped the VM (" + state + "): the power button cannot reach it";
   return ready;
 }
 

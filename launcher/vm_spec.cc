@@ -1,5 +1,6 @@
 #include "kvmrun/vm_spec.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -15,6 +16,7 @@
 #include <set>
 #include <vector>
 
+#include "io/unique_fd.h"
 #include "kvmrun/error.h"
 #include "kvmrun/hardware_profile.h"
 #include "policy/names.h"
@@ -426,13 +428,31 @@ bool IsLoopbackAddress(std::string_view address) {
   return address == "localhost" || address.rfind("127.", 0) == 0;
 }
 
-bool HasQcow2Header(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, sizeof(magic)) && std::memcmp(magic, "QFI\xfb", 4) == 0;
+namespace {
+
+// A disk opened to read its first bytes: a regular file or a block device, never a FIFO or a
+// character device (opening and reading those can block or consume what another reader is
+// owed); invalid where it is neither or cannot be opened.
+UniqueFd OpenDiskToPeek(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  struct stat st {};
+  if (fd.get() < 0 || fstat(fd.get(), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+    return UniqueFd();
+  }
+  return fd;
 }
 
-namespace {
+// Up to `length` bytes at `offset`; fewer at the end of the file or on a read error.
+std::size_t ReadAt(int fd, std::uint64_t offset, unsigned char* buffer, std::size_t length) {
+  std::size_t got = 0;
+  while (got < length) {
+    const ssize_t n = pread(fd, buffer + got, length - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return got;
+}
 
 std::uint64_t BigEndian(const unsigned char* bytes, int count) {
   std::uint64_t value = 0;
@@ -440,21 +460,19 @@ std::uint64_t BigEndian(const unsigned char* bytes, int count) {
   return value;
 }
 
-// Reads up to `length` bytes at `offset`; whether they are all zeros (a short read: the rest
-// of the file is zeros to its end).
-bool ZerosAt(std::ifstream& in, std::uint64_t offset, std::uint64_t length) {
-  in.clear();
-  in.seekg(static_cast<std::streamoff>(offset));
-  std::vector<char> buffer(64 * 1024);
-  while (length > 0 && in) {
-    in.read(buffer.data(),
-            static_cast<std::streamsize>(std::min<std::uint64_t>(length, buffer.size())));
-    const auto got = static_cast<std::size_t>(in.gcount());
-    if (got == 0) break;
+// Whether the `length` bytes at `offset` are all zeros (past the end of the file counts as
+// zeros, as a sparse file's tail reads).
+bool ZerosAt(int fd, std::uint64_t offset, std::uint64_t length) {
+  std::vector<unsigned char> buffer(64 * 1024);
+  while (length > 0) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+    const std::size_t got = ReadAt(fd, offset, buffer.data(), want);
     if (std::any_of(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(got),
-                    [](char c) { return c != 0; })) {
+                    [](unsigned char c) { return c != 0; })) {
       return false;
     }
+    if (got < want) break;
+    offset += got;
     length -= got;
   }
   return true;
@@ -462,13 +480,19 @@ bool ZerosAt(std::ifstream& in, std::uint64_t offset, std::uint64_t length) {
 
 }  // namespace
 
+bool HasQcow2Header(const std::string& path) {
+  const UniqueFd fd = OpenDiskToPeek(path);
+  unsigned char magic[4] = {};
+  return fd.get() >= 0 && ReadAt(fd.get(), 0, magic, sizeof magic) == sizeof magic &&
+         std::memcmp(magic, "QFI\xfb", 4) == 0;
+}
+
 bool DiskIsBlank(const DiskSpec& disk) {
-  std::ifstream in(disk.path, std::ios::binary);
-  if (!in) return false;
+  const UniqueFd fd = OpenDiskToPeek(disk.path);
+  if (fd.get() < 0) return false;
   unsigned char header[48] = {};
-  in.read(reinterpret_cast<char*>(header), sizeof header);
-  const auto got = static_cast<std::size_t>(in.gcount());
-  if (got == 0) return in.eof();  // an empty file
+  const std::size_t got = ReadAt(fd.get(), 0, header, sizeof header);
+  if (got == 0) return true;  // an empty file
   if (disk.format == DiskFormat::kQcow2) {
     if (got < sizeof header || std::memcmp(header, "QFI\xfb", 4) != 0) return false;
     if (BigEndian(header + 8, 8) != 0) return false;  // a backing file holds data
@@ -477,9 +501,9 @@ bool DiskIsBlank(const DiskSpec& disk) {
     const std::uint64_t l1_entries = BigEndian(header + 36, 4);
     const std::uint64_t l1_offset = BigEndian(header + 40, 8);
     if (l1_entries > (1u << 17)) return false;
-    return ZerosAt(in, l1_offset, l1_entries * 8);
+    return ZerosAt(fd.get(), l1_offset, l1_entries * 8);
   }
-  return ZerosAt(in, 0, 1 << 20);
+  return ZerosAt(fd.get(), 0, 1 << 20);
 }
 
 void ResolveBootOrder(const VmSpec& spec, HardwareProfile& profile) {

@@ -1,6 +1,7 @@
 #include "kvmrun/vm_spec.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -182,6 +183,12 @@ TEST_F(ValidateVmSpecTest, TheCdromBootsFirstOnlyWhenEveryDiskIsBlank) {
   EXPECT_FALSE(DiskIsBlank(disk(qcow2("used.qcow2", 0x8000000000050000ULL, false))));
   EXPECT_FALSE(DiskIsBlank(disk(qcow2("overlay.qcow2", 0, true))));
   EXPECT_FALSE(DiskIsBlank(disk(dir_.path() + "/missing.img")));
+  // A FIFO named as a disk is not opened for reading as a file is (that open would block until
+  // a writer came): not blank, no qcow2 header, at once.
+  const std::string fifo = dir_.path() + "/fifo.img";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_FALSE(DiskIsBlank(disk(fifo)));
+  EXPECT_FALSE(HasQcow2Header(fifo));
 
   VmSpec spec;
   spec.os = GuestOs::kWindows11;
