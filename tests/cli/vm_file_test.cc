@@ -318,6 +318,41 @@ TEST(VmFileTest, NonAsciiTextKeepsItsMeaningAndIsRefusedOutsideStrings) {
   }
 }
 
+// Nesting is bounded before a parser recurses (30 000 dotted keys, or JSON 50 000 deep,
+// overflowed the stack): deeper than 32 levels is a one-line error with its line, and a quote
+// or a comment does not hide a level from the count.
+TEST(VmFileTest, NestingIsBoundedBeforeAParserRecurses) {
+  Scratch s;
+  std::string dotted = "a";
+  for (int i = 0; i < 30000; ++i) dotted += ".a";
+  std::string header = "[t";
+  for (int i = 0; i < 40; ++i) header += ".t";
+  struct Case {
+    std::string name;
+    std::string text;
+    std::string expected;  // after "FILE:"
+  };
+  const std::vector<Case> cases = {
+      {"dotted.toml", "os = \"linux\"\n" + dotted + " = 1\n", "2: nested deeper than 32 levels"},
+      {"header.toml", "os = \"linux\"\n\n" + header + "]\n", "3: nested deeper than 32 levels"},
+      {"arrays.toml", "x = " + std::string(100, '[') + "\n", "1: nested deeper than 32 levels"},
+      {"quoted.toml", "'k' = \"#\"\n\"q\".'r' = " + std::string(40, '{') + "\n",
+       "2: nested deeper than 32 levels"},
+      {"deep.json", std::string(50000, '['), "1: nested deeper than 32 levels"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string file = s.File(c.name, c.text);
+    const auto r = RunKvmrun({"run", file, "--dump-config"});
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.err.find(file + ":" + c.expected), std::string::npos) << r.err.substr(0, 300);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+  }
+  // Two levels, as a VM file's disks and shares have, are far from the bound.
+  const std::string ok = s.File("ok.toml", "disk = [{ file = \"/x.img\", bus = \"sata\" }]\n");
+  EXPECT_EQ(RunKvmrun({"run", ok, "--dump-config"}).exit_code, 0);
+}
+
 TEST(VmFileTest, JsonAndTomlGiveTheSameDefinition) {
   for (const char* dir : {KVMRUN_SOURCE_DIR "/examples/vm/linux-ci"}) {
     const auto toml = RunKvmrun({"run", std::string(dir) + ".toml", "--dump-config"});
